@@ -1,0 +1,38 @@
+# Two commands matter: `make demo` and `make test`. Each sets everything up by itself first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The project's machines keep the CPU build of torch 2.13.0 in /opt/wheels; elsewhere pip's index is used.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+
+.PHONY: setup system-deps test test-all demo clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@bash scripts/install_system_deps.sh
+
+# Re-installs only when the requirement files change, so `make setup` is cheap the second time.
+$(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# torch first and pinned: an unpinned torch pulls gigabytes of CUDA packages.
+	$(PIP) install -q $(FIND_LINKS) torch==2.13.0
+	$(PIP) install -q $(FIND_LINKS) -e ".[test]"
+	$(PIP) install -q --no-deps -r requirements-nodeps.txt
+	@touch $(STAMP)
+
+test: setup
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" tests
+
+test-all: setup
+	$(TEST_ENV) $(BIN)/python -m pytest tests
+
+demo: setup
+	$(BIN)/robust-speech demo --output_dir demo_output
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache
