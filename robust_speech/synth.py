@@ -178,7 +178,7 @@ def synthesize_corpus(config: SynthConfig, output_dir: str | os.PathLike, *, pro
         os.replace(staging, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Corpus(output_dir, manifest)
+    return Corpus(output_dir, _read_manifest(output_dir))
 
 
 def _read_manifest(folder: Path) -> dict | None:

@@ -1,0 +1,183 @@
+"""`robust-speech <verb>`: the toolkit's command line.
+
+Errors a user can cause (`RobustSpeechError`) print one line and exit 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from robust_speech.errors import RobustSpeechError
+
+
+def _add_normalizer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--chars_to_ignore", nargs="*", default=None, metavar="CHAR",
+        help="characters to remove, as in the reference recipe (e.g. --chars_to_ignore , ? . ! - \\; \\: \\\" “ %% ‘ ” � — ’ … –); "
+        "default: the reference set; give the flag with no characters to remove none",
+    )
+    parser.add_argument("--language", default=None, help="language code for language-specific casing (tr, az)")
+    parser.add_argument("--keep_case", action="store_true", help="do not lowercase")
+
+
+def _normalizer(args: argparse.Namespace):
+    from robust_speech.text import TextNormalizer, parse_chars_to_ignore
+
+    return TextNormalizer(parse_chars_to_ignore(args.chars_to_ignore), lowercase=not args.keep_case, language=args.language)
+
+
+def _text_lines(paths: Sequence[str]):
+    from robust_speech.text import read_text_lines
+
+    for path in paths:
+        yield from read_text_lines(path)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from robust_speech.text import audit_collisions
+
+    report = audit_collisions(_text_lines(args.text), _normalizer(args))
+    print(report.format(top=args.top))
+    return 1 if (args.fail_on_collision and report.collisions) else 0
+
+
+def cmd_vocab(args: argparse.Namespace) -> int:
+    from robust_speech.text import build_vocabulary
+
+    normalize = _normalizer(args)
+    vocabulary = build_vocabulary((normalize(line) for line in _text_lines(args.text)), min_count=args.min_count)
+    vocabulary.save(args.output)
+    print(f"wrote {args.output}: {len(vocabulary.tokens)} tokens ({len(vocabulary.char_counts)} characters + [PAD], [UNK], |)")
+    print(vocabulary.format_rare())
+    return 0
+
+
+def _synth_config(args: argparse.Namespace):
+    from robust_speech.synth import SynthConfig
+
+    return SynthConfig(
+        languages=tuple(code.strip() for code in args.languages.split(",") if code.strip()),
+        train_size=args.train_size, dev_size=args.dev_size, test_size=args.test_size,
+        lm_sentences=args.lm_sentences, long_recordings=args.long_recordings,
+        long_duration_s=(args.long_min_s, args.long_max_s), audio_format=args.format,
+        sampling_rate=args.sampling_rate, speakers=args.speakers, hold_out_voices=not args.share_voices,
+        noise_snr_db=args.noise_snr_db, noise_color=args.noise_color, reverb_rt60_s=args.reverb_rt60_s,
+        degraded_splits=tuple(split.strip() for split in args.degraded_splits.split(",") if split.strip()),
+        seed=args.seed,
+    )
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from robust_speech.synth import synthesize_corpus
+
+    corpus = synthesize_corpus(_synth_config(args), args.output_dir)
+    _print_corpus(corpus)
+    return 0
+
+
+def _print_corpus(corpus) -> None:
+    print(f"corpus in {corpus.root} (Common Voice layout, key {corpus.manifest['key']})")
+    for language, summary in corpus.manifest["languages"].items():
+        counts = ", ".join(f"{split} {count}" for split, count in summary["utterances"].items())
+        extra = f", long-form {summary['long_recordings']}" if summary.get("long_recordings") else ""
+        print(f"  {language}: {counts}{extra}; lm_text.txt {summary['lm_sentences']} sentences")
+    print(corpus.manifest["notes"])
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The pipeline on the embedded default: synthetic speech, its text audit and vocabulary."""
+    from robust_speech.synth import SynthConfig, synthesize_corpus
+    from robust_speech.text import TextNormalizer, audit_collisions, build_vocabulary
+
+    output = Path(args.output_dir)
+    print("[1/3] synthesizing a multilingual corpus (espeak-ng voices, Common Voice layout)")
+    corpus = synthesize_corpus(SynthConfig(seed=args.seed), output / "corpus")
+    _print_corpus(corpus)
+    normalize = TextNormalizer()
+    for step, language in enumerate(corpus.languages):
+        sentences = [row["sentence"] for row in corpus.rows(language, "train")]
+        if step == 0:
+            print("[2/3] auditing the default normalization for merged words")
+        report = audit_collisions(sentences, normalize)
+        print(f"  {language}: {len(report.collisions)} collisions among {report.distinct_words} distinct words")
+    print("[3/3] building a CTC vocabulary per language")
+    for language in corpus.languages:
+        sentences = [row["sentence"] for row in corpus.rows(language, "train")]
+        vocabulary = build_vocabulary(normalize(sentence) for sentence in sentences)
+        path = output / f"vocab_{language}.json"
+        vocabulary.save(path)
+        print(f"  {language}: {path} ({len(vocabulary.tokens)} tokens)")
+    print("Training, the n-gram LM and evaluation join this demo as their stages land.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="robust-speech",
+        description="Build a robust speech recognizer for any language and score it as the Robust Speech Challenge does.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    audit = verbs.add_parser(
+        "audit", help="list distinct words that a normalization merges into one (it's/its)",
+        description="Golden rule: never remove a character that changes a word into another word. Lists every "
+        "normalized word that two or more distinct written words turn into, with counts.",
+    )
+    audit.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files, one sentence per line")
+    _add_normalizer_arguments(audit)
+    audit.add_argument("--top", type=int, default=50, help="show at most this many collisions (default 50)")
+    audit.add_argument("--fail_on_collision", action="store_true", help="exit with status 1 when any collision is found")
+    audit.set_defaults(run=cmd_audit)
+
+    vocab = verbs.add_parser("vocab", help="build a CTC vocab.json from text", description="Build a CTC vocab.json "
+                             "([PAD]=0, [UNK]=1, |=2, then characters) from normalized text; report rare characters.")
+    vocab.add_argument("--text", nargs="+", required=True, metavar="FILE")
+    vocab.add_argument("--output", default="vocab.json")
+    vocab.add_argument("--min_count", type=int, default=3, help="report characters seen fewer times (default 3)")
+    _add_normalizer_arguments(vocab)
+    vocab.set_defaults(run=cmd_vocab)
+
+    synth = verbs.add_parser("synth", help="synthesize a multilingual speech corpus in the Common Voice layout",
+                             description="Speak real sentences with espeak-ng voices into <lang>/clips + train/dev/test.tsv; "
+                             "reused when the folder already holds the same corpus.")
+    synth.add_argument("--output_dir", required=True)
+    synth.add_argument("--languages", default="en,de,es,it", help="comma-separated: en, de, es, it, pl, cs")
+    synth.add_argument("--train_size", type=int, default=40, help="utterances per language")
+    synth.add_argument("--dev_size", type=int, default=10)
+    synth.add_argument("--test_size", type=int, default=10)
+    synth.add_argument("--lm_sentences", type=int, default=1000, help="LM-only sentences per language (lm_text.txt)")
+    synth.add_argument("--long_recordings", type=int, default=0, help="long-form recordings per language")
+    synth.add_argument("--long_min_s", type=float, default=60.0)
+    synth.add_argument("--long_max_s", type=float, default=300.0)
+    synth.add_argument("--format", default="mp3", choices=["mp3", "wav", "flac", "ogg"])
+    synth.add_argument("--sampling_rate", type=int, default=48_000)
+    synth.add_argument("--speakers", type=int, default=12, help="voices per language")
+    synth.add_argument("--share_voices", action="store_true", help="let dev/test voices also speak in train")
+    synth.add_argument("--noise_snr_db", type=float, default=None, help="add noise at this SNR to --degraded_splits")
+    synth.add_argument("--noise_color", default="pink", choices=["white", "pink", "brown"])
+    synth.add_argument("--reverb_rt60_s", type=float, default=None, help="add reverberation with this RT60")
+    synth.add_argument("--degraded_splits", default="dev,test,long")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(run=cmd_synth)
+
+    demo = verbs.add_parser("demo", help="run the pipeline on the embedded default (synthetic speech, CPU)")
+    demo.add_argument("--output_dir", default="demo_output")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except RobustSpeechError as error:
+        print(f"robust-speech: error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robust_speech.synth import read_tsv
+
+SCRIPT = Path(sys.executable).with_name("robust-speech")
+
+
+def run(*args, check=True):
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "robust_speech"]
+    result = subprocess.run([*command, *args], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_console_script_is_installed():
+    assert SCRIPT.exists(), "pip install -e . should install the robust-speech console script"
+
+
+@pytest.mark.parametrize("verb", [None, "audit", "synth", "vocab", "demo"])
+def test_help(verb):
+    result = run(*([verb] if verb else []), "--help")
+    assert "usage: robust-speech" in result.stdout
+
+
+def test_audit_prints_collisions(tmp_path):
+    corpus = tmp_path / "text.txt"
+    corpus.write_text("It's late.\nIts colour fades.\nWe'll go, well then.\nThe cat.\n", encoding="utf-8")
+    result = run("audit", "--text", str(corpus), "--chars_to_ignore", ",", ".", "'")
+    assert "its   <-  it's (1), its (1)" in result.stdout
+    assert "well  <-  we'll (1), well (1)" in result.stdout
+    assert "cat" not in result.stdout
+    assert run("audit", "--text", str(corpus), "--chars_to_ignore", ",", ".", "'", "--fail_on_collision", check=False).returncode == 1
+    clean = run("audit", "--text", str(corpus), "--chars_to_ignore", ",", ".")
+    assert "No collisions" in clean.stdout
+
+
+def test_user_errors_are_one_line_and_exit_2(tmp_path):
+    result = run("audit", "--text", str(tmp_path / "missing.txt"), check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "missing.txt" in result.stderr
+    assert "Traceback" not in result.stderr
+    bad = run("synth", "--output_dir", str(tmp_path / "c"), "--languages", "xx", check=False)
+    assert bad.returncode == 2 and "no sentence source for language 'xx'" in bad.stderr
+
+
+def test_vocab_command_writes_vocab_json(tmp_path):
+    (tmp_path / "t.txt").write_text("Hello world.\nHola mundo.\n", encoding="utf-8")
+    result = run("vocab", "--text", str(tmp_path / "t.txt"), "--output", str(tmp_path / "vocab.json"))
+    assert "wrote" in result.stdout and (tmp_path / "vocab.json").is_file()
+
+
+def test_synth_command_writes_a_corpus(tmp_path):
+    out = tmp_path / "corpus"
+    result = run("synth", "--output_dir", str(out), "--languages", "pl,cs", "--train_size", "2", "--dev_size", "1",
+                 "--test_size", "1", "--lm_sentences", "3", "--format", "wav", "--sampling_rate", "16000")
+    assert "lm_text.txt" in result.stdout
+    for language in ("pl", "cs"):
+        rows = read_tsv(out / language / "train.tsv")
+        assert len(rows) == 2 and (out / language / "clips" / rows[0]["path"]).is_file()
