@@ -90,19 +90,26 @@ def _print_corpus(corpus) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The pipeline on the embedded default: synthetic speech, its text audit and vocabulary."""
     from robust_speech.synth import SynthConfig, synthesize_corpus
-    from robust_speech.text import TextNormalizer, audit_collisions, build_vocabulary
+    from robust_speech.text import DEFAULT_CHARS_TO_IGNORE, TextNormalizer, audit_collisions, build_vocabulary
 
     output = Path(args.output_dir)
     print("[1/3] synthesizing a multilingual corpus (espeak-ng voices, Common Voice layout)")
     corpus = synthesize_corpus(SynthConfig(seed=args.seed), output / "corpus")
     _print_corpus(corpus)
     normalize = TextNormalizer()
-    for step, language in enumerate(corpus.languages):
-        sentences = [row["sentence"] for row in corpus.rows(language, "train")]
-        if step == 0:
-            print("[2/3] auditing the default normalization for merged words")
-        report = audit_collisions(sentences, normalize)
-        print(f"  {language}: {len(report.collisions)} collisions among {report.distinct_words} distinct words")
+    # The reference set keeps the ASCII apostrophe; show what removing it too would merge.
+    without_apostrophe = TextNormalizer(DEFAULT_CHARS_TO_IGNORE + "'")
+    print("[2/3] auditing normalizations for merged words (train + LM text)")
+    for language in corpus.languages:
+        text = [row["sentence"] for row in corpus.rows(language, "train")]
+        text += corpus.lm_text(language).read_text(encoding="utf-8").splitlines()
+        kept = audit_collisions(text, normalize)
+        removed = audit_collisions(text, without_apostrophe)
+        examples = "; ".join(
+            f"{c.normalized} <- {', '.join(form for form, _count in c.forms)}" for c in removed.collisions[:3]
+        )
+        print(f"  {language}: reference set: {len(kept.collisions)} collisions; also removing \"'\": "
+              f"{len(removed.collisions)} ({examples or 'none'})")
     print("[3/3] building a CTC vocabulary per language")
     for language in corpus.languages:
         sentences = [row["sentence"] for row in corpus.rows(language, "train")]

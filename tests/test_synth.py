@@ -90,6 +90,12 @@ def test_same_seed_same_corpus_and_cache_reuse(tmp_path, monkeypatch):
         synthesize_corpus(SynthConfig(**{**config.__dict__, "train_size": 3}), tmp_path / "a", progress=False)
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
+    monkeypatch.undo()  # speak() works again; a new cache folder must be synthesized
+    monkeypatch.setenv("ROBUST_SPEECH_CACHE", str(tmp_path / "cache"))
+    cached = synth.cached_corpus(config)
+    assert cached.root == tmp_path / "cache" / "synth" / config.key()
+    assert _digest(cached.root) == _digest(first.root)
+
 
 def test_long_form_recordings_with_transcripts_and_degradation(tmp_path):
     config = SynthConfig(
