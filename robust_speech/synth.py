@@ -272,7 +272,7 @@ def _synthesize_language(config: SynthConfig, language: str, folder: Path, progr
 
     rows_by_split: dict[str, list[dict]] = {split: [] for split in SPLITS}
     seconds_by_split = {split: 0.0 for split in SPLITS}
-    for (split, name, sentence, speaker, _seed), seconds in zip(jobs, durations):
+    for (split, name, sentence, speaker, _seed), seconds in zip(jobs, durations, strict=True):
         rows_by_split[split].append(_tsv_row(speaker, name, sentence, language))
         seconds_by_split[split] += seconds
     for split, rows in rows_by_split.items():
