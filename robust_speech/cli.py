@@ -55,17 +55,21 @@ def cmd_vocab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _comma_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
 def _synth_config(args: argparse.Namespace):
     from robust_speech.synth import SynthConfig
 
     return SynthConfig(
-        languages=tuple(code.strip() for code in args.languages.split(",") if code.strip()),
+        languages=_comma_list(args.languages),
         train_size=args.train_size, dev_size=args.dev_size, test_size=args.test_size,
         lm_sentences=args.lm_sentences, long_recordings=args.long_recordings,
         long_duration_s=(args.long_min_s, args.long_max_s), audio_format=args.format,
         sampling_rate=args.sampling_rate, speakers=args.speakers, hold_out_voices=not args.share_voices,
         noise_snr_db=args.noise_snr_db, noise_color=args.noise_color, reverb_rt60_s=args.reverb_rt60_s,
-        degraded_splits=tuple(split.strip() for split in args.degraded_splits.split(",") if split.strip()),
+        degraded_splits=_comma_list(args.degraded_splits),
         seed=args.seed,
     )
 
@@ -99,10 +103,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     normalize = TextNormalizer()
     # The reference set keeps the ASCII apostrophe; show what removing it too would merge.
     without_apostrophe = TextNormalizer(DEFAULT_CHARS_TO_IGNORE + "'")
+    train_text = {language: [row["sentence"] for row in corpus.rows(language, "train")] for language in corpus.languages}
     print("[2/3] auditing normalizations for merged words (train + LM text)")
-    for language in corpus.languages:
-        text = [row["sentence"] for row in corpus.rows(language, "train")]
-        text += corpus.lm_text(language).read_text(encoding="utf-8").splitlines()
+    for language, sentences in train_text.items():
+        text = sentences + corpus.lm_text(language).read_text(encoding="utf-8").splitlines()
         kept = audit_collisions(text, normalize)
         removed = audit_collisions(text, without_apostrophe)
         examples = "; ".join(
@@ -111,8 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {language}: reference set: {len(kept.collisions)} collisions; also removing \"'\": "
               f"{len(removed.collisions)} ({examples or 'none'})")
     print("[3/3] building a CTC vocabulary per language")
-    for language in corpus.languages:
-        sentences = [row["sentence"] for row in corpus.rows(language, "train")]
+    for language, sentences in train_text.items():
         vocabulary = build_vocabulary(normalize(sentence) for sentence in sentences)
         path = output / f"vocab_{language}.json"
         vocabulary.save(path)

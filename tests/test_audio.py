@@ -95,12 +95,12 @@ def _corrupt_files(folder):
     soundfile.write(wav, tone(440, 1.0, 16000), 16000)
     flac = folder / "good.flac"
     soundfile.write(flac, tone(440, 1.0, 16000), 16000)
-    nan = np.zeros((1600, 2), dtype=np.float32)
-    nan[800, 1] = np.inf
-    soundfile.write(folder / "inf.wav", nan, 16000, subtype="FLOAT")
+    infinite = np.zeros((1600, 2), dtype=np.float32)
+    infinite[800, 1] = np.inf
+    soundfile.write(folder / "inf.wav", infinite, 16000, subtype="FLOAT")
     with_nan = tone(440, 0.2, 16000)
     with_nan[100] = np.nan
-    soundfile.write(folder / "nan.flac.wav", with_nan, 16000, subtype="FLOAT")
+    soundfile.write(folder / "nan.wav", with_nan, 16000, subtype="FLOAT")
     soundfile.write(folder / "no_samples.wav", np.zeros(0, dtype=np.float32), 16000)
     (folder / "zero_bytes.mp3").write_bytes(b"")
     (folder / "not_audio.mp3").write_bytes(b"ID3 this is a text file pretending to be an mp3\n" * 20)
@@ -109,7 +109,7 @@ def _corrupt_files(folder):
     (folder / "a_directory.wav").mkdir()
     return {
         "inf.wav": "NaN or infinite",
-        "nan.flac.wav": "NaN or infinite",
+        "nan.wav": "NaN or infinite",
         "no_samples.wav": "no audio samples",
         "zero_bytes.mp3": "empty file",
         "not_audio.mp3": "not a readable audio file",
