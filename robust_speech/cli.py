@@ -124,6 +124,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(argv: Sequence[str]) -> int:
+    """Parsed by HfArgumentParser so the flags are the training script's, character for character."""
+    from dataclasses import dataclass, field
+
+    from transformers import HfArgumentParser
+
+    from robust_speech.arguments import DataTrainingArguments
+    from robust_speech.prepare import prepare_datasets
+
+    @dataclass
+    class PrepareArguments:
+        output_dir: str = field(metadata={"help": "where skipped.tsv, leakage.tsv and vocab.json are written"})
+        do_train: bool = field(default=True, metadata={"help": "prepare the training split"})
+        do_eval: bool = field(default=True, metadata={"help": "prepare the evaluation split"})
+
+    parser = HfArgumentParser((DataTrainingArguments, PrepareArguments), prog="robust-speech prepare",
+                              description=PREPARE_DESCRIPTION)
+    data_args, prepare_args = parser.parse_args_into_dataclasses(args=list(argv))
+    prepared = prepare_datasets(data_args, prepare_args.output_dir, do_train=prepare_args.do_train,
+                                do_eval=prepare_args.do_eval)
+    if prepared.vocabulary is not None:
+        path = Path(prepare_args.output_dir) / "vocab.json"
+        prepared.vocabulary.save(path)
+        print(f"wrote {path}: {len(prepared.vocabulary.tokens)} tokens")
+    return 0
+
+
+def cmd_check_leakage(args: argparse.Namespace) -> int:
+    from robust_speech.arguments import DataTrainingArguments
+    from robust_speech.prepare import check_leakage
+
+    data_args = DataTrainingArguments(
+        dataset_name=args.train, dataset_config_name=args.train_config, train_split_name=args.train_split,
+        eval_dataset_name=args.eval, eval_dataset_config_name=args.eval_config, eval_split_name=args.eval_split,
+        text_column_name=args.text_column_name, audio_column_name=args.audio_column_name,
+        chars_to_ignore=args.chars_to_ignore, do_lower_case=not args.keep_case, language=args.language,
+        preprocessing_num_workers=args.preprocessing_num_workers, token=args.token,
+    )
+    report = check_leakage(data_args, args.output_dir, decode_audio=not args.text_only)
+    print(report.format(limit=args.show))
+    return 1 if report else 0
+
+
+PREPARE_DESCRIPTION = (
+    "Load, check and decode the training and evaluation data exactly as run_speech_recognition_ctc.py does "
+    "(same flags), cache the decoded audio, and report skipped examples (skipped.tsv) and train/eval overlap."
+)
+# Verbs whose flags are parsed by HfArgumentParser from the dataclasses the training script uses.
+DATACLASS_VERBS = {"prepare": cmd_prepare}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robust-speech",
@@ -173,6 +224,30 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(run=cmd_synth)
 
+    verbs.add_parser("prepare", help="load, decode, filter and cache a dataset as training does; report skips",
+                     description=PREPARE_DESCRIPTION)
+
+    leakage = verbs.add_parser(
+        "check-leakage", help="find training examples whose sentence or audio also occurs in an evaluation set",
+        description="Report training examples whose normalized sentence or decoded audio (hash of the samples) "
+        "also occurs in the evaluation set. Exit status 1 when any is found.",
+    )
+    leakage.add_argument("--train", required=True, metavar="DATASET", help="Hub id or local path of the training data")
+    leakage.add_argument("--train_config", default=None)
+    leakage.add_argument("--train_split", default="train+validation")
+    leakage.add_argument("--eval", required=True, metavar="DATASET", help="Hub id or local path of the evaluation data")
+    leakage.add_argument("--eval_config", default=None)
+    leakage.add_argument("--eval_split", default="test")
+    leakage.add_argument("--text_column_name", default=None)
+    leakage.add_argument("--audio_column_name", default="audio")
+    leakage.add_argument("--text_only", action="store_true", help="compare sentences only (no audio decoding)")
+    leakage.add_argument("--output_dir", default=None, help="write leakage.tsv (and skipped.tsv) here")
+    leakage.add_argument("--preprocessing_num_workers", type=int, default=None)
+    leakage.add_argument("--token", default=None)
+    leakage.add_argument("--show", type=int, default=20, help="print at most this many overlaps")
+    _add_normalizer_arguments(leakage)
+    leakage.set_defaults(run=cmd_check_leakage)
+
     demo = verbs.add_parser("demo", help="run the pipeline on the embedded default (synthetic speech, CPU)")
     demo.add_argument("--output_dir", default="demo_output")
     demo.add_argument("--seed", type=int, default=0)
@@ -181,8 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv and argv[0] in DATACLASS_VERBS:
+            return DATACLASS_VERBS[argv[0]](argv[1:])
+        args = build_parser().parse_args(argv)
         return args.run(args)
     except RobustSpeechError as error:
         print(f"robust-speech: error: {error}", file=sys.stderr)

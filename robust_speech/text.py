@@ -206,6 +206,16 @@ class Vocabulary:
             json.dump(self.tokens, file, ensure_ascii=False, indent=2)
             file.write("\n")
 
+    def without_rare(self) -> "Vocabulary":
+        """The same vocabulary with the rare characters left out (ids renumbered in the same order)."""
+        rare = {char for char, _count, _example in self.rare_chars}
+        tokens = {}
+        for token in self.tokens:
+            if token not in rare:
+                tokens[token] = len(tokens)
+        counts = Counter({char: count for char, count in self.char_counts.items() if char not in rare})
+        return Vocabulary(tokens, counts, ())
+
     def format_rare(self) -> str:
         if not self.rare_chars:
             return "No rare characters."

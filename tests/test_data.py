@@ -1,0 +1,206 @@
+"""Loading: Common Voice folders, audio folders, tables, parquet, save_to_disk, Hub ids, joins, streaming."""
+
+import csv
+import shutil
+
+import datasets
+import numpy as np
+import pytest
+import soundfile
+
+from robust_speech import data as data_module
+from robust_speech.arguments import DataTrainingArguments
+from robust_speech.audio import audio_info
+from robust_speech.data import SourceSpec, load_speech_split, parse_probabilities, parse_sources
+from robust_speech.errors import ConfigurationError
+from robust_speech.preprocess import PreprocessOptions, preprocess_split
+from robust_speech.skips import SkipLog
+from robust_speech.synth import read_tsv
+
+from conftest import dominant_frequency, tone
+
+
+def load(name, split="train", config=None, text_column=None, **kwargs):
+    return load_speech_split(parse_sources(name, config, text_column), split, **kwargs)
+
+
+def decoded(dataset, **options):
+    log = SkipLog()
+    prepared = preprocess_split(dataset, "train", PreprocessOptions(**options), log)
+    return prepared.dataset, log
+
+
+def write_wav(path, audio, sampling_rate):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, audio, sampling_rate)
+    return path
+
+
+@pytest.fixture(scope="module")
+def audio_folder(tmp_path_factory):
+    """A folder with train/ and test/ metadata tables and clips at 8 kHz, 44.1 kHz stereo and 16 kHz."""
+    root = tmp_path_factory.mktemp("audiofolder")
+    specs = {
+        "train": [("a.wav", 440.0, 8000, 1, "Hello there"), ("b.flac", 1000.0, 44100, 2, "General Kenobi")],
+        "test": [("c.wav", 700.0, 16000, 1, "You are a bold one")],
+    }
+    for split, clips in specs.items():
+        (root / split).mkdir()
+        with open(root / split / "metadata.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file_name", "transcription"])
+            for name, frequency, rate, channels, text in clips:
+                audio = tone(frequency, 1.5, rate)
+                if channels == 2:
+                    audio = np.stack([audio, audio], axis=1)
+                write_wav(root / split / "clips" / name, audio, rate)
+                writer.writerow([f"clips/{name}", text])
+    return root
+
+
+def test_common_voice_folder_by_root_and_config(small_corpus):
+    rows = small_corpus.rows("en", "train") + small_corpus.rows("en", "dev")
+    dataset = load(str(small_corpus.root), "train+validation", config="en")
+    assert dataset.column_names == ["audio", "sentence", "source"]
+    assert dataset["sentence"][:] == [row["sentence"] for row in rows]
+    assert set(dataset["source"][:]) == {f"{small_corpus.root}/en:train+validation"}
+    records, log = decoded(dataset)
+    assert not log.rows
+    first = records[0]["audio"]
+    assert first["sampling_rate"] == 16000 and first["path"].endswith(rows[0]["path"])
+    assert 0.5 < len(first["array"]) / 16000 < 15
+
+
+def test_common_voice_language_folder_directly_and_unknown_split(small_corpus):
+    dataset = load(str(small_corpus.root / "de"), "test")
+    assert len(dataset) == len(small_corpus.rows("de", "test"))
+    with pytest.raises(ConfigurationError, match="no split 'other'.*train, dev, test, validated"):
+        load(str(small_corpus.root / "de"), "other")
+    with pytest.raises(ConfigurationError, match="pass one as --dataset_config_name"):
+        load(str(small_corpus.root), "train")
+
+
+def test_audio_folder_resamples_8k_and_44k_stereo_to_16k_mono(audio_folder):
+    dataset = load(str(audio_folder), "train")
+    assert dataset["sentence"][:] == ["Hello there", "General Kenobi"]
+    records, _ = decoded(dataset)
+    for record, frequency in zip(records, (440.0, 1000.0)):
+        array = np.asarray(record["audio"]["array"], dtype=np.float32)
+        assert record["audio"]["sampling_rate"] == 16000 and array.ndim == 1
+        assert abs(array.size - 1.5 * 16000) <= 2
+        assert abs(dominant_frequency(array, 16000) - frequency) < 5
+    assert len(load(str(audio_folder), "test")) == 1
+
+
+def test_single_table_of_absolute_paths(tmp_path, audio_folder):
+    table = tmp_path / "list.tsv"
+    clip = audio_folder / "test" / "clips" / "c.wav"
+    table.write_text(f"path\tsentence\n{clip}\t\"Quoted\" NaN 1e3\n", encoding="utf-8")
+    notes = []
+    dataset = load(str(table), "test", notes=notes)
+    assert dataset["sentence"][:] == ['"Quoted" NaN 1e3']  # text stays text: no quote stripping, no NaN
+    assert "one table without splits" in notes[0]
+    records, _ = decoded(dataset)
+    assert abs(dominant_frequency(np.asarray(records[0]["audio"]["array"]), 16000) - 700) < 5
+
+
+def _audio_dataset(folder, names_and_texts, text_column="text"):
+    rows = {"audio": [], text_column: []}
+    for name, text in names_and_texts:
+        rows["audio"].append({"bytes": (folder / name).read_bytes(), "path": name})
+        rows[text_column].append(text)
+    return datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio())
+
+
+def test_parquet_folder_and_file_through_load_dataset(tmp_path, audio_folder):
+    clips = audio_folder / "train" / "clips"
+    table = _audio_dataset(clips, [("a.wav", "one"), ("b.flac", "two")])
+    (tmp_path / "pq" / "data").mkdir(parents=True)
+    table.to_parquet(tmp_path / "pq" / "data" / "train-00000-of-00001.parquet")
+    dataset = load(str(tmp_path / "pq"), "train")
+    assert dataset["sentence"][:] == ["one", "two"]
+    records, log = decoded(dataset)
+    assert not log.rows and [r["audio"]["path"] for r in records] == ["a.wav", "b.flac"]
+    single = load(str(tmp_path / "pq" / "data" / "train-00000-of-00001.parquet"), "anything")
+    assert len(single) == 2
+
+
+def test_save_to_disk_dataset_dict(tmp_path, audio_folder):
+    clips = audio_folder / "train" / "clips"
+    saved = datasets.DatasetDict(
+        {"train": _audio_dataset(clips, [("a.wav", "one")], "sentence"), "test": _audio_dataset(clips, [("b.flac", "two")], "sentence")}
+    )
+    saved.save_to_disk(tmp_path / "saved")
+    dataset = load(str(tmp_path / "saved"), "test")
+    assert dataset["sentence"][:] == ["two"]
+    records, _ = decoded(dataset)
+    assert len(records[0]["audio"]["array"]) == 1.5 * 16000
+    with pytest.raises(ConfigurationError, match="no split 'dev'"):
+        load(str(tmp_path / "saved"), "dev")
+
+
+def test_two_datasets_concatenated_or_interleaved(small_corpus):
+    root = str(small_corpus.root)
+    joined = load(f"{root}/en+{root}/de", "train")
+    assert len(joined) == 12
+    interleaved = load(
+        f"{root}/en+{root}/de", "train", interleave_probabilities=parse_probabilities("0.5,0.5", 2),
+        stopping_strategy="first_exhausted", seed=3,
+    )
+    sources = interleaved["source"][:]
+    assert {s.rsplit("/", 1)[1] for s in sources} == {"en:train", "de:train"}
+    assert len(sources) < 12  # stops when the first one runs out
+    by_config = load(root, "train", config="es+it")
+    assert len(by_config) == 12 and by_config["source"][0].endswith("es:train")
+
+
+def test_streaming_dataset_decodes_lazily_and_appends_skips(small_corpus, tmp_path):
+    stream = load(str(small_corpus.root), "train+dev", config="it", streaming=True)
+    assert isinstance(stream, datasets.IterableDataset)
+    durations = sorted(audio_info(small_corpus.clips_dir("it") / row["path"]).duration
+                       for split in ("train", "dev") for row in small_corpus.rows("it", split))
+    threshold = (durations[3] + durations[4]) / 2  # half of the clips are shorter
+    skip_file = tmp_path / "skipped.tsv"
+    prepared = preprocess_split(
+        stream, "train", PreprocessOptions(min_duration_s=threshold), SkipLog(), streaming_skip_file=skip_file
+    )
+    records = list(prepared.dataset)
+    skipped = list(csv.DictReader(open(skip_file), delimiter="\t"))
+    assert len(records) == len(skipped) == 4
+    assert all(r["audio"]["sampling_rate"] == 16000 and len(r["audio"]["array"]) >= threshold * 16000 for r in records)
+    assert all(row["reason"] == "too short" for row in skipped)
+
+
+def test_text_column_detection_and_errors(audio_folder, small_corpus):
+    notes = []
+    load(str(audio_folder), "train", text_column="text", notes=notes)
+    assert "using 'transcription'" in notes[0]
+    with pytest.raises(ConfigurationError, match="no transcript column 'words'.*columns: transcription, audio"):
+        load(str(audio_folder), "train", text_column="words")
+    with pytest.raises(ConfigurationError, match="--dataset_name has 2 .* but --dataset_config_name has 3"):
+        parse_sources("a+b", "x+y+z")
+    with pytest.raises(ConfigurationError, match="no such file or folder"):
+        load("./not/here", "train")
+    with pytest.raises(ConfigurationError, match="one per dataset"):
+        parse_probabilities("0.2,0.3,0.5", 2)
+
+
+def test_hub_ids_go_to_load_dataset_with_token(monkeypatch, audio_folder):
+    calls = []
+    real = load(str(audio_folder), "train")
+
+    def fake_load_dataset(name, config=None, **kwargs):
+        calls.append((name, config, kwargs))
+        return real.remove_columns("source")
+
+    monkeypatch.setattr(data_module.datasets, "load_dataset", fake_load_dataset)
+    args = DataTrainingArguments(dataset_name="mozilla-foundation/common_voice_11_0", dataset_config_name="en",
+                                 use_auth_token=True, text_column_name="sentence")
+    dataset = load_speech_split(parse_sources(args.dataset_name, args.dataset_config_name, "sentence"),
+                                args.train_split_name, token=args.hub_token)
+    name, config, kwargs = calls[0]
+    assert (name, config, kwargs["split"], kwargs["token"]) == ("mozilla-foundation/common_voice_11_0", "en", "train+validation", True)
+    assert dataset["source"][0] == "mozilla-foundation/common_voice_11_0/en:train+validation"
+    load_speech_split([SourceSpec("org/big", "x")], "train+validation", streaming=True)
+    assert [call[2]["split"] for call in calls[1:]] == ["train", "validation"]  # streaming joins splits itself
+    assert all(call[2]["streaming"] for call in calls[1:])
