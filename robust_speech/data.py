@@ -222,7 +222,10 @@ def _load_data_files(path: Path, split: str, cache_dir: str | None) -> datasets.
 
 def _canonical(dataset: SpeechDataset, source: SourceSpec, split: str, notes: list[str]) -> SpeechDataset:
     """Keep only the audio and the transcript, named `audio` and `sentence`, plus where each row came from."""
-    columns = list(dataset.column_names or dataset.features or [])
+    columns = list(dataset.column_names or [])
+    if not columns and isinstance(dataset, datasets.IterableDataset):
+        # Some streamed datasets declare no features: the first example shows the columns.
+        columns = list(next(iter(dataset.take(1)), {}))
     if source.audio_column not in columns:
         raise ConfigurationError(
             f"{source.label(split)} has no audio column {source.audio_column!r}; pass --audio_column_name "

@@ -80,12 +80,13 @@ def prepare_datasets(
     do_train: bool = True,
     do_eval: bool = True,
     vocabulary: dict[str, int] | None = None,
+    sampling_rate: int = 16_000,
     log=print,
 ) -> PreparedData:
     """Load, check and decode the splits; writes `skipped.tsv` (and `leakage.tsv`) into `output_dir`.
 
     `vocabulary`: an existing tokenizer's vocabulary (training examples using other characters are skipped);
-    without it one is built from the normalized training text.
+    without it one is built from the normalized training text. `sampling_rate`: the model's feature extractor's.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +114,7 @@ def prepare_datasets(
         vocabulary_chars = "".join(prepared.vocabulary.char_counts)
 
     common = dict(
-        sampling_rate=16_000,
+        sampling_rate=sampling_rate,
         min_duration_s=args.min_duration_in_seconds,
         max_duration_s=args.max_duration_in_seconds,
         normalizer=prepared.normalizer,

@@ -23,7 +23,7 @@ def test_console_script_is_installed():
     assert SCRIPT.exists(), "pip install -e . should install the robust-speech console script"
 
 
-@pytest.mark.parametrize("verb", [None, "audit", "synth", "vocab", "demo"])
+@pytest.mark.parametrize("verb", [None, "audit", "synth", "vocab", "prepare", "check-leakage", "demo"])
 def test_help(verb):
     result = run(*([verb] if verb else []), "--help")
     assert "usage: robust-speech" in result.stdout
@@ -74,3 +74,23 @@ def test_demo_runs_the_pipeline_on_the_embedded_default(tmp_path):
         assert len(read_tsv(tmp_path / "corpus" / language / "train.tsv")) == 40
         vocab = json.loads((tmp_path / f"vocab_{language}.json").read_text(encoding="utf-8"))
         assert list(vocab)[:3] == ["[PAD]", "[UNK]", "|"] and "a" in vocab
+
+
+def test_prepare_prints_skip_counts_that_match_skipped_tsv(tmp_path):
+    from test_preprocess import EXPECTED_REASONS, PLANTED_TRAIN, make_folder
+
+    folder = make_folder(tmp_path / "data", PLANTED_TRAIN)
+    result = run("prepare", "--dataset_name", str(folder), "--train_split_name", "train", "--eval_split_name", "test",
+                 "--min_duration_in_seconds", "0.1", "--preprocessing_num_workers", "2", "--output_dir", str(tmp_path / "out"),
+                 "--cache_dir", str(tmp_path / "cache"))
+    rows = read_tsv(tmp_path / "out" / "skipped.tsv")
+    # Without a given vocabulary it is built from the training text, so the rare character stays in.
+    assert len(rows) == len(EXPECTED_REASONS) - 1
+    assert f"train: skipped {len(rows)} of {len(PLANTED_TRAIN)} examples" in result.stdout
+    assert "2 workers" in result.stdout and "examples/s" in result.stdout
+    vocabulary = json.loads((tmp_path / "out" / "vocab.json").read_text(encoding="utf-8"))
+    assert "ǂ" in vocabulary and list(vocabulary)[:3] == ["[PAD]", "[UNK]", "|"]
+    again = run("prepare", "--dataset_name", str(folder), "--train_split_name", "train", "--eval_split_name", "test",
+                "--min_duration_in_seconds", "0.1", "--preprocessing_num_workers", "2", "--output_dir", str(tmp_path / "out"),
+                "--cache_dir", str(tmp_path / "cache"))
+    assert "read from the preprocessing cache" in again.stdout

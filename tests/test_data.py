@@ -92,10 +92,14 @@ def test_audio_folder_resamples_8k_and_44k_stereo_to_16k_mono(audio_folder):
     assert len(load(str(audio_folder), "test")) == 1
 
 
-def test_single_table_of_absolute_paths(tmp_path, audio_folder):
-    table = tmp_path / "list.tsv"
+@pytest.mark.parametrize("suffix", ["csv", "tsv"])
+def test_single_table_of_absolute_paths(tmp_path, audio_folder, suffix):
+    table = tmp_path / f"list.{suffix}"
     clip = audio_folder / "test" / "clips" / "c.wav"
-    table.write_text(f"path\tsentence\n{clip}\t\"Quoted\" NaN 1e3\n", encoding="utf-8")
+    if suffix == "tsv":  # Common Voice style: unquoted, a quote is text
+        table.write_text(f"path\tsentence\n{clip}\t\"Quoted\" NaN 1e3\n", encoding="utf-8")
+    else:
+        table.write_text(f'path,sentence\n{clip},"""Quoted"" NaN 1e3"\n', encoding="utf-8")
     notes = []
     dataset = load(str(table), "test", notes=notes)
     assert dataset["sentence"][:] == ['"Quoted" NaN 1e3']  # text stays text: no quote stripping, no NaN
