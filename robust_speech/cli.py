@@ -159,7 +159,7 @@ def cmd_check_leakage(args: argparse.Namespace) -> int:
         dataset_name=args.train, dataset_config_name=args.train_config, train_split_name=args.train_split,
         eval_dataset_name=args.eval, eval_dataset_config_name=args.eval_config, eval_split_name=args.eval_split,
         text_column_name=args.text_column_name, audio_column_name=args.audio_column_name,
-        chars_to_ignore=args.chars_to_ignore, do_lower_case=not args.keep_case, language=args.language,
+        chars_to_ignore=args.chars_to_ignore, do_lower_case=not args.keep_case, casing_language=args.language,
         preprocessing_num_workers=args.preprocessing_num_workers, token=args.token,
     )
     report = check_leakage(data_args, args.output_dir, decode_audio=not args.text_only)

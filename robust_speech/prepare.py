@@ -39,7 +39,7 @@ class PreparedData:
 
 
 def normalizer_from(args: DataTrainingArguments) -> TextNormalizer:
-    return TextNormalizer(parse_chars_to_ignore(args.chars_to_ignore), lowercase=args.do_lower_case, language=args.language)
+    return TextNormalizer(parse_chars_to_ignore(args.chars_to_ignore), lowercase=args.do_lower_case, language=args.casing_language)
 
 
 def load_raw_split(args: DataTrainingArguments, which: str, notes: list[str], *, guard: bool = True) -> SpeechDataset:
