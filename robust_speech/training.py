@@ -262,7 +262,7 @@ def _write_repository(output_dir, script, raw_argv, model_args, data_args, train
         "num_train_epochs": training_args.num_train_epochs,
         "max_steps": training_args.max_steps,
         "warmup_steps": training_args.warmup_steps,
-        "optimizer": str(training_args.optim),
+        "optimizer": getattr(training_args.optim, "value", training_args.optim),
         "seed": training_args.seed,
         "world_size": training_args.world_size,
         "mixed_precision": "fp16" if training_args.fp16 else ("bf16" if training_args.bf16 else "fp32"),

@@ -11,7 +11,7 @@ from robust_speech.sentences import LANGUAGES, load_sentences
 from robust_speech.synth import TSV_COLUMNS, SynthConfig, read_tsv, synthesize_corpus
 from robust_speech.text import TextNormalizer
 
-from conftest import SMALL_CORPUS, tone
+from conftest import SMALL_CORPUS, dominant_frequency, tone
 
 
 def test_sentences_in_six_languages_are_clean_and_speakable():
@@ -150,3 +150,23 @@ def test_bad_configs_are_refused():
         SynthConfig(audio_format="aiff")
     with pytest.raises(ConfigurationError, match="degrade"):
         SynthConfig(degraded_splits=("validation",))
+
+
+def test_augmenter_is_seeded_and_each_kind_changes_the_audio():
+    from robust_speech.augment import Augmenter, band_limit, change_speed
+
+    audio = tone(440, 1.0, 16000)
+    assert change_speed(audio, 1.25, 16000).size == int(16000 / 1.25)
+    assert abs(dominant_frequency(change_speed(audio, 1.25, 16000), 16000) - 550) < 5
+    wideband = tone(6000, 1.0, 16000) + audio
+    limited = band_limit(wideband, 4000, 16000)
+    assert limited.size == wideband.size and abs(dominant_frequency(limited, 16000) - 440) < 5
+    for kind in ("noise", "reverb", "speed", "bandlimit"):
+        augmenter = Augmenter((kind,), probability=1.0, seed=3)
+        out = augmenter(wideband)
+        assert out.size != wideband.size or not np.allclose(out, wideband), kind
+    first = Augmenter(("noise", "speed"), probability=0.5, seed=5)
+    second = Augmenter(("noise", "speed"), probability=0.5, seed=5)
+    assert all(np.array_equal(first(audio), second(audio)) for _ in range(5))
+    with pytest.raises(ConfigurationError, match="choose from noise,reverb,speed,bandlimit"):
+        Augmenter.from_flags("noise,echo", 0.5, "5,20", "0.9,1.1", 0, 16000)

@@ -1,0 +1,62 @@
+"""Duration-bucketed batches and the CTC collator."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+
+from robust_speech.batching import CTCCollator, DurationBatchSampler, padding_ratio
+
+
+@pytest.fixture
+def durations():
+    return np.random.default_rng(0).uniform(0.5, 15.0, size=500)
+
+
+def test_every_example_once_per_epoch_and_every_batch_within_budget(durations):
+    sampler = DurationBatchSampler(durations, 60.0, seed=1)
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler)
+        assert sorted(i for batch in batches for i in batch) == list(range(durations.size))
+        assert all(durations[batch].max() * len(batch) <= 60.0 for batch in batches)
+
+
+def test_epochs_reshuffle_deterministically(durations):
+    sampler = DurationBatchSampler(durations, 60.0, seed=1)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    again = DurationBatchSampler(durations, 60.0, seed=1)
+    again.set_epoch(1)
+    assert second == list(again) and first != second
+
+
+def test_padding_is_far_below_fixed_size_random_batches(durations):
+    sampler = DurationBatchSampler(durations, 60.0, seed=1)
+    dynamic = list(sampler)
+    size = int(round(durations.size / len(dynamic)))
+    order = np.random.default_rng(2).permutation(durations.size)
+    fixed = [order[i : i + size].tolist() for i in range(0, durations.size, size)]
+    assert padding_ratio(dynamic, durations) < 1.15 < padding_ratio(fixed, durations)
+
+
+def test_a_clip_longer_than_the_budget_gets_a_batch_of_its_own():
+    sampler = DurationBatchSampler([1.0, 2.0, 30.0, 1.5], 10.0, num_buckets=2)
+    batches = list(sampler)
+    assert [2] in batches and sorted(i for batch in batches for i in batch) == [0, 1, 2, 3]
+
+
+def test_collator_pads_audio_and_masks_label_padding(tmp_path):
+    vocab = {"[PAD]": 0, "[UNK]": 1, "|": 2, "a": 3, "b": 4}
+    (tmp_path / "vocab.json").write_text(__import__("json").dumps(vocab))
+    tokenizer = Wav2Vec2CTCTokenizer(str(tmp_path / "vocab.json"), bos_token=None, eos_token=None)
+    extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True)
+    collate = CTCCollator(Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer))
+    rows = [{"audio": {"array": np.ones(1600, np.float32) * 0.1}, "sentence": "ab ba"},
+            {"audio": {"array": np.linspace(-1, 1, 800, dtype=np.float32)}, "sentence": "a"}]
+    batch = collate(rows)
+    assert batch["input_values"].shape == (2, 1600) and batch["attention_mask"][1].sum() == 800
+    assert batch["labels"].tolist() == [[3, 4, 2, 4, 3], [3, -100, -100, -100, -100]]
+    assert torch.allclose(batch["input_values"][1, :800].mean(), torch.tensor(0.0), atol=1e-5)  # normalized

@@ -1,0 +1,236 @@
+"""The fine-tuning recipe, run as users run it: the guide's flags, subprocesses, resume, DDP, 8-bit Adam."""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from robust_speech import training
+from robust_speech.legacy_flags import translate_legacy_flags
+
+from conftest import TINY_XLSR_CONFIG
+
+ROOT = Path(__file__).resolve().parents[1]
+# The Swedish run.sh of the Robust Speech Event guide, verbatim except the dataset and model names.
+GUIDE_RUN_SH = r"""
+python run_speech_recognition_ctc.py \
+	--dataset_name="{dataset}" \
+	--model_name_or_path="{model}" \
+	--dataset_config_name="sv-SE" \
+	--output_dir="./" \
+	--overwrite_output_dir \
+	--num_train_epochs="50" \
+	--per_device_train_batch_size="8" \
+	--per_device_eval_batch_size="8" \
+	--gradient_accumulation_steps="4" \
+	--learning_rate="7.5e-5" \
+	--warmup_steps="2000" \
+	--length_column_name="input_length" \
+	--evaluation_strategy="steps" \
+	--text_column_name="sentence" \
+	--chars_to_ignore , ? . ! \- \; \: \" “ % ‘ ” � — ’ … – \
+	--save_steps="500" \
+	--eval_steps="500" \
+	--logging_steps="100" \
+	--layerdrop="0.0" \
+	--activation_dropout="0.1" \
+	--save_total_limit="3" \
+	--freeze_feature_encoder \
+	--feat_proj_dropout="0.0" \
+	--mask_time_prob="0.75" \
+	--mask_time_length="10" \
+	--mask_feature_prob="0.25" \
+	--mask_feature_length="64" \
+	--gradient_checkpointing \
+	--use_auth_token \
+	--fp16 \
+	--group_by_length \
+	--do_train --do_eval \
+	--push_to_hub
+"""
+
+
+def guide_argv(dataset="./cv-corpus", model="./xls-r-300m"):
+    return shlex.split(GUIDE_RUN_SH.format(dataset=dataset, model=model).replace("\\\n", " "))[2:]
+
+
+def train_argv(corpus, config_json, output_dir, *extra):
+    return [
+        "--dataset_name", str(corpus.root), "--dataset_config_name", "en", "--text_column_name", "sentence",
+        "--train_split_name", "train", "--eval_split_name", "dev", "--model_config_json", config_json,
+        "--output_dir", str(output_dir), "--do_train", "--do_eval", "--per_device_train_batch_size", "3",
+        "--per_device_eval_batch_size", "2", "--learning_rate", "3e-3", "--warmup_steps", "2", "--logging_steps", "2",
+        "--mask_time_prob", "0.0", "--seed", "11", "--dataloader_pin_memory", "false", *extra,
+    ]
+
+
+def run_script(script, argv, launcher=(sys.executable,), timeout=300):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run([*launcher, str(ROOT / script), *argv], capture_output=True, text=True, env=env,
+                            timeout=timeout, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
+
+
+def log_history(output_dir):
+    return json.loads((Path(output_dir) / "trainer_state.json").read_text())["log_history"]
+
+
+def test_the_guides_flags_parse_unchanged():
+    printed = []
+    model_args, data_args, training_args, recipe_args = training.parse_arguments(guide_argv(), say=printed.append)
+    assert (data_args.dataset_name, data_args.dataset_config_name, data_args.text_column_name) == ("./cv-corpus", "sv-SE", "sentence")
+    assert data_args.chars_to_ignore == list(",?.!-;:\"“%‘”�—’…–")
+    assert data_args.use_auth_token and data_args.hub_token is True
+    assert model_args.model_name_or_path == "./xls-r-300m" and model_args.freeze_feature_encoder
+    assert (model_args.mask_time_prob, model_args.mask_feature_length, model_args.activation_dropout) == (0.75, 64, 0.1)
+    assert str(training_args.eval_strategy) in ("steps", "IntervalStrategy.STEPS")
+    assert training_args.train_sampling_strategy == "group_by_length" and training_args.length_column_name == "input_length"
+    assert training_args.activation_checkpointing and training_args.push_to_hub and recipe_args.overwrite_output_dir
+    assert (training_args.gradient_accumulation_steps, training_args.learning_rate, training_args.save_total_limit) == (4, 7.5e-5, 3)
+    assert training_args.report_to == ["tensorboard"]
+    if not torch.cuda.is_available():
+        assert not training_args.fp16 and any("--fp16 needs a CUDA GPU" in line for line in printed)
+    assert sum(line.startswith("note: --") for line in printed) >= 3  # one line per renamed flag
+
+
+def test_legacy_flag_translation_forms():
+    said = []
+    assert translate_legacy_flags(["--evaluation_strategy=epoch", "--group_by_length", "false", "--x", "1"], said.append) == [
+        "--eval_strategy", "epoch", "--x", "1"]
+    assert translate_legacy_flags(["--freeze_feature_extractor", "--gradient_checkpointing=false"], said.append) == [
+        "--freeze_feature_encoder", "true", "--activation_checkpointing", "false"]
+    assert len(said) == 4
+
+
+def test_training_end_to_end_as_a_user_runs_it(small_corpus, tiny_config_json, tmp_path):
+    output_dir = tmp_path / "model"
+    result = run_script("run_speech_recognition_ctc.py", train_argv(
+        small_corpus, tiny_config_json, output_dir, "--max_steps", "24", "--evaluation_strategy", "steps",
+        "--eval_steps", "12", "--save_steps", "12", "--save_total_limit", "1", "--group_by_length",
+        "--length_column_name", "input_length", "--augment", "noise,speed", "--augment_prob", "0.3"))
+    assert "note: --evaluation_strategy is spelled --eval_strategy" in result.stdout
+    history = log_history(output_dir)
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    assert len(losses) >= 5 and np.mean(losses[-2:]) < np.mean(losses[:2])  # the loss falls
+    evaluations = [entry for entry in history if "eval_wer" in entry]
+    assert len(evaluations) == 2 and all(0 <= entry["eval_cer"] for entry in evaluations)
+    assert "eval_wer" in result.stdout and "eval_cer" in result.stdout
+    assert list(output_dir.glob("runs/*/events.out.tfevents.*"))  # TensorBoard
+    assert [p.name for p in output_dir.glob("checkpoint-*")] == ["checkpoint-24"]  # save_total_limit 1
+
+    from transformers import AutoModelForCTC, AutoProcessor, pipeline
+
+    processor = AutoProcessor.from_pretrained(output_dir)
+    model = AutoModelForCTC.from_pretrained(output_dir)
+    vocabulary = json.loads((output_dir / "vocab.json").read_text(encoding="utf-8"))
+    assert model.config.vocab_size == len(vocabulary) == len(processor.tokenizer)
+    assert model.config.pad_token_id == vocabulary["[PAD]"] == 0 and model.config.ctc_zero_infinity
+    assert "<s>" not in processor.tokenizer.get_vocab()
+    recognizer = pipeline("automatic-speech-recognition", model=str(output_dir))
+    from robust_speech.audio import load_audio
+
+    clip = small_corpus.clips_dir("en") / small_corpus.rows("en", "dev")[0]["path"]
+    assert isinstance(recognizer(load_audio(clip))["text"], str)
+
+    card = (output_dir / "README.md").read_text(encoding="utf-8")
+    header = card.split("---")[1]
+    for tag in ("- automatic-speech-recognition", "- robust-speech-event", "- en"):
+        assert tag in header
+    assert "type: wer" in header and "type: cer" in header and "split: dev" in header
+    run_sh = (output_dir / "run.sh").read_text(encoding="utf-8")
+    assert "python run_speech_recognition_ctc.py" in run_sh and "--evaluation_strategy steps" in run_sh
+    assert (output_dir / "run_speech_recognition_ctc.py").is_file()
+
+
+class StopAfterSave:
+    """Simulates the run being killed right after a checkpoint is written."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            raise KeyboardInterrupt(f"stopped after step {state.global_step}")
+
+
+def test_killed_and_resumed_run_ends_with_the_same_weights(small_corpus, tiny_config_json, tmp_path):
+    common = ("--max_steps", "8", "--save_steps", "4", "--eval_strategy", "no", "--dataloader_num_workers", "0")
+    straight = tmp_path / "straight"
+    assert training.main(train_argv(small_corpus, tiny_config_json, straight, *common), script="test") == 0
+    resumed = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        training.main(train_argv(small_corpus, tiny_config_json, resumed, *common), script="test",
+                      callbacks=[StopAfterSave(4)])
+    assert (resumed / "checkpoint-4").is_dir() and not (resumed / "checkpoint-8").exists()
+    assert training.main(train_argv(small_corpus, tiny_config_json, resumed, *common), script="test") == 0
+    expected, actual = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    # ... and differs from a run that was not resumed (the comparison can fail).
+    before = load_file(resumed / "checkpoint-4" / "model.safetensors")
+    assert any(not torch.allclose(before[name], expected[name]) for name in expected)
+
+
+def test_two_process_ddp_on_cpu_writes_one_model(small_corpus, tiny_config_json, tmp_path):
+    output_dir = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
+    result = run_script("run_speech_recognition_ctc.py", train_argv(
+        small_corpus, tiny_config_json, output_dir, "--max_steps", "4", "--eval_strategy", "no", "--ddp_backend", "gloo",
+        "--max_batch_duration_s", "12"), launcher=torchrun)
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    assert (output_dir / "model.safetensors").is_file() and len(list(output_dir.glob("*.safetensors"))) == 1
+    assert "world_size | 2" in (output_dir / "README.md").read_text(encoding="utf-8")
+    assert result.stdout.count("train: skipped 0 of 6 examples") == 1  # only the main process reports
+
+
+def test_bnb_script_trains_with_8bit_optimizer_states(small_corpus, tmp_path):
+    # bitsandbytes keeps tensors under 4096 elements in 32 bits: give the feed-forward layers 32 x 256.
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**TINY_XLSR_CONFIG, "intermediate_size": 256}), encoding="utf-8")
+    output_dir = tmp_path / "bnb"
+    run_script("run_speech_recognition_ctc_bnb.py", train_argv(
+        small_corpus, str(config), output_dir, "--max_steps", "3", "--save_steps", "3", "--eval_strategy", "no"))
+    optimizer = torch.load(output_dir / "checkpoint-3" / "optimizer.pt", weights_only=False)
+    # bitsandbytes saves its moments under one key per parameter: state1 (m) and state2 (v).
+    states = [state["__bnb_optimizer_quant_state__"] for state in optimizer["state"].values()]
+    quantized = [state for state in states if state["state1"].dtype == torch.uint8]
+    assert quantized and all(state["state2"].dtype == torch.uint8 for state in quantized)
+    assert all(state["state1"].numel() < 4096 for state in states if state["state1"].dtype != torch.uint8)
+    assert "adamw_bnb_8bit" in (output_dir / "README.md").read_text(encoding="utf-8")
+
+
+def test_language_code_for_the_model_card():
+    from robust_speech.model_card import language_code
+
+    assert language_code(None, "sv-SE") == "sv" and language_code(None, "pt_BR") == "pt"
+    assert language_code("de", "clean") == "de" and language_code(None, "clean") is None
+    assert language_code(None, "en+de") == "en"
+
+
+def test_fp16_without_cuda_trains_in_fp32_with_a_note(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    said = []
+    assert training.adapt_precision_flags(["--fp16", "--x", "1", "--fp16=false"], said.append) == ["--x", "1"]
+    assert said == ["note: --fp16 needs a CUDA GPU and none is visible: training in fp32"]
+    assert training.adapt_precision_flags(["--bf16"], said.append) == ["--use_cpu", "--bf16"]
+
+
+def test_a_finished_model_is_not_overwritten_silently(small_corpus, tiny_config_json, tmp_path):
+    output_dir = tmp_path / "done"
+    output_dir.mkdir()
+    (output_dir / "model.safetensors").write_bytes(b"weights")
+    code = training.main(train_argv(small_corpus, tiny_config_json, output_dir, "--max_steps", "1"), script="test")
+    assert code == 2
