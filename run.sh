@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The Robust Speech Challenge recipe, end to end: fine-tune XLS-R 300M on Common Voice, build a 5-gram LM
+# into the model folder, evaluate on the test split. Change the variables below for another model/language.
+# (Multi-GPU: replace `python` in step 1 with `torchrun --nproc_per_node N` or `accelerate launch`.)
+set -euo pipefail
+
+MODEL="${MODEL:-facebook/wav2vec2-xls-r-300m}"
+DATASET="${DATASET:-mozilla-foundation/common_voice_8_0}"
+LANGUAGE="${LANGUAGE:-sv-SE}"
+OUTPUT_DIR="${OUTPUT_DIR:-./wav2vec2-xls-r-300m-${LANGUAGE}}"
+LM_TEXT_SPLIT="${LM_TEXT_SPLIT:-train}"   # text for the n-gram: the training transcripts (add --text FILE for more)
+EPOCHS="${EPOCHS:-50}"
+EXTRA_TRAIN_FLAGS="${EXTRA_TRAIN_FLAGS:-}"  # e.g. "--max_steps 20" for a smoke test
+
+# 1. Fine-tune (the guide's flags, unchanged)
+python run_speech_recognition_ctc.py \
+	--dataset_name="${DATASET}" \
+	--model_name_or_path="${MODEL}" \
+	--dataset_config_name="${LANGUAGE}" \
+	--output_dir="${OUTPUT_DIR}" \
+	--num_train_epochs="${EPOCHS}" \
+	--per_device_train_batch_size="8" \
+	--per_device_eval_batch_size="8" \
+	--gradient_accumulation_steps="4" \
+	--learning_rate="7.5e-5" \
+	--warmup_steps="2000" \
+	--length_column_name="input_length" \
+	--evaluation_strategy="steps" \
+	--text_column_name="sentence" \
+	--chars_to_ignore , ? . ! \- \; \: \" “ % ‘ ” � — ’ … – \
+	--save_steps="500" \
+	--eval_steps="500" \
+	--logging_steps="100" \
+	--layerdrop="0.0" \
+	--activation_dropout="0.1" \
+	--save_total_limit="3" \
+	--freeze_feature_encoder \
+	--feat_proj_dropout="0.0" \
+	--mask_time_prob="0.75" \
+	--mask_time_length="10" \
+	--mask_feature_prob="0.25" \
+	--mask_feature_length="64" \
+	--gradient_checkpointing \
+	--fp16 \
+	--group_by_length \
+	--do_train --do_eval \
+	${EXTRA_TRAIN_FLAGS}
+
+# 2. A 5-gram language model from the training text, installed into the model folder
+python build_ngram.py --model_dir="${OUTPUT_DIR}" --dataset_name="${DATASET}" --dataset_config_name="${LANGUAGE}" \
+	--split="${LM_TEXT_SPLIT}" --text_column_name="sentence" --order=5
+
+# 3. Evaluate with the challenge's eval.py (writes <dataset>_<config>_test_eval_results.txt)
+cd "${OUTPUT_DIR}"
+python "${OLDPWD}/eval.py" --model_id="." --dataset="${DATASET}" --config="${LANGUAGE}" --split="test" \
+	--chunk_length_s=5.0 --stride_length_s=1.0 --log_outputs
