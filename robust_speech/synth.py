@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from robust_speech.audio import load_audio
 from robust_speech.augment import add_noise, add_reverb
+from robust_speech.paths import cache_root
 from robust_speech.errors import ConfigurationError, MissingDependencyError, RobustSpeechError
 from robust_speech.sentences import language_source, load_sentences
 from robust_speech.text import TextNormalizer
@@ -132,10 +133,7 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("ROBUST_SPEECH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "robust-speech"
-    )
-    return Path(root) / "synth"
+    return cache_root() / "synth"
 
 
 def cached_corpus(config: SynthConfig, cache_dir: Path | None = None, progress: bool = False) -> Corpus:

@@ -29,6 +29,7 @@ from robust_speech.augment import Augmenter
 from robust_speech.batching import CTCCollator, DurationBatchSampler
 from robust_speech.errors import ConfigurationError, RobustSpeechError
 from robust_speech.legacy_flags import translate_legacy_flags
+from robust_speech.lm import save_normalizer
 from robust_speech.metrics import error_rates
 from robust_speech.model_card import copy_scripts, language_code, write_model_card, write_run_script
 from robust_speech.modeling import (
@@ -191,6 +192,7 @@ def _run(raw_argv, argv, script, callbacks) -> int:
     if training_args.should_save:
         processor.save_pretrained(output_dir)
         config.save_pretrained(output_dir)
+        save_normalizer(output_dir, prepared.normalizer)  # build_ngram.py and eval normalize the same way
 
     rate = feature_extractor.sampling_rate
     train_dataset = _for_trainer(prepared.train.dataset, training_args, rate) if prepared.train else None

@@ -1,0 +1,285 @@
+"""CTC decoding behind one interface: greedy, pyctcdecode beam search (+KenLM), flashlight-text (+KenLM).
+
+    decoder = load_decoder(model_dir, engine="pyctcdecode")
+    transcripts = decoder.decode_batch([log_probs, ...])   # each: (frames, vocab) float32 log-softmax
+
+All engines read the same vocab.json and `language_model/` (see lm.py) and apply alpha/beta with the same
+meaning: score = acoustic log-prob + alpha * ln(P_lm(word)) + beta per word. pyctcdecode takes log10 LM
+scores times ln(10); flashlight's KenLM wrapper returns log10 scores, so its lm_weight is alpha * ln(10).
+Special tokens (`[PAD]`, `[UNK]`, `<s>`, `</s>`) never reach the text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from robust_speech.errors import ConfigurationError, MissingDependencyError
+from robust_speech.lm import ALPHABET_FILE, LM_DIRECTORY, ctc_alphabet, language_model_binary, model_vocabulary, read_lm_attrs
+from robust_speech.text import PAD_TOKEN, UNK_TOKEN, WORD_DELIMITER
+
+ENGINES = ("greedy", "pyctcdecode", "flashlight")
+LN10 = math.log(10.0)
+_PYCTCDECODE_UNK = "⁇"
+
+
+@dataclass(frozen=True)
+class WordSpan:
+    word: str
+    start_frame: int
+    end_frame: int  # exclusive
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    words: tuple[WordSpan, ...] = field(default=())
+
+
+def _clean(text: str) -> str:
+    return " ".join(word for word in text.replace(_PYCTCDECODE_UNK, " ").split())
+
+
+def spans_from_frame_tokens(frame_tokens: Sequence[int], labels: Sequence[str], blank: int) -> tuple[WordSpan, ...]:
+    """Words and their frames from a frame-level CTC path (repeats collapsed, blanks and specials dropped)."""
+    words, current, start, previous, last_frame = [], [], None, None, 0
+    for frame, token in enumerate(frame_tokens):
+        if token == previous:
+            if current and token != blank:
+                last_frame = frame
+            continue
+        previous = token
+        if token == blank:
+            continue
+        label = labels[token] if 0 <= token < len(labels) else ""
+        if label == " ":
+            if current:
+                words.append(WordSpan("".join(current), start, last_frame + 1))
+            current, start = [], None
+        elif label:
+            if start is None:
+                start = frame
+            current.append(label)
+            last_frame = frame
+    if current:
+        words.append(WordSpan("".join(current), start, last_frame + 1))
+    return tuple(words)
+
+
+BLANK_NAMES = (PAD_TOKEN, "<pad>")
+UNK_NAMES = (UNK_TOKEN, "<unk>")  # pyctcdecode writes these as "⁇" (removed from our text); greedy writes nothing
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """What each id of a CTC vocabulary writes: a character, " " (the word delimiter) or "" (a special)."""
+
+    labels: tuple[str, ...]
+    blank: int
+    delimiter: int | None
+    specials: tuple[int, ...]  # ids that write nothing and are neither the blank nor unk: <s>, </s>, ...
+
+    @classmethod
+    def from_vocabulary(cls, vocabulary: dict[str, int]) -> "TokenLayout":
+        labels = [""] * (max(vocabulary.values()) + 1)
+        blank = next((vocabulary[name] for name in BLANK_NAMES if name in vocabulary), 0)
+        for token, index in vocabulary.items():
+            if token == WORD_DELIMITER:
+                labels[index] = " "
+            elif len(token) == 1 and index != blank:
+                labels[index] = token
+        unknown = {vocabulary[name] for name in UNK_NAMES if name in vocabulary}
+        specials = tuple(index for index, label in enumerate(labels) if not label and index != blank and index not in unknown)
+        return cls(tuple(labels), blank, vocabulary.get(WORD_DELIMITER), specials)
+
+    def fold_specials(self, log_probs: np.ndarray) -> np.ndarray:
+        """Give the specials' probability to the blank, so `<s>` or `</s>` can never be written by any engine
+        (pyctcdecode would write them literally). Unknown tokens are left in place: changing their mass would
+        make our pyctcdecode engine disagree with `Wav2Vec2ProcessorWithLM` on the same logits."""
+        log_probs = np.array(log_probs, dtype=np.float32)  # a copy: callers' arrays stay as they were
+        if self.specials:
+            columns = [self.blank, *self.specials]
+            log_probs[:, self.blank] = np.logaddexp.reduce(log_probs[:, columns], axis=-1)
+            log_probs[:, list(self.specials)] = SPECIAL_LOG_PROB
+        return log_probs
+
+
+# Low enough never to win a beam, finite so beam-search arithmetic stays free of NaN.
+SPECIAL_LOG_PROB = -1e4
+
+
+def check_alphabet_matches(model_dir: Path) -> None:
+    """alphabet.json (written with the LM) must list the labels of vocab.json, or every id decodes wrong."""
+    path = model_dir / ALPHABET_FILE
+    expected = list(ctc_alphabet(model_vocabulary(model_dir)).labels)
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))["labels"]
+    except (OSError, ValueError, KeyError):
+        raise ConfigurationError(f"{path}: missing or unreadable; re-run build_ngram.py --model_dir {model_dir}") from None
+    if found != expected:
+        raise ConfigurationError(
+            f"{path} has {len(found)} labels that do not match vocab.json's {len(expected)} tokens (the LM was built "
+            f"for another vocabulary): re-run build_ngram.py --model_dir {model_dir}"
+        )
+
+
+class GreedyDecoder:
+    engine = "greedy"
+
+    def __init__(self, vocabulary: dict[str, int]):
+        self.layout = TokenLayout.from_vocabulary(vocabulary)
+
+    def decode(self, log_probs: np.ndarray) -> Transcript:
+        best = self.layout.fold_specials(log_probs).argmax(axis=-1).tolist()
+        words = spans_from_frame_tokens(best, self.layout.labels, self.layout.blank)
+        return Transcript(" ".join(word.word for word in words), words)
+
+    def decode_batch(self, batch: Sequence[np.ndarray]) -> list[Transcript]:
+        return [self.decode(log_probs) for log_probs in batch]
+
+
+class PyctcdecodeDecoder:
+    """pyctcdecode's beam search, loaded exactly as `Wav2Vec2ProcessorWithLM.from_pretrained` does."""
+
+    engine = "pyctcdecode"
+
+    def __init__(self, model_dir: str | os.PathLike, *, beam_width: int = 100, use_lm: bool = True,
+                 alpha: float | None = None, beta: float | None = None, processes: int | None = None):
+        from pyctcdecode import BeamSearchDecoderCTC, build_ctcdecoder
+
+        self._pool = None
+        model_dir = Path(model_dir)
+        self.layout = TokenLayout.from_vocabulary(model_vocabulary(model_dir))
+        self.beam_width = beam_width
+        self.processes = processes or os.cpu_count() or 1
+        if use_lm and language_model_binary(model_dir) is not None:
+            check_alphabet_matches(model_dir)
+            self.decoder = BeamSearchDecoderCTC.load_from_dir(os.fspath(model_dir))
+            if alpha is not None or beta is not None:
+                self.decoder.reset_params(alpha=alpha, beta=beta)
+        else:
+            self.decoder = build_ctcdecoder(list(ctc_alphabet(model_vocabulary(model_dir)).labels))
+
+    def set_weights(self, alpha: float, beta: float) -> None:
+        self.decoder.reset_params(alpha=alpha, beta=beta)
+
+    def decode(self, log_probs: np.ndarray) -> Transcript:
+        beam = self.decoder.decode_beams(self.layout.fold_specials(log_probs), beam_width=self.beam_width)[0]
+        return self._transcript(beam)
+
+    def decode_batch(self, batch: Sequence[np.ndarray]) -> list[Transcript]:
+        if len(batch) < 2 or self.processes < 2:
+            return [self.decode(log_probs) for log_probs in batch]
+        # One pool per decoder, forked after the decoder exists: pyctcdecode shares its LM with the workers
+        # through fork instead of pickling it for every call.
+        if self._pool is None:
+            self._pool = multiprocessing.get_context("fork").Pool(self.processes)
+        beams = self.decoder.decode_beams_batch(self._pool, [self.layout.fold_specials(x) for x in batch],
+                                                beam_width=self.beam_width)
+        return [self._transcript(result[0]) for result in beams]
+
+    @staticmethod
+    def _transcript(beam) -> Transcript:
+        # (text, lm_state, word_frames, logit_score, lm_score); the batch variant leaves out the lm_state.
+        text, word_frames = beam[0], beam[-3]
+        words = tuple(WordSpan(word, start, end) for word, (start, end) in word_frames if word != _PYCTCDECODE_UNK)
+        return Transcript(_clean(text), words)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
+
+    def __del__(self):
+        self.close()
+
+
+class FlashlightDecoder:
+    """flashlight-text's lexicon beam search with the same KenLM binary and the LM's unigrams as lexicon."""
+
+    engine = "flashlight"
+
+    def __init__(self, model_dir: str | os.PathLike, *, beam_width: int = 100, alpha: float | None = None,
+                 beta: float | None = None, beam_threshold: float = 25.0):
+        try:
+            from flashlight.lib.text.decoder import (
+                CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode, Trie,
+            )
+            from flashlight.lib.text.decoder.kenlm import KenLM
+            from flashlight.lib.text.dictionary import Dictionary, create_word_dict
+        except ImportError:
+            raise MissingDependencyError("the flashlight engine needs flashlight-text: pip install flashlight-text") from None
+        model_dir = Path(model_dir)
+        binary = language_model_binary(model_dir)
+        if binary is None:
+            raise ConfigurationError(f"{model_dir} has no {LM_DIRECTORY}/: build one with build_ngram.py")
+        check_alphabet_matches(model_dir)
+        self.layout = layout = TokenLayout.from_vocabulary(model_vocabulary(model_dir))
+        if layout.delimiter is None:
+            raise ConfigurationError(f"{model_dir}: the vocabulary has no word delimiter {WORD_DELIMITER!r}")
+        silence = layout.delimiter
+        attrs = read_lm_attrs(model_dir)
+        self.alpha = attrs["alpha"] if alpha is None else alpha
+        self.beta = attrs["beta"] if beta is None else beta
+        token_of = {label: index for index, label in enumerate(layout.labels) if label and label != " "}
+        unigrams = (model_dir / LM_DIRECTORY / "unigrams.txt").read_text(encoding="utf-8").split()
+        lexicon = {word: [[*word, WORD_DELIMITER]] for word in unigrams if all(char in token_of for char in word)}
+        lexicon["<unk>"] = [["<unk>"]]  # create_word_dict needs the entry; the trie never spells it
+        self.word_dict = create_word_dict(lexicon)
+        self.lm = KenLM(os.fspath(binary), self.word_dict)
+        self.trie = Trie(len(layout.labels), silence)
+        start = self.lm.start(False)
+        for word in lexicon:
+            if word == "<unk>":
+                continue
+            index = self.word_dict.get_index(word)
+            _state, score = self.lm.score(start, index)
+            self.trie.insert([token_of[char] for char in word] + [silence], index, score)
+        self.trie.smear(SmearingMode.MAX)
+        self._options = lambda: LexiconDecoderOptions(
+            beam_size=beam_width, beam_size_token=len(layout.labels), beam_threshold=beam_threshold,
+            lm_weight=self.alpha * LN10, word_score=self.beta, unk_score=-math.inf, sil_score=0.0, log_add=False,
+            criterion_type=CriterionType.CTC,
+        )
+        self._make = lambda: LexiconDecoder(self._options(), self.trie, self.lm, silence, layout.blank,
+                                            self.word_dict.get_index("<unk>"), [], False)
+        self.decoder = self._make()
+
+    def set_weights(self, alpha: float, beta: float) -> None:
+        self.alpha, self.beta = alpha, beta
+        self.decoder = self._make()
+
+    def decode(self, log_probs: np.ndarray) -> Transcript:
+        emissions = np.ascontiguousarray(self.layout.fold_specials(log_probs))
+        frames, tokens = emissions.shape
+        result = self.decoder.decode(emissions.ctypes.data, frames, tokens)[0]
+        # flashlight's token path has one extra step before the first frame (and after the last).
+        words = spans_from_frame_tokens(list(result.tokens)[1 : frames + 1], self.layout.labels, self.layout.blank)
+        return Transcript(" ".join(word.word for word in words), words)
+
+    def decode_batch(self, batch: Sequence[np.ndarray]) -> list[Transcript]:
+        return [self.decode(log_probs) for log_probs in batch]
+
+
+def load_decoder(model_dir: str | os.PathLike, engine: str = "pyctcdecode", **options):
+    """The decoder for `model_dir`; without a language_model/ beam search still works, without an LM."""
+    if engine not in ENGINES:
+        raise ConfigurationError(f"decoder engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if engine == "greedy":
+        return GreedyDecoder(model_vocabulary(model_dir))
+    if engine == "flashlight":
+        return FlashlightDecoder(model_dir, **options)
+    return PyctcdecodeDecoder(model_dir, **options)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float32)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))

@@ -1,0 +1,254 @@
+"""N-gram building (lm.py, build_ngram.py, kenlm_tools.py) and the decoders that use it (decoding.py)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ctc_logits import VOCABULARY, emissions
+from robust_speech import kenlm_tools
+from robust_speech.decoding import GreedyDecoder, PyctcdecodeDecoder, FlashlightDecoder, TokenLayout, load_decoder
+from robust_speech.errors import ConfigurationError, MissingDependencyError
+from robust_speech.lm import ctc_alphabet, ensure_end_of_sentence, arpa_unigrams, prepare_lm_text, read_lm_attrs, save_normalizer
+from robust_speech.metrics import word_error_rate
+from robust_speech.text import TextNormalizer
+
+ROOT = Path(__file__).resolve().parents[1]
+LM_SENTENCES = [
+    "the cat sat on the mat", "a cat sat on a hat", "the dog sat on the log", "the cat ate the rat",
+    "a dog ate a bone", "the rat sat on the cat", "we like the cat", "they like the dog",
+]
+
+HAND_MADE_ARPA = """\\data\\
+ngram 1=4
+ngram 2=2
+
+\\1-grams:
+-1.0\t<unk>\t0
+0\t<s>\t-0.30103
+-0.60206\tcat\t-0.30103
+-0.60206\tmat\t-0.30103
+
+\\2-grams:
+-0.30103\t<s> cat
+-0.30103\tcat mat
+
+\\end\\
+"""
+
+
+@pytest.fixture(scope="session")
+def kenlm_programs():
+    """lmplz and build_binary: from PATH or the cache, else built from the kenlm sdist right here (the
+    bootstrap path a fresh CI machine takes)."""
+    return kenlm_tools.kenlm_programs()
+
+
+def save_processor(folder: Path, vocabulary=VOCABULARY) -> Path:
+    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocabulary), encoding="utf-8")
+    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="[UNK]", pad_token="[PAD]",
+                                     word_delimiter_token="|", bos_token=None, eos_token=None)
+    Wav2Vec2Processor(feature_extractor=Wav2Vec2FeatureExtractor(), tokenizer=tokenizer).save_pretrained(folder)
+    save_normalizer(folder, TextNormalizer())
+    return folder
+
+
+def run_build_ngram(*args, **kwargs):
+    return subprocess.run([sys.executable, str(ROOT / "build_ngram.py"), *args], capture_output=True, text=True,
+                          **kwargs)
+
+
+@pytest.fixture(scope="module")
+def lm_model_dir(tmp_path_factory, kenlm_programs):
+    folder = save_processor(tmp_path_factory.mktemp("lm") / "model")
+    text = folder.parent / "lm.txt"
+    text.write_text("\n".join(sentence.capitalize() + "." for sentence in LM_SENTENCES * 3) + "\n", encoding="utf-8")
+    result = run_build_ngram("--model_dir", str(folder), "--text", str(text), "--order", "3")
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_build_ngram_installs_the_lm_in_pyctcdecodes_layout(lm_model_dir):
+    files = sorted(path.name for path in (lm_model_dir / "language_model").iterdir())
+    assert files == ["3gram.bin", "attrs.json", "unigrams.txt"]
+    assert set((lm_model_dir / "language_model" / "unigrams.txt").read_text().split()) == {
+        word for sentence in LM_SENTENCES for word in sentence.split()}
+    assert read_lm_attrs(lm_model_dir) == {"alpha": 0.5, "beta": 1.0, "unk_score_offset": -10.0, "score_boundary": True}
+    assert json.loads((lm_model_dir / "alphabet.json").read_text())["labels"][:3] == ["", "⁇", " "]
+
+
+def test_the_folder_loads_in_transformers_and_decodes_like_our_pyctcdecode_engine(lm_model_dir):
+    from transformers import Wav2Vec2ProcessorWithLM
+
+    processor = Wav2Vec2ProcessorWithLM.from_pretrained(lm_model_dir)
+    batch = [emissions("the cat sat on the mat", confusions={4: ("k", 0.5)}),
+             emissions("the dog ate a bone", confusions={5: ("a", 0.55)}, noise=0.05),
+             emissions("they like the rat", noise=0.2, seed=3)]
+    theirs = [processor.decode(log_probs).text for log_probs in batch]
+    ours = [t.text for t in PyctcdecodeDecoder(lm_model_dir, processes=1).decode_batch(batch)]
+    assert ours == theirs
+    assert ours[0] == "the cat sat on the mat"
+
+
+@pytest.mark.parametrize("engine", ["pyctcdecode", "flashlight"])
+def test_the_lm_corrects_what_greedy_misspells(lm_model_dir, engine):
+    log_probs = emissions("the cat sat on the mat", confusions={4: ("k", 0.5), 19: ("n", 0.5)})
+    assert GreedyDecoder(VOCABULARY).decode(log_probs).text == "the kat sat on the nat"
+    decoder = load_decoder(lm_model_dir, engine, beam_width=20)
+    transcript = decoder.decode(log_probs)
+    assert transcript.text == "the cat sat on the mat"
+    assert [word.word for word in transcript.words] == transcript.text.split()
+    starts = [word.start_frame for word in transcript.words]
+    assert starts == sorted(starts) and starts[0] == 0 and transcript.words[1].start_frame == 4 * 3
+
+
+def test_without_lm_weight_beam_search_follows_the_acoustics(lm_model_dir):
+    log_probs = emissions("the cat sat on the mat", confusions={4: ("k", 0.5)})
+    decoder = PyctcdecodeDecoder(lm_model_dir, beam_width=20, alpha=0.0, beta=0.0, processes=1)
+    assert decoder.decode(log_probs).text == "the kat sat on the mat"
+
+
+def test_flashlight_is_as_accurate_as_pyctcdecode_on_noisy_emissions(lm_model_dir):
+    rng = np.random.default_rng(5)
+    references, batch = [], []
+    for index, sentence in enumerate(LM_SENTENCES * 2):
+        positions = rng.choice([i for i, c in enumerate(sentence) if c != " "], size=2, replace=False)
+        confusions = {int(p): (rng.choice(list("aeioustk")), 0.5) for p in positions}
+        references.append(sentence)
+        batch.append(emissions(sentence, confusions=confusions, noise=0.1, seed=index))
+    greedy = [t.text for t in GreedyDecoder(VOCABULARY).decode_batch(batch)]
+    pyctc = [t.text for t in PyctcdecodeDecoder(lm_model_dir, beam_width=50, processes=2).decode_batch(batch)]
+    fast = [t.text for t in FlashlightDecoder(lm_model_dir, beam_width=50).decode_batch(batch)]
+    assert word_error_rate(references, pyctc) < word_error_rate(references, greedy)
+    assert word_error_rate(references, fast) <= word_error_rate(references, pyctc)
+
+
+def test_special_tokens_never_reach_the_text(lm_model_dir, tmp_path):
+    vocabulary = {**VOCABULARY, "<s>": len(VOCABULARY), "</s>": len(VOCABULARY) + 1}
+    folder = save_processor(tmp_path / "model", vocabulary)
+    os.symlink(lm_model_dir / "language_model", folder / "language_model")
+    (folder / "alphabet.json").write_text(ctc_alphabet(vocabulary).dumps(), encoding="utf-8")
+    log_probs = emissions("the cat", vocabulary)
+    for special in ("<s>", "</s>", "[UNK]"):
+        log_probs[2:4, :] = -20.0
+        log_probs[2:4, vocabulary[special]] = 0.0  # the model is sure of a special where "e" was
+        texts = [GreedyDecoder(vocabulary).decode(log_probs).text,
+                 PyctcdecodeDecoder(folder, use_lm=False, processes=1).decode(log_probs).text,
+                 PyctcdecodeDecoder(folder, processes=1).decode(log_probs).text,
+                 FlashlightDecoder(folder).decode(log_probs).text]
+        assert all("<" not in text and "[" not in text and "⁇" not in text for text in texts), texts
+
+
+def test_an_lm_built_for_another_vocabulary_is_refused(lm_model_dir, tmp_path):
+    folder = save_processor(tmp_path / "model", {**VOCABULARY, "é": len(VOCABULARY)})
+    for name in ("language_model", "alphabet.json"):
+        os.symlink(lm_model_dir / name, folder / name)
+    for engine in ("pyctcdecode", "flashlight"):
+        with pytest.raises(ConfigurationError, match="do not match vocab.json's 31 tokens"):
+            load_decoder(folder, engine)
+
+
+def test_layout_folds_specials_into_the_blank():
+    layout = TokenLayout.from_vocabulary({"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, "a": 5})
+    assert layout.blank == 0 and layout.delimiter == 4 and layout.specials == (1, 2)
+    folded = layout.fold_specials(np.log(np.full((1, 6), 1 / 6)))
+    assert np.isclose(np.exp(folded[0, 0]), 3 / 6) and np.exp(folded[0, 1:3]).max() == 0
+    assert np.isclose(np.exp(folded[0, 3:]), 1 / 6).all()
+
+
+def test_batched_decoding_keeps_one_pool(lm_model_dir):
+    decoder = PyctcdecodeDecoder(lm_model_dir, beam_width=10, processes=2)
+    batch = [emissions(sentence) for sentence in LM_SENTENCES[:4]]
+    assert [t.text for t in decoder.decode_batch(batch)] == LM_SENTENCES[:4]
+    pool = decoder._pool
+    decoder.decode_batch(batch)
+    assert pool is not None and decoder._pool is pool
+    decoder.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Text and ARPA
+
+
+def test_arpa_gets_the_missing_end_of_sentence(tmp_path, kenlm_programs):
+    import kenlm
+
+    arpa = tmp_path / "hand.arpa"
+    arpa.write_text(HAND_MADE_ARPA, encoding="utf-8")
+    assert ensure_end_of_sentence(arpa) is True
+    text = arpa.read_text(encoding="utf-8")
+    assert "ngram 1=5\n" in text and "0\t</s>\t-0.30103\n" in text
+    assert ensure_end_of_sentence(arpa) is False and arpa.read_text(encoding="utf-8") == text  # idempotent
+    assert arpa_unigrams(arpa) == ["cat", "mat"]
+    model = kenlm.Model(str(arpa))
+    assert model.order == 2 and np.isfinite(model.score("cat mat", bos=True, eos=True))
+
+
+def test_characters_outside_the_alphabet_are_reported_not_dropped_silently():
+    prepared = prepare_lm_text(["Hello world.", "Die Straße ist lang", "", "  ", "un café noir", "we're fine"],
+                               TextNormalizer(), set("abcdefghijklmnopqrstuvwxyz'"))
+    assert prepared.lines == ["hello world", "we're fine"]
+    assert (prepared.read, prepared.empty, prepared.outside_alphabet) == (6, 2, 2)
+    report = prepared.report()
+    assert "2 of 6 sentences kept" in report and "2 empty" in report
+    assert "'ß' x1 (e.g. 'straße')" in report and "'é' x1 (e.g. 'café')" in report
+
+
+def test_build_ngram_reports_left_out_sentences_and_refuses_no_text(lm_model_dir, tmp_path):
+    text = tmp_path / "mixed.txt"
+    text.write_text("the cat sat\nthe café\nthe dog sat\n", encoding="utf-8")
+    result = run_build_ngram("--output_dir", str(tmp_path / "lm"), "--text", str(text), "--order", "2",
+                             "--model_dir", str(lm_model_dir))
+    assert result.returncode == 0, result.stderr
+    assert "LM text: 2 of 3 sentences kept" in result.stdout and "'é' x1 (e.g. 'café')" in result.stdout
+    refused = run_build_ngram("--model_dir", str(lm_model_dir))
+    assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0 and "no text" in refused.stderr
+
+
+def test_build_ngram_refuses_common_voice_test_sentences(tmp_path):
+    result = run_build_ngram("--output_dir", str(tmp_path), "--dataset_name", "mozilla-foundation/common_voice_8_0",
+                             "--dataset_config_name", "sv-SE", "--split", "test")
+    assert result.returncode == 2 and "test" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# KenLM binaries
+
+
+def test_missing_build_tools_are_named_with_their_packages(monkeypatch, tmp_path):
+    monkeypatch.setattr(kenlm_tools.shutil, "which", lambda name: None if name == "cmake" else f"/usr/bin/{name}")
+    monkeypatch.setattr(kenlm_tools, "HEADER_DIRS", (str(tmp_path),))
+    with pytest.raises(MissingDependencyError) as raised:
+        kenlm_tools.build_from_source(tmp_path / "kenlm")
+    message = str(raised.value)
+    assert "cmake" in message and "libboost-program-options-dev" in message and "zlib1g-dev" in message
+
+
+def test_programs_on_path_win_over_the_cache(monkeypatch, tmp_path):
+    for name in kenlm_tools.PROGRAMS:
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert kenlm_tools.find_programs() == kenlm_tools.KenLMPrograms(tmp_path / "lmplz", tmp_path / "build_binary")
+
+
+def test_lmplz_is_built_from_source_when_absent(tmp_path):
+    """The full bootstrap (pip download of the sdist, cmake, compile) into an empty cache: 30-60 s here, so it
+    runs in the default suite and CI exercises it on every submission."""
+    env = {**os.environ, "ROBUST_SPEECH_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    code = "from robust_speech.kenlm_tools import kenlm_programs; print(kenlm_programs().lmplz)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    lmplz = Path(result.stdout.strip().splitlines()[-1])
+    assert lmplz == tmp_path / "kenlm" / "bin" / "lmplz"
+    corpus = "a b c\na b\n" * 5
+    arpa = subprocess.run([str(lmplz), "-o", "2", "--discount_fallback", "-S", "100M"], input=corpus,
+                          capture_output=True, text=True)
+    assert arpa.returncode == 0 and "\\2-grams:" in arpa.stdout
