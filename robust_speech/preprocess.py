@@ -216,20 +216,30 @@ def decode_example(audio, sentence, source, index, *, options: PreprocessOptions
 
 def _decode_audio(audio, path: str, options: PreprocessOptions) -> np.ndarray | None:
     """The samples at the target rate; None when the header already shows the file is too long."""
+    if options.max_duration_s is not None and not (isinstance(audio, dict) and audio.get("array") is not None):
+        data = audio.get("bytes") if isinstance(audio, dict) else None
+        source = data if data else path
+        if source:
+            duration = audio_info(source, name=path or None).duration
+            if duration is not None and duration > options.max_duration_s + 1.0:
+                return None
+    return decode_audio(audio, options.sampling_rate)
+
+
+def decode_audio(audio, sampling_rate: int) -> np.ndarray:
+    """A dataset's audio value (decoded `{"array", "sampling_rate"}`, `{"bytes", "path"}` or a path) as mono
+    float32 at `sampling_rate`; AudioError names the file when it cannot be read."""
     if isinstance(audio, dict) and audio.get("array") is not None:
         samples = np.asarray(audio["array"], dtype=np.float32)
         if samples.ndim == 2:  # (channels, samples), the layout datasets uses for multichannel audio
             samples = samples.mean(axis=0 if samples.shape[0] < samples.shape[1] else 1)
-        return resample(samples, int(audio["sampling_rate"]), options.sampling_rate)
+        return resample(samples, int(audio["sampling_rate"]), sampling_rate)
+    path = (audio.get("path") if isinstance(audio, dict) else audio) or ""
     data = audio.get("bytes") if isinstance(audio, dict) else None
     source = data if data else path
     if not source:
         raise AudioError("the row has neither audio bytes nor a path")
-    if options.max_duration_s is not None:
-        duration = audio_info(source, name=path or None).duration
-        if duration is not None and duration > options.max_duration_s + 1.0:
-            return None
-    return load_audio(source, options.sampling_rate, name=path or None)
+    return load_audio(source, sampling_rate, name=path or None)
 
 
 def audio_fingerprint(array: np.ndarray) -> str:

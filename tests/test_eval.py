@@ -1,0 +1,216 @@
+"""eval.py as the challenge runs it (subprocess, real files) and the chunked inference engine behind it."""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import given, settings, strategies as st
+
+from conftest import TINY_XLSR_CONFIG
+from ctc_logits import VOCABULARY
+from robust_speech.errors import ConfigurationError
+from robust_speech.transcribe import Chunk, Chunking, kept_frames
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 16000
+SENTENCES = ["Hello, World!", "the  cat—sat\n\non the mat.", "Good night"]
+FILES = ["short.wav", "mid.wav", "long.flac"]
+
+
+def load_eval_module():
+    spec = importlib.util.spec_from_file_location("challenge_eval", ROOT / "eval.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def random_model_dir(tmp_path_factory):
+    """A random-init model with XLS-R's architecture; it never emits [UNK] (the pipeline would print it)."""
+    import torch
+    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
+                              Wav2Vec2Processor)
+
+    folder = tmp_path_factory.mktemp("random") / "model"
+    folder.mkdir()
+    (folder / "vocab.json").write_text(json.dumps(VOCABULARY), encoding="utf-8")
+    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="[UNK]", pad_token="[PAD]",
+                                     word_delimiter_token="|", bos_token=None, eos_token=None)
+    extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True)
+    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = Wav2Vec2Config(**TINY_XLSR_CONFIG, vocab_size=len(VOCABULARY), pad_token_id=0)
+    model = Wav2Vec2ForCTC(config)
+    with torch.no_grad():
+        model.lm_head.bias[VOCABULARY["[UNK]"]] = -100.0
+        model.lm_head.bias[VOCABULARY["|"]] = 2.0  # some words, not one endless one
+        model.lm_head.weight.mul_(8.0)  # spread the logits so the random path changes often
+    model.save_pretrained(folder)
+    return folder
+
+
+def varied_audio(seconds: float, seed: int) -> np.ndarray:
+    """Noise bursts and tones that change every few hundred ms, so a random model's path changes too."""
+    rng = np.random.default_rng(seed)
+    pieces = []
+    while sum(len(p) for p in pieces) < seconds * RATE:
+        length = int(rng.uniform(0.1, 0.6) * RATE)
+        time = np.arange(length) / RATE
+        tone = np.sin(2 * np.pi * rng.uniform(80, 3000) * time) * rng.uniform(0.05, 0.5)
+        pieces.append((tone + rng.normal(0, rng.uniform(0.0, 0.3), length)).astype(np.float32))
+    return np.concatenate(pieces)[: int(seconds * RATE)]
+
+
+@pytest.fixture(scope="module")
+def audio_folder(tmp_path_factory):
+    """An audio folder dataset: a 3-minute recording and two short clips, at 8/16/44.1 kHz."""
+    folder = tmp_path_factory.mktemp("data") / "recordings"
+    folder.mkdir()
+    rows = [("short.wav", varied_audio(2.3, 2), 8000), ("mid.wav", varied_audio(7.1, 3), 44100),
+            ("long.flac", varied_audio(180.0, 1), RATE)]
+    with open(folder / "metadata.csv", "w", encoding="utf-8", newline="") as table:
+        table.write("file_name,sentence\n")
+        for (name, audio, rate), sentence in zip(rows, SENTENCES):
+            if rate != RATE:
+                from robust_speech.audio import resample
+                audio = resample(audio, RATE, rate)
+            sf.write(folder / name, audio, rate)
+            table.write(f'{name},"{sentence}"\n')
+    return folder
+
+
+def run_eval(cwd: Path, *args):
+    """`./eval.py ...` as a participant runs it, with this virtual environment's python first on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run([str(ROOT / "eval.py"), *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
+def test_chunked_eval_equals_the_transformers_pipeline(random_model_dir, audio_folder, tmp_path):
+    from transformers import pipeline
+
+    from robust_speech.preprocess import decode_audio
+
+    result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config",
+                      "default", "--split", "train", "--chunk_length_s", "5", "--stride_length_s", "1", "--log_outputs",
+                      "--batch_size", "8")
+    assert result.returncode == 0, result.stderr
+    predictions = (tmp_path / next(p.name for p in tmp_path.glob("log_*_predictions.txt"))).read_text().splitlines()
+    asr = pipeline("automatic-speech-recognition", model=str(random_model_dir), device=-1)
+    for row, name in enumerate(FILES):
+        audio = decode_audio(str(audio_folder / name), RATE)
+        expected = asr(audio, chunk_length_s=5, stride_length_s=1)["text"]
+        assert len(expected) > (1000 if name == "long.flac" else 10)
+        # The pipeline keeps a doubled delimiter as two spaces; word sequences are what WER sees.
+        assert predictions[2 * row + 1].split() == expected.split(), name
+    assert len(predictions[5].split()) > 20
+
+
+def test_result_files_have_the_challenges_names_and_format(random_model_dir, audio_folder, tmp_path):
+    result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config",
+                      "default", "--split", "train", "--log_outputs", "--max_eval_samples", "2")
+    assert result.returncode == 0, result.stderr
+    dataset_id = "_".join(str(audio_folder).split("/") + ["default", "train"])
+    results = (tmp_path / f"{dataset_id}_eval_results.txt").read_text()
+    assert re.fullmatch(r"WER: \d+(\.\d+)?(e-?\d+)?\nCER: \d+(\.\d+)?(e-?\d+)?", results)
+    assert results in result.stdout
+    targets = (tmp_path / f"log_{dataset_id}_targets.txt").read_text()
+    assert targets == "0\nhello world\n1\nthe catsat on the mat\n"  # the reference normalize_text drops dashes
+    predictions = (tmp_path / f"log_{dataset_id}_predictions.txt").read_text().splitlines()
+    assert predictions[0::2] == ["0", "1"]
+    report = json.loads((tmp_path / f"{dataset_id}_eval_report.json").read_text())
+    assert report["utterances"] == 2 and report["settings"]["decoder"] == "greedy" and report["rtfx"] > 0
+    assert report["wer_ci95"][0] <= report["wer"] <= report["wer_ci95"][1]
+    errors = report["errors"]
+    assert errors["reference_words"] == 2 + 5 and report["machine"]["cores"] >= 1
+
+
+def test_logs_are_written_only_when_asked(random_model_dir, audio_folder, tmp_path):
+    result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config",
+                      "default", "--split", "train", "--max_eval_samples", "1", "--report", "none")
+    assert result.returncode == 0, result.stderr
+    assert [p.name.endswith("_eval_results.txt") for p in tmp_path.iterdir()] == [True]
+
+
+def test_eval_interface_keeps_the_references_arguments_and_functions():
+    module = load_eval_module()
+    assert os.access(ROOT / "eval.py", os.X_OK) and (ROOT / "eval.py").read_text().startswith("#!/usr/bin/env python3")
+    args = module.build_parser().parse_args(["--model_id", "m", "--dataset", "d", "--config", "c", "--split", "s"])
+    assert (args.chunk_length_s, args.stride_length_s, args.log_outputs, args.device) == (None, None, False, None)
+    assert module.build_parser().parse_args(["--model_id", "m", "--dataset", "d", "--config", "c", "--split", "s",
+                                             "--device", "-1"]).device == -1
+    for required in ("--model_id", "--dataset", "--config", "--split"):
+        argv = [a for pair in [("--model_id", "m"), ("--dataset", "d"), ("--config", "c"), ("--split", "s")]
+                if pair[0] != required for a in pair]
+        with pytest.raises(SystemExit):
+            module.build_parser().parse_args(argv)
+    assert module.normalize_text("Hello, World!  Foo—bar\n\nbaz “quoted”") == "hello world foobar baz quoted"
+    assert module.normalize_text("a   b  c") == "a b c"
+
+
+def test_chunks_shorter_than_their_strides_are_a_one_line_error(random_model_dir, audio_folder, tmp_path):
+    result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config",
+                      "default", "--split", "train", "--chunk_length_s", "1", "--stride_length_s", "0.5")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "must be longer than the strides" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_missing_model_is_a_one_line_error(audio_folder, tmp_path):
+    result = run_eval(tmp_path, "--model_id", str(tmp_path / "nope"), "--dataset", str(audio_folder), "--config",
+                      "default", "--split", "train")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "--model_id" in result.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(samples=st.integers(1, 400_000), chunk=st.integers(2, 200), left=st.integers(0, 60), right=st.integers(0, 60))
+def test_chunk_plan_covers_every_sample_exactly_once(samples, chunk, left, right):
+    align = 320
+    if chunk <= left + right:
+        with pytest.raises(ConfigurationError):
+            Chunking.from_seconds(chunk * align / RATE, (left * align / RATE, right * align / RATE), RATE, align)
+        return
+    chunking = Chunking.from_seconds(chunk * align / RATE, (left * align / RATE, right * align / RATE), RATE, align)
+    assert (chunking.chunk, chunking.left, chunking.right) == (chunk * align, left * align, right * align)
+    plan = chunking.plan(samples)
+    kept = [c.kept for c in plan]
+    assert kept[0][0] == 0 and kept[-1][1] == samples
+    assert all(a[1] == b[0] for a, b in zip(kept, kept[1:]))  # contiguous, no overlap, no gap
+    assert all(0 <= c.start < c.end <= samples and c.end - c.start <= chunking.chunk for c in plan)
+
+
+def test_kept_frames_round_like_the_pipeline():
+    assert kept_frames(Chunk(0, 80000, 0, 16000), 320) == (0, 200)
+    assert kept_frames(Chunk(48000, 128000, 16000, 16000), 320) == (50, 200)
+    assert kept_frames(Chunk(96000, 120000, 16000, 0), 320) == (50, 75)  # a short last chunk
+
+
+def test_vad_finds_the_spoken_parts_and_eval_transcribes_them(random_model_dir, tmp_path):
+    from robust_speech.synth import make_speakers, speak
+    from robust_speech.vad import speech_segments
+
+    speaker = make_speakers("en", 1, np.random.default_rng(0))[0]
+    silence = np.zeros(RATE * 2, np.float32)
+    first, second = speak("the cat sat on the mat", speaker, "en", RATE), speak("good night", speaker, "en", RATE)
+    audio = np.concatenate([silence, first, silence, second, silence])
+    segments = speech_segments(audio, RATE)
+    assert len(segments) == 2
+    (start1, end1), (start2, end2) = segments
+    assert abs(start1 - 2 * RATE) < 0.3 * RATE and abs(end1 - (2 * RATE + len(first))) < 0.4 * RATE
+    assert abs(start2 - (4 * RATE + len(first))) < 0.3 * RATE
+    assert speech_segments(silence, RATE) == []
+
+    folder = tmp_path / "vad_data"
+    folder.mkdir()
+    sf.write(folder / "talk.wav", audio, RATE)
+    (folder / "metadata.csv").write_text("file_name,sentence\ntalk.wav,the cat sat on the mat good night\n")
+    result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(folder), "--config", "default",
+                      "--split", "train", "--vad", "--log_outputs")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(next(tmp_path.glob("*_eval_report.json")).read_text())
+    assert report["settings"]["vad"] is True and report["utterances"] == 1
