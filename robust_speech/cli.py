@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from robust_speech.errors import RobustSpeechError
+from robust_speech.errors import ConfigurationError, RobustSpeechError
 
 
 def _add_normalizer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -167,6 +167,74 @@ def cmd_check_leakage(args: argparse.Namespace) -> int:
     return 1 if report else 0
 
 
+def _number_list(value: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: give comma-separated numbers") from None
+
+
+def _int_list(value: str) -> tuple[int, ...]:
+    return tuple(int(number) for number in _number_list(value))
+
+
+def cmd_tune_lm(args: argparse.Namespace) -> int:
+    from robust_speech.lm_tuning import tune_on_dataset
+
+    result = tune_on_dataset(args)
+    print(result.table())
+    best = result.best
+    where = "not written (--dry_run)" if args.dry_run else f"written to {args.model_dir}/language_model/attrs.json and decoding.json"
+    print(f"best: alpha={best.alpha} beta={best.beta} beam={best.beam_width} dev WER {best.wer:.4f}; {where}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from robust_speech.reporting import write_json
+    from robust_speech.scoring import ROLE_NAMES, assign_roles, final_score
+
+    files = assign_roles(args.results, {"cv_test": args.cv_test, "real_dev": args.real_dev, "real_test": args.real_test})
+    score = final_score(files)
+    for role, part in score["parts"].items():
+        print(f"{ROLE_NAMES[role]:>18}: WER {part['wer']:.4f}  ({part['file']})")
+    if score["missing"]:
+        print(f"missing: {', '.join(ROLE_NAMES[r] for r in score['missing'])}; the score is the mean of the parts given")
+    print(f"FINAL_SCORE: {score['final_score']}")
+    if args.output:
+        write_json(args.output, score)
+    return 0
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from types import SimpleNamespace
+
+    from robust_speech.audio import load_audio
+    from robust_speech.evaluation import choose_decoder, resolve_model_dir
+    from robust_speech.transcribe import Transcriber, load_acoustic_model
+    from robust_speech.writers import FORMATS, write_transcript
+
+    formats = FORMATS if args.format == "all" else tuple(args.format.split(","))
+    unknown = [name for name in formats if name not in FORMATS]
+    if unknown:
+        raise ConfigurationError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)} or all")
+    model_dir = resolve_model_dir(args.model)
+    acoustic = load_acoustic_model(model_dir, args.device)
+    decoder = choose_decoder(model_dir, SimpleNamespace(decoder=args.decoder, no_lm=args.no_lm, beam_width=args.beam_width))
+    transcriber = Transcriber(acoustic, decoder, chunk_length_s=None if args.vad else args.chunk_length_s,
+                              stride_length_s=None if args.vad else args.stride_length_s, vad=args.vad)
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    seconds_per_frame = transcriber.seconds_per_frame
+    for path in args.files:
+        audio = load_audio(path, acoustic.sampling_rate)
+        transcript = transcriber.transcribe([audio])[0]
+        written = write_transcript(output_dir / Path(path).stem, transcript, seconds_per_frame, formats, str(path),
+                                   audio.size / acoustic.sampling_rate)
+        print(f"{path}: {transcript.text}")
+        print(f"  -> {', '.join(str(w) for w in written)}")
+    return 0
+
+
 PREPARE_DESCRIPTION = (
     "Load, check and decode the training and evaluation data exactly as run_speech_recognition_ctc.py does "
     "(same flags), cache the decoded audio, and report skipped examples (skipped.tsv) and train/eval overlap."
@@ -247,6 +315,60 @@ def build_parser() -> argparse.ArgumentParser:
     leakage.add_argument("--show", type=int, default=20, help="print at most this many overlaps")
     _add_normalizer_arguments(leakage)
     leakage.set_defaults(run=cmd_check_leakage)
+
+    tune = verbs.add_parser(
+        "tune-lm", help="tune the LM weight, word bonus and beam width on a dev set; write the best into the model",
+        description="Runs the acoustic model once over the dev split, then decodes its log-probs with every "
+        "(alpha, beta) of the grid (seeded random order, stopped by --time_budget_s), then the best pair at each "
+        "beam width. Writes alpha/beta into language_model/attrs.json and the beam width into decoding.json.",
+    )
+    tune.add_argument("--model_dir", required=True, help="model folder with language_model/ (build_ngram.py)")
+    tune.add_argument("--dataset", required=True, help="Hub id or local path of the dev data")
+    tune.add_argument("--config", default=None)
+    tune.add_argument("--split", default="validation")
+    tune.add_argument("--text_column_name", default=None)
+    tune.add_argument("--engine", choices=["pyctcdecode", "flashlight"], default="pyctcdecode")
+    tune.add_argument("--alphas", type=_number_list, default=(0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0))
+    tune.add_argument("--betas", type=_number_list, default=(0.0, 0.5, 1.0, 2.0, 3.0))
+    tune.add_argument("--beam_widths", type=_int_list, default=(25, 50, 100),
+                      help="the grid runs at the smallest; the best weights are then tried at each")
+    tune.add_argument("--time_budget_s", type=float, default=None, help="stop searching after this many seconds")
+    tune.add_argument("--max_samples", type=int, default=None, help="tune on the first N utterances")
+    tune.add_argument("--chunk_length_s", type=float, default=None)
+    tune.add_argument("--stride_length_s", type=float, default=None)
+    tune.add_argument("--device", default=None)
+    tune.add_argument("--token", default=None)
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--dry_run", action="store_true", help="print the table, change nothing")
+    tune.set_defaults(run=cmd_tune_lm)
+
+    score = verbs.add_parser(
+        "score", help="the challenge's final score from eval.py result files",
+        description="FINAL_SCORE = mean of the WERs of Common Voice test, real-world dev and real-world test "
+        "(of those given). Files named after the challenge's datasets are recognized; others need a flag.",
+    )
+    score.add_argument("results", nargs="*", help="*_eval_results.txt files named after the challenge datasets")
+    score.add_argument("--cv_test", default=None, help="result file of the Common Voice test split")
+    score.add_argument("--real_dev", default=None, help="result file of the real-world dev data")
+    score.add_argument("--real_test", default=None, help="result file of the real-world test data")
+    score.add_argument("--output", default="final_score.json", help="JSON with the score and its parts ('' to skip)")
+    score.set_defaults(run=cmd_score)
+
+    transcribe = verbs.add_parser("transcribe", help="transcribe audio files to txt/srt/vtt/json with word times",
+                                  description="Transcribe any audio files with a CTC model folder (or Hub id); "
+                                  "long files are chunked (or cut at pauses with --vad).")
+    transcribe.add_argument("files", nargs="+", help="audio files (any format, rate, channels)")
+    transcribe.add_argument("--model", required=True, help="model folder or Hub id")
+    transcribe.add_argument("--output_dir", default=".")
+    transcribe.add_argument("--format", default="all", help="comma-separated: txt,srt,vtt,json, or all")
+    transcribe.add_argument("--chunk_length_s", type=float, default=10.0)
+    transcribe.add_argument("--stride_length_s", type=float, default=None)
+    transcribe.add_argument("--vad", action="store_true")
+    transcribe.add_argument("--decoder", default="auto", choices=["auto", "greedy", "pyctcdecode", "flashlight"])
+    transcribe.add_argument("--no_lm", action="store_true")
+    transcribe.add_argument("--beam_width", type=int, default=None)
+    transcribe.add_argument("--device", default=None)
+    transcribe.set_defaults(run=cmd_transcribe)
 
     demo = verbs.add_parser("demo", help="run the pipeline on the embedded default (synthetic speech, CPU)")
     demo.add_argument("--output_dir", default="demo_output")

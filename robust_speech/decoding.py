@@ -243,14 +243,29 @@ class FlashlightDecoder:
             _state, score = self.lm.score(start, index)
             self.trie.insert([token_of[char] for char in word] + [silence], index, score)
         self.trie.smear(SmearingMode.MAX)
-        self._options = lambda: LexiconDecoderOptions(
-            beam_size=beam_width, beam_size_token=len(layout.labels), beam_threshold=beam_threshold,
-            lm_weight=self.alpha * LN10, word_score=self.beta, unk_score=-math.inf, sil_score=0.0, log_add=False,
-            criterion_type=CriterionType.CTC,
-        )
-        self._make = lambda: LexiconDecoder(self._options(), self.trie, self.lm, silence, layout.blank,
-                                            self.word_dict.get_index("<unk>"), [], False)
+        self._beam_width = beam_width
+
+        def make_decoder():
+            options = LexiconDecoderOptions(
+                beam_size=self._beam_width, beam_size_token=len(layout.labels), beam_threshold=beam_threshold,
+                lm_weight=self.alpha * LN10, word_score=self.beta, unk_score=-math.inf, sil_score=0.0,
+                log_add=False, criterion_type=CriterionType.CTC,
+            )
+            return LexiconDecoder(options, self.trie, self.lm, silence, layout.blank,
+                                  self.word_dict.get_index("<unk>"), [], False)
+
+        self._make = make_decoder
         self.decoder = self._make()
+
+    @property
+    def beam_width(self) -> int:
+        return self._beam_width
+
+    @beam_width.setter
+    def beam_width(self, value: int) -> None:
+        if value != self._beam_width:
+            self._beam_width = value
+            self.decoder = self._make()
 
     def set_weights(self, alpha: float, beta: float) -> None:
         self.alpha, self.beta = alpha, beta

@@ -20,10 +20,12 @@ from robust_speech.data import AUDIO_COLUMN, TEXT_COLUMN, load_speech_split, par
 from robust_speech.decoding import ENGINES, load_decoder
 from robust_speech.errors import AudioError, ConfigurationError
 from robust_speech.lm import language_model_binary, read_lm_attrs
+from robust_speech.lm_tuning import tuned_beam_width
 from robust_speech.preprocess import decode_audio
 from robust_speech.reporting import evaluation_report, write_json
 from robust_speech.transcribe import Transcriber, load_acoustic_model
 
+DEFAULT_BEAM_WIDTH = 100
 # Inference runs over groups of this much audio at a time, so memory stays bounded on any dataset size.
 GROUP_SECONDS = 600.0
 
@@ -36,7 +38,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--decoder", choices=("auto", *ENGINES), default="auto",
                        help="auto: beam search with the model's language_model/ when it has one, else greedy")
     group.add_argument("--no_lm", action="store_true", help="ignore the model folder's language_model/ (greedy)")
-    group.add_argument("--beam_width", type=int, default=100, help="beam width of the LM decoders")
+    group.add_argument("--beam_width", type=int, default=None,
+                       help="beam width of the LM decoders (default: the one tune-lm chose, else 100)")
     group.add_argument("--batch_size", type=int, default=16, help="utterances (or chunks) per forward pass")
     group.add_argument("--vad", action="store_true", help="cut long audio at pauses found by silero-vad instead of "
                        "fixed chunks")
@@ -79,8 +82,10 @@ def choose_decoder(model_dir: Path, args):
         engine = "greedy"
     if engine == "flashlight" and not has_lm:
         raise ConfigurationError(f"--decoder flashlight needs {model_dir}/language_model/: build it with build_ngram.py")
-    options = {} if engine == "greedy" else {"beam_width": args.beam_width}
-    return load_decoder(model_dir, engine, **options)
+    if engine == "greedy":
+        return load_decoder(model_dir, engine)
+    beam_width = args.beam_width or tuned_beam_width(model_dir) or DEFAULT_BEAM_WIDTH
+    return load_decoder(model_dir, engine, beam_width=beam_width)
 
 
 def iter_groups(dataset, sampling_rate: int, text_column: str, limit: int | None) -> Iterator[list[tuple[int, np.ndarray, str]]]:

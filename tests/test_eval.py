@@ -214,3 +214,22 @@ def test_vad_finds_the_spoken_parts_and_eval_transcribes_them(random_model_dir, 
     assert result.returncode == 0, result.stderr
     report = json.loads(next(tmp_path.glob("*_eval_report.json")).read_text())
     assert report["settings"]["vad"] is True and report["utterances"] == 1
+
+
+def test_transcribe_writes_text_subtitles_and_word_times(random_model_dir, audio_folder, tmp_path, capsys):
+    from robust_speech.cli import main
+
+    out = tmp_path / "out"
+    assert main(["transcribe", str(audio_folder / "mid.wav"), "--model", str(random_model_dir), "--output_dir",
+                 str(out), "--chunk_length_s", "3"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["mid.json", "mid.srt", "mid.txt", "mid.vtt"]
+    data = json.loads((out / "mid.json").read_text())
+    words = data["words"]
+    assert data["text"] == " ".join(w["word"] for w in words) == (out / "mid.txt").read_text().strip()
+    assert all(w["start"] < w["end"] for w in words)
+    assert all(a["end"] <= b["start"] for a, b in zip(words, words[1:]))
+    assert 6.5 < data["duration_s"] < 7.5 and words[-1]["end"] <= data["duration_s"] + 0.05
+    srt = (out / "mid.srt").read_text()
+    assert srt.startswith("1\n00:00:0") and " --> " in srt
+    assert (out / "mid.vtt").read_text().startswith("WEBVTT\n\n00:00:0")
+    assert main(["transcribe", str(audio_folder / "mid.wav"), "--model", str(random_model_dir), "--format", "doc"]) == 2

@@ -252,3 +252,44 @@ def test_lmplz_is_built_from_source_when_absent(tmp_path):
     arpa = subprocess.run([str(lmplz), "-o", "2", "--discount_fallback", "-S", "100M"], input=corpus,
                           capture_output=True, text=True)
     assert arpa.returncode == 0 and "\\2-grams:" in arpa.stdout
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Weight search
+
+
+def test_tune_lm_picks_the_better_of_two_planted_settings(lm_model_dir, tmp_path):
+    import shutil
+    from types import SimpleNamespace
+
+    from robust_speech.evaluation import choose_decoder
+    from robust_speech.lm_tuning import DECODING_FILE, save_tuning, tune_weights
+
+    folder = tmp_path / "model"
+    shutil.copytree(lm_model_dir, folder)
+    references = ["the cat sat on the mat", "the dog ate a bone", "we like the cat"]
+    log_probs = [emissions(references[0], confusions={4: ("k", 0.5)}),
+                 emissions(references[1], confusions={5: ("a", 0.5)}),
+                 emissions(references[2], confusions={3: ("i", 0.5)})]
+    decoder = PyctcdecodeDecoder(folder, processes=1)
+    result = tune_weights(decoder, log_probs, references, alphas=(0.0, 1.0), betas=(0.0,), beam_widths=(8, 16))
+    by_alpha = {trial.alpha: trial.wer for trial in result.trials if trial.beam_width == 8}
+    assert by_alpha[1.0] == 0.0 < by_alpha[0.0]
+    assert (result.best.alpha, result.best.beam_width) == (1.0, 8)  # a wider beam did not help: the narrow one stays
+    assert "<- best" in result.table() and len(result.trials) == 3
+    save_tuning(folder, result, "pyctcdecode", "dev")
+    assert read_lm_attrs(folder)["alpha"] == 1.0 and read_lm_attrs(folder)["beta"] == 0.0
+    assert json.loads((folder / DECODING_FILE).read_text())["beam_width"] == 8
+    chosen = choose_decoder(folder, SimpleNamespace(decoder="auto", no_lm=False, beam_width=None))
+    assert chosen.engine == "pyctcdecode" and chosen.beam_width == 8
+    from transformers import Wav2Vec2ProcessorWithLM  # the tuned folder still loads in plain transformers
+    assert Wav2Vec2ProcessorWithLM.from_pretrained(folder).decode(log_probs[0]).text == references[0]
+
+
+def test_the_time_budget_stops_the_search_early(lm_model_dir):
+    from robust_speech.lm_tuning import tune_weights
+
+    decoder = FlashlightDecoder(lm_model_dir, beam_width=8)
+    result = tune_weights(decoder, [emissions("the cat sat")], ["the cat sat"], alphas=(0.0, 0.5, 1.0),
+                          betas=(0.0, 1.0), beam_widths=(8, 16), time_budget_s=0.0)
+    assert len(result.trials) == 1 and result.stopped_by_budget and "stopped by the time budget" in result.table()

@@ -1,0 +1,49 @@
+"""`robust-speech score`: the challenge's final score from eval.py result files."""
+
+import json
+
+import pytest
+
+from robust_speech.cli import main
+
+
+def result_file(folder, name, wer, cer=0.1):
+    path = folder / name
+    path.write_text(f"WER: {wer}\nCER: {cer}")
+    return str(path)
+
+
+def test_final_score_is_the_mean_of_the_three_wers(tmp_path, capsys):
+    files = [result_file(tmp_path, "mozilla-foundation_common_voice_8_0_sv-SE_test_eval_results.txt", 0.2),
+             result_file(tmp_path, "speech-recognition-community-v2_dev_data_sv-SE_validation_eval_results.txt", 0.4),
+             result_file(tmp_path, "speech-recognition-community-v2_eval_data_sv-SE_validation_eval_results.txt", 0.6)]
+    output = tmp_path / "score.json"
+    assert main(["score", *files, "--output", str(output)]) == 0
+    assert "FINAL_SCORE: 0.4" in capsys.readouterr().out
+    score = json.loads(output.read_text())
+    assert score["final_score"] == pytest.approx(0.4) and score["missing"] == []
+    assert score["parts"]["real_dev"]["wer"] == 0.4
+
+
+def test_missing_parts_fall_back_to_what_exists(tmp_path, capsys):
+    cv = result_file(tmp_path, "local_cv_en_test_eval_results.txt", 0.3)
+    dev = result_file(tmp_path, "my_long_dev_eval_results.txt", 0.5)
+    assert main(["score", "--cv_test", cv, "--real_dev", dev, "--output", ""]) == 0
+    out = capsys.readouterr().out
+    assert "missing: real-world test" in out and "FINAL_SCORE: 0.4" in out
+
+
+@pytest.mark.parametrize("content, message", [("WER: 0.1\n", "not an eval.py result file"),
+                                              ("WER: abc\nCER: 0.1", "not numbers")])
+def test_bad_result_files_are_one_line_errors(tmp_path, capsys, content, message):
+    path = tmp_path / "mozilla-foundation_common_voice_8_0_sv-SE_test_eval_results.txt"
+    path.write_text(content)
+    assert main(["score", str(path), "--output", ""]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+
+
+def test_a_file_of_unknown_role_needs_a_flag(tmp_path, capsys):
+    path = result_file(tmp_path, "whatever_eval_results.txt", 0.1)
+    assert main(["score", path, "--output", ""]) == 2
+    assert "--cv_test, --real_dev or --real_test" in capsys.readouterr().err
