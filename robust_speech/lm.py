@@ -8,7 +8,12 @@ The folder layout is the one `pyctcdecode.BeamSearchDecoderCTC.load_from_dir` (a
     DIR/language_model/unigrams.txt    the LM's words (pyctcdecode scores partial words against them)
     DIR/language_model/attrs.json      alpha, beta, unk_score_offset, score_boundary
 
+    DIR/flashlight_lm.bin              the same LM with <unk> made `unk_score_offset` less likely (below)
+
 Our decoders (decoding.py) read the same files, so one LM serves pyctcdecode, flashlight and plain transformers.
+pyctcdecode adds `unk_score_offset` (log10) to the LM score of any word outside the unigrams; flashlight's
+decoder has no such knob, so it gets a binary whose `<unk>` unigram already carries the offset (pyctcdecode's
+folder must hold exactly three files, hence the copy beside it).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ ALPHABET_FILE = "alphabet.json"
 ATTRS_FILE = "attrs.json"
 UNIGRAMS_FILE = "unigrams.txt"
 NORMALIZER_FILE = "text_normalizer.json"
+FLASHLIGHT_BINARY = "flashlight_lm.bin"
 DEFAULT_ATTRS = {"alpha": 0.5, "beta": 1.0, "unk_score_offset": -10.0, "score_boundary": True}
 
 
@@ -152,6 +158,24 @@ def ensure_end_of_sentence(arpa_path: Path) -> bool:
     return True
 
 
+def shift_unknown_word(arpa_path: Path, output_path: Path, offset: float) -> Path:
+    """A copy of the ARPA whose `<unk>` unigram log10 probability is lowered by `-offset`: every OOV word then
+    scores P(<unk>|context) + offset, which is what pyctcdecode computes with `unk_score_offset`."""
+    section = None
+    with open(arpa_path, encoding="utf-8") as source, open(output_path, "w", encoding="utf-8") as target:
+        for line in source:
+            stripped = line.strip()
+            if stripped.startswith("\\"):
+                section = stripped
+            elif section == "\\1-grams:" and stripped:
+                fields = stripped.split("\t")
+                if len(fields) >= 2 and fields[1] == "<unk>":
+                    fields[0] = f"{float(fields[0]) + offset:.6f}"
+                    line = "\t".join(fields) + "\n"
+            target.write(line)
+    return output_path
+
+
 def arpa_unigrams(arpa_path: Path) -> list[str]:
     """The words of the ARPA's 1-gram section, without `<s>`, `</s>` and `<unk>`."""
     words, section = [], None
@@ -179,6 +203,26 @@ def build_binary(arpa_path: Path, binary_path: Path, options: NgramOptions, prog
         last = result.stderr.decode("utf-8", "replace").strip().splitlines()[-2:]
         raise KenLMError(f"build_binary failed (exit {result.returncode}): {' | '.join(last)}")
     return binary_path
+
+
+@dataclass(frozen=True)
+class BuiltLM:
+    arpa: Path
+    binary: Path
+    flashlight_binary: Path
+    unigrams: list[str]
+
+
+def build_language_model(lines: Sequence[str], work: Path, options: NgramOptions, progress=print) -> BuiltLM:
+    """lmplz -> ARPA with `</s>` -> binary, plus the `<unk>`-shifted binary flashlight uses, in `work`."""
+    arpa = build_arpa(lines, work / f"{options.order}gram.arpa", options, progress=progress)
+    if ensure_end_of_sentence(arpa):
+        progress("added the missing </s> unigram to the ARPA")
+    binary = build_binary(arpa, work / f"{options.order}gram.bin", options, progress=progress)
+    shifted = shift_unknown_word(arpa, work / "unk_shifted.arpa", DEFAULT_ATTRS["unk_score_offset"])
+    flashlight_binary = build_binary(shifted, work / FLASHLIGHT_BINARY, options, progress=progress)
+    shifted.unlink()
+    return BuiltLM(arpa, binary, flashlight_binary, arpa_unigrams(arpa))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -223,7 +267,7 @@ def load_normalizer(model_dir: str | os.PathLike) -> TextNormalizer | None:
 
 
 def install_language_model(model_dir: str | os.PathLike, binary_path: Path, unigrams: Sequence[str],
-                           attrs: dict | None = None) -> Path:
+                           attrs: dict | None = None, flashlight_binary: Path | None = None) -> Path:
     """Put the LM into `model_dir` in pyctcdecode's layout; an existing language_model/ is replaced whole."""
     model_dir = Path(model_dir)
     alphabet = ctc_alphabet(model_vocabulary(model_dir))
@@ -239,6 +283,12 @@ def install_language_model(model_dir: str | os.PathLike, binary_path: Path, unig
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     (model_dir / ALPHABET_FILE).write_text(alphabet.dumps(), encoding="utf-8")
+    stale = model_dir / FLASHLIGHT_BINARY
+    if flashlight_binary is not None:
+        shutil.copyfile(flashlight_binary, stale.with_name(f".{FLASHLIGHT_BINARY}.tmp"))
+        os.replace(stale.with_name(f".{FLASHLIGHT_BINARY}.tmp"), stale)
+    elif stale.exists():
+        stale.unlink()  # built for the previous LM
     return model_dir / LM_DIRECTORY
 
 

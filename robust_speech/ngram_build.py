@@ -20,10 +20,7 @@ from robust_speech.leakage import refuse_common_voice_test
 from robust_speech.lm import (
     DEFAULT_ATTRS,
     NgramOptions,
-    arpa_unigrams,
-    build_arpa,
-    build_binary,
-    ensure_end_of_sentence,
+    build_language_model,
     install_language_model,
     load_normalizer,
     model_alphabet,
@@ -81,17 +78,15 @@ def build(args: argparse.Namespace, say=print) -> Path:
     options = NgramOptions(order=args.order, prune=tuple(args.prune), memory=args.memory, binary_type=args.binary_type)
     work = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="ngram-"))
     work.mkdir(parents=True, exist_ok=True)
-    arpa = build_arpa(prepared.lines, work / f"{args.order}gram.arpa", options, progress=say)
-    if ensure_end_of_sentence(arpa):
-        say("added the missing </s> unigram to the ARPA")
-    binary = build_binary(arpa, work / f"{args.order}gram.bin", options, progress=say)
-    unigrams = arpa_unigrams(arpa)
+    built = build_language_model(prepared.lines, work, options, progress=say)
+    binary, unigrams = built.binary, built.unigrams
     if args.output_dir:
         (work / "unigrams.txt").write_text("".join(f"{word}\n" for word in sorted(set(unigrams))), encoding="utf-8")
     say(f"{args.order}-gram: {len(unigrams)} words, {binary.stat().st_size / 1e6:.1f} MB binary, "
         f"built in {time.perf_counter() - started:.1f} s")
     if args.model_dir:
-        folder = install_language_model(args.model_dir, binary, unigrams, {"alpha": args.alpha, "beta": args.beta})
+        folder = install_language_model(args.model_dir, binary, unigrams, {"alpha": args.alpha, "beta": args.beta},
+                                        built.flashlight_binary)
         say(f"installed in {folder} (alpha={args.alpha}, beta={args.beta}); Wav2Vec2ProcessorWithLM and "
             "robust-speech's decoders now use it")
         return folder

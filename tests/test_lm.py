@@ -115,6 +115,14 @@ def test_without_lm_weight_beam_search_follows_the_acoustics(lm_model_dir):
     assert decoder.decode(log_probs).text == "the kat sat on the mat"
 
 
+def test_flashlight_writes_words_the_lm_does_not_know_like_pyctcdecode(lm_model_dir):
+    log_probs = emissions("the cow sat on the mat")  # "cow" is not in the LM text
+    assert PyctcdecodeDecoder(lm_model_dir, processes=1).decode(log_probs).text == "the cow sat on the mat"
+    assert FlashlightDecoder(lm_model_dir).decode(log_probs).text == "the cow sat on the mat"
+    closed = FlashlightDecoder(lm_model_dir, open_vocabulary=False).decode(log_probs).text
+    assert "cow" not in closed.split()  # a lexicon decoder alone cannot spell it
+
+
 def test_flashlight_is_as_accurate_as_pyctcdecode_on_noisy_emissions(lm_model_dir):
     rng = np.random.default_rng(5)
     references, batch = [], []
@@ -191,6 +199,21 @@ def test_arpa_gets_the_missing_end_of_sentence(tmp_path, kenlm_programs):
     assert model.order == 2 and np.isfinite(model.score("cat mat", bos=True, eos=True))
 
 
+def test_the_flashlight_copy_of_the_lm_makes_unknown_words_cost_the_offset(tmp_path):
+    import kenlm
+
+    from robust_speech.lm import shift_unknown_word
+
+    arpa = tmp_path / "hand.arpa"
+    arpa.write_text(HAND_MADE_ARPA, encoding="utf-8")
+    ensure_end_of_sentence(arpa)
+    shifted = shift_unknown_word(arpa, tmp_path / "shifted.arpa", -10.0)
+    assert "-11.000000\t<unk>\t0\n" in shifted.read_text(encoding="utf-8")
+    plain, lowered = kenlm.Model(str(arpa)), kenlm.Model(str(shifted))
+    assert lowered.score("dog", bos=False, eos=False) == pytest.approx(plain.score("dog", bos=False, eos=False) - 10)
+    assert lowered.score("cat mat", bos=False, eos=False) == pytest.approx(plain.score("cat mat", bos=False, eos=False))
+
+
 def test_characters_outside_the_alphabet_are_reported_not_dropped_silently():
     prepared = prepare_lm_text(["Hello world.", "Die Straße ist lang", "", "  ", "un café noir", "we're fine"],
                                TextNormalizer(), set("abcdefghijklmnopqrstuvwxyz'"))
@@ -204,11 +227,14 @@ def test_characters_outside_the_alphabet_are_reported_not_dropped_silently():
 def test_build_ngram_reports_left_out_sentences_and_refuses_no_text(lm_model_dir, tmp_path):
     text = tmp_path / "mixed.txt"
     text.write_text("the cat sat\nthe café\nthe dog sat\n", encoding="utf-8")
+    folder = save_processor(tmp_path / "model")  # its own folder: the LM is installed there too
     result = run_build_ngram("--output_dir", str(tmp_path / "lm"), "--text", str(text), "--order", "2",
-                             "--model_dir", str(lm_model_dir))
+                             "--model_dir", str(folder))
     assert result.returncode == 0, result.stderr
     assert "LM text: 2 of 3 sentences kept" in result.stdout and "'é' x1 (e.g. 'café')" in result.stdout
-    refused = run_build_ngram("--model_dir", str(lm_model_dir))
+    assert sorted(p.name for p in (tmp_path / "lm").iterdir()) == ["2gram.arpa", "2gram.bin", "flashlight_lm.bin", "unigrams.txt"]
+    assert (folder / "language_model" / "2gram.bin").is_file() and (folder / "flashlight_lm.bin").is_file()
+    refused = run_build_ngram("--model_dir", str(folder))
     assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0 and "no text" in refused.stderr
 
 
