@@ -1,0 +1,146 @@
+#!/usr/bin/env python
+"""Evaluation speed: eval.py's engine against the transformers ASR pipeline as the reference eval.py drives it
+(one example at a time, same chunking), on the same model and audio. Prints RTFx (audio seconds per wall
+second) of both, the ratio, and whether the texts are equal (WER of each against the other and the targets).
+
+    python benchmarks/eval_speed.py                       # tiny XLS-R-shaped random-init model
+    python benchmarks/eval_speed.py --model base          # wav2vec2-base shape
+    python benchmarks/eval_speed.py --model_dir M         # a trained model folder
+
+Audio: short synthetic Common-Voice-style clips and long (5-minute) synthetic recordings, cached after the
+first run. Speed does not depend on trained weights, so random-init models of the real shapes are fair;
+their output is random text, compared word for word. Goal: >= 3x the pipeline's RTFx with equal WER.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from common import markdown_table, print_machine, save, spread, timed
+
+from robust_speech.decoding import GreedyDecoder
+from robust_speech.metrics import word_error_rate
+from robust_speech.text import TextNormalizer
+
+SHAPES = {
+    "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+             "conv_dim": [32] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
+             "do_stable_layer_norm": True, "feat_extract_norm": "layer"},
+    "base": {"do_stable_layer_norm": False, "feat_extract_norm": "group"},  # wav2vec2-base: the config defaults
+    "xlsr300m": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
+                 "do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True},
+}
+
+
+def random_model(folder: Path, shape: str) -> Path:
+    import torch
+    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
+                              Wav2Vec2Processor)
+
+    letters = "abcdefghijklmnopqrstuvwxyz'"
+    vocabulary = {"[PAD]": 0, "[UNK]": 1, "|": 2, **{c: 3 + i for i, c in enumerate(letters)}}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocabulary), encoding="utf-8")
+    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="[UNK]", pad_token="[PAD]",
+                                     word_delimiter_token="|", bos_token=None, eos_token=None)
+    layer_norm = SHAPES[shape]["feat_extract_norm"] == "layer"
+    extractor = Wav2Vec2FeatureExtractor(return_attention_mask=layer_norm)
+    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
+    torch.manual_seed(0)
+    model = Wav2Vec2ForCTC(Wav2Vec2Config(**SHAPES[shape], vocab_size=len(vocabulary), pad_token_id=0))
+    with torch.no_grad():  # the pipeline would print [UNK]; ours writes nothing for it
+        model.lm_head.bias[vocabulary["[UNK]"]] = -100.0
+        model.lm_head.bias[vocabulary["|"]] += 2.0
+    model.save_pretrained(folder)
+    return folder
+
+
+def load_audio_set(short: int, long: int, long_seconds: float):
+    from robust_speech.preprocess import decode_audio
+    from robust_speech.synth import SynthConfig, cached_corpus
+
+    config = SynthConfig(languages=("en",), train_size=0, dev_size=0, test_size=short, lm_sentences=0,
+                         long_recordings=long, long_duration_s=(long_seconds, long_seconds), speakers=3, seed=1)
+    corpus = cached_corpus(config, progress=True)
+    normalizer = TextNormalizer()
+    items = []
+    for split in ("test", "long") if long else ("test",):
+        for row in corpus.rows("en", split):
+            folder = corpus.root / "en" / "long" if split == "long" else corpus.clips_dir("en")
+            items.append((decode_audio(str(folder / row["path"]), 16000), normalizer(row["sentence"]), split))
+    return items
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(SHAPES), default="tiny")
+    parser.add_argument("--model_dir", help="a trained model folder instead of a random-init shape")
+    parser.add_argument("--short", type=int, default=40, help="short clips")
+    parser.add_argument("--long", type=int, default=2, help="long recordings")
+    parser.add_argument("--long_seconds", type=float, default=300.0)
+    parser.add_argument("--chunk_length_s", type=float, default=5.0)
+    parser.add_argument("--stride_length_s", type=float, default=1.0)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    print_machine()
+
+    from transformers import pipeline
+
+    from robust_speech.transcribe import Transcriber, load_acoustic_model
+
+    items = load_audio_set(args.short, args.long, args.long_seconds)
+    with tempfile.TemporaryDirectory(prefix="bench-eval-") as work:
+        model_dir = Path(args.model_dir) if args.model_dir else random_model(Path(work) / "model", args.model)
+        acoustic = load_acoustic_model(model_dir, args.device)
+        decoder = GreedyDecoder(json.loads((model_dir / "vocab.json").read_text(encoding="utf-8")))
+        transcriber = Transcriber(acoustic, decoder, chunk_length_s=args.chunk_length_s,
+                                  stride_length_s=args.stride_length_s, batch_size=args.batch_size)
+        device = -1 if args.device == "cpu" else 0
+        asr = pipeline("automatic-speech-recognition", model=str(model_dir), device=device)
+
+        rows, results = [], {}
+        for subset in ("test", "long"):
+            chosen = [(audio, text) for audio, text, split in items if split == subset]
+            if not chosen:
+                continue
+            audios, targets = [a for a, _ in chosen], [t for _, t in chosen]
+            seconds = sum(a.size for a in audios) / 16000
+            ours_stats, ours = timed(lambda: [t.text for t in transcriber.transcribe(audios)], args.repeats)
+            reference_stats, reference = timed(
+                lambda: [asr(a, chunk_length_s=args.chunk_length_s, stride_length_s=args.stride_length_s)["text"]
+                         for a in audios], args.repeats)
+            same = sum(o.split() == r.split() for o, r in zip(ours, reference))
+            result = {
+                "utterances": len(audios), "audio_seconds": seconds,
+                "ours": {**ours_stats, "rtfx": seconds / ours_stats["median_s"], "wer": word_error_rate(targets, ours)},
+                "pipeline": {**reference_stats, "rtfx": seconds / reference_stats["median_s"],
+                             "wer": word_error_rate(targets, reference)},
+                "identical_texts": same,
+                "wer_ours_vs_pipeline": word_error_rate([" ".join(r.split()) or "-" for r in reference], ours),
+            }
+            result["speedup"] = result["ours"]["rtfx"] / result["pipeline"]["rtfx"]
+            results[subset] = result
+            name = "short clips" if subset == "test" else f"{args.long_seconds / 60:.0f}-min recordings"
+            rows.append([f"{name} x{len(audios)} ({seconds:.0f} s)", f"{result['pipeline']['rtfx']:.1f}",
+                         f"{result['ours']['rtfx']:.1f}", f"{result['speedup']:.2f}x",
+                         f"{same}/{len(audios)}", f"{result['pipeline']['wer']:.4f} / {result['ours']['wer']:.4f}",
+                         spread(ours_stats)])
+    table = markdown_table(["audio", "pipeline RTFx", "ours RTFx", "speed-up", "identical texts",
+                            "WER pipeline / ours", "ours wall"], rows)
+    print(f"model: {args.model_dir or args.model} ({sum(p.numel() for p in acoustic.model.parameters()) / 1e6:.2f}M "
+          f"parameters), chunk {args.chunk_length_s} s, stride {args.stride_length_s} s, batch {args.batch_size}")
+    print(table)
+    save(f"eval_speed_{args.model if not args.model_dir else 'trained'}",
+         {"model": args.model_dir or args.model, "chunk_length_s": args.chunk_length_s,
+          "stride_length_s": args.stride_length_s, "batch_size": args.batch_size, "results": results, "table": table})
+
+
+if __name__ == "__main__":
+    main()
