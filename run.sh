@@ -3,6 +3,7 @@
 # into the model folder, evaluate on the test split. Change the variables below for another model/language.
 # (Multi-GPU: replace `python` in step 1 with `torchrun --nproc_per_node N` or `accelerate launch`.)
 set -euo pipefail
+SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"   # the scripts beside this file, wherever it runs from
 
 MODEL="${MODEL:-facebook/wav2vec2-xls-r-300m}"
 DATASET="${DATASET:-mozilla-foundation/common_voice_8_0}"
@@ -13,7 +14,7 @@ EPOCHS="${EPOCHS:-50}"
 EXTRA_TRAIN_FLAGS="${EXTRA_TRAIN_FLAGS:-}"  # e.g. "--max_steps 20" for a smoke test
 
 # 1. Fine-tune (the guide's flags, unchanged)
-python run_speech_recognition_ctc.py \
+python "${SCRIPTS}/run_speech_recognition_ctc.py" \
 	--dataset_name="${DATASET}" \
 	--model_name_or_path="${MODEL}" \
 	--dataset_config_name="${LANGUAGE}" \
@@ -47,10 +48,12 @@ python run_speech_recognition_ctc.py \
 	${EXTRA_TRAIN_FLAGS}
 
 # 2. A 5-gram language model from the training text, installed into the model folder
-python build_ngram.py --model_dir="${OUTPUT_DIR}" --dataset_name="${DATASET}" --dataset_config_name="${LANGUAGE}" \
+python "${SCRIPTS}/build_ngram.py" --model_dir="${OUTPUT_DIR}" --dataset_name="${DATASET}" --dataset_config_name="${LANGUAGE}" \
 	--split="${LM_TEXT_SPLIT}" --text_column_name="sentence" --order=5
 
-# 3. Evaluate with the challenge's eval.py (writes <dataset>_<config>_test_eval_results.txt)
+# 3. Evaluate with the challenge's eval.py, in the model folder (writes <dataset>_<config>_test_eval_results.txt)
+EVAL_DATASET="${DATASET}"
+[[ -e "${DATASET}" ]] && EVAL_DATASET="$(cd "${DATASET}" && pwd)"   # a local dataset, seen from the model folder
 cd "${OUTPUT_DIR}"
-python "${OLDPWD}/eval.py" --model_id="." --dataset="${DATASET}" --config="${LANGUAGE}" --split="test" \
+python "${SCRIPTS}/eval.py" --model_id="." --dataset="${EVAL_DATASET}" --config="${LANGUAGE}" --split="test" \
 	--chunk_length_s=5.0 --stride_length_s=1.0 --log_outputs

@@ -122,9 +122,20 @@ def build_processor(feature_extractor, tokenizer) -> Wav2Vec2Processor:
     return Wav2Vec2Processor(feature_extractor=feature_extractor, tokenizer=tokenizer)
 
 
+def check_masking(config: PretrainedConfig) -> None:
+    """SpecAugment's feature mask must fit in the hidden size; transformers only fails at the first step."""
+    hidden = getattr(config, "hidden_size", None)
+    if hidden and getattr(config, "mask_feature_prob", 0) > 0 and config.mask_feature_length >= hidden:
+        raise ConfigurationError(
+            f"--mask_feature_length {config.mask_feature_length} must be smaller than the model's hidden size "
+            f"{hidden}: lower it or set --mask_feature_prob 0"
+        )
+
+
 def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, config: PretrainedConfig, tokenizer):
     """The CTC model with the recipe's config flags applied and its head sized to `tokenizer`."""
     config.update({name: getattr(model_args, name) for name in CONFIG_FLAGS})
+    check_masking(config)
     config.update({"pad_token_id": tokenizer.pad_token_id, "vocab_size": len(tokenizer)})
     if model_args.model_name_or_path and not model_args.config_name:
         try:

@@ -234,3 +234,10 @@ def test_a_finished_model_is_not_overwritten_silently(small_corpus, tiny_config_
     (output_dir / "model.safetensors").write_bytes(b"weights")
     code = training.main(train_argv(small_corpus, tiny_config_json, output_dir, "--max_steps", "1"), script="test")
     assert code == 2
+
+
+def test_a_feature_mask_wider_than_the_model_is_a_clear_error(small_corpus, tiny_config_json, tmp_path, capsys):
+    code = training.main(train_argv(small_corpus, tiny_config_json, tmp_path / "out", "--max_steps", "1",
+                                    "--mask_feature_prob", "0.25", "--mask_feature_length", "64"), script="test")
+    assert code == 2
+    assert "--mask_feature_length 64 must be smaller than the model's hidden size 32" in capsys.readouterr().err
