@@ -9,7 +9,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: setup system-deps test test-all demo clean
+.PHONY: setup system-deps test test-all demo bench clean
 
 setup: system-deps $(STAMP)
 
@@ -33,6 +33,10 @@ test-all: setup
 
 demo: setup
 	$(BIN)/robust-speech demo --output_dir demo_output
+
+# Speed and memory ratios against the reference, measured side by side; writes benchmarks/results/.
+bench: setup
+	$(TEST_ENV) $(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -121,6 +121,10 @@ class ModelArguments:
     mask_feature_length: int = field(default=10, metadata={"help": "SpecAugment: length of each feature mask"})
     layerdrop: float = field(default=0.0, metadata={"help": "probability of skipping a transformer layer"})
     ctc_loss_reduction: str = field(default="mean", metadata={"help": "mean or sum"})
+    attn_implementation: Optional[str] = field(
+        default=None,
+        metadata={"help": "attention kernel: sdpa (transformers' default where the model supports it) or eager"},
+    )
     ctc_zero_infinity: bool = field(
         default=True, metadata={"help": "zero infinite CTC losses (clips too short for their transcript); default on"}
     )

@@ -132,6 +132,10 @@ def check_masking(config: PretrainedConfig) -> None:
         )
 
 
+def attention_option(model_args: ModelArguments) -> dict:
+    return {"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}
+
+
 def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, config: PretrainedConfig, tokenizer):
     """The CTC model with the recipe's config flags applied and its head sized to `tokenizer`."""
     config.update({name: getattr(model_args, name) for name in CONFIG_FLAGS})
@@ -147,13 +151,14 @@ def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, co
                 trust_remote_code=data_args.trust_remote_code,
                 # A checkpoint fine-tuned on another alphabet has a head of another size: start that head afresh.
                 ignore_mismatched_sizes=True,
+                **attention_option(model_args),
             )
         except OSError as error:
             raise ConfigurationError(
                 f"cannot load the model {model_args.model_name_or_path!r}: {str(error).splitlines()[0]}"
             ) from None
     else:
-        model = AutoModelForCTC.from_config(config)
+        model = AutoModelForCTC.from_config(config, **attention_option(model_args))
     if model_args.freeze_feature_encoder and hasattr(model, "freeze_feature_encoder"):
         model.freeze_feature_encoder()
     return model
