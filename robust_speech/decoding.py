@@ -15,6 +15,7 @@ import json
 import math
 import multiprocessing
 import os
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -169,6 +170,8 @@ class PyctcdecodeDecoder:
 
     def set_weights(self, alpha: float, beta: float) -> None:
         self.decoder.reset_params(alpha=alpha, beta=beta)
+        # The pool's workers hold the LM as it was when they were forked: new weights need new workers.
+        self.close()
 
     def decode(self, log_probs: np.ndarray) -> Transcript:
         beam = self.decoder.decode_beams(self.layout.fold_specials(log_probs), beam_width=self.beam_width)[0]
@@ -181,6 +184,9 @@ class PyctcdecodeDecoder:
         # through fork instead of pickling it for every call.
         if self._pool is None:
             self._pool = multiprocessing.get_context("fork").Pool(self.processes)
+            # Terminated when the decoder goes away or, at the latest, at interpreter exit (before the
+            # multiprocessing module is torn down, which otherwise prints errors from Pool.__del__).
+            self._finalizer = weakref.finalize(self, self._pool.terminate)
         beams = self.decoder.decode_beams_batch(self._pool, [self.layout.fold_specials(x) for x in batch],
                                                 beam_width=self.beam_width)
         return [self._transcript(result[0]) for result in beams]
@@ -193,12 +199,10 @@ class PyctcdecodeDecoder:
         return Transcript(_clean(text), words)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool = None
-
-    def __del__(self):
-        self.close()
+        self._pool = None
+        finalizer = getattr(self, "_finalizer", None)
+        if finalizer is not None:
+            finalizer()
 
 
 class FlashlightDecoder:

@@ -171,6 +171,16 @@ def test_layout_folds_specials_into_the_blank():
     assert np.isclose(np.exp(folded[0, 3:]), 1 / 6).all()
 
 
+def test_new_weights_reach_the_pool_workers(lm_model_dir):
+    batch = [emissions("the cat sat on the mat", confusions={4: ("k", 0.5)})] * 2
+    decoder = PyctcdecodeDecoder(lm_model_dir, beam_width=16, processes=2)
+    decoder.set_weights(0.0, 0.0)
+    assert [t.text for t in decoder.decode_batch(batch)] == ["the kat sat on the mat"] * 2
+    decoder.set_weights(1.0, 0.0)
+    assert [t.text for t in decoder.decode_batch(batch)] == ["the cat sat on the mat"] * 2
+    decoder.close()
+
+
 def test_batched_decoding_keeps_one_pool(lm_model_dir):
     decoder = PyctcdecodeDecoder(lm_model_dir, beam_width=10, processes=2)
     batch = [emissions(sentence) for sentence in LM_SENTENCES[:4]]

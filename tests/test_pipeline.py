@@ -2,9 +2,12 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import TINY_XLSR_CONFIG
 
@@ -37,3 +40,117 @@ def test_run_sh_trains_builds_the_lm_and_evaluates(small_corpus, tmp_path):
     assert report["utterances"] == len(small_corpus.rows("en", "test"))
     predictions = next(output_dir.glob("log_*_en_test_predictions.txt")).read_text().splitlines()
     assert predictions[0::2] == [str(i) for i in range(report["utterances"])]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A model that has learned something, and an LM built from text it never heard
+
+
+# Found by measuring (session notes in the issue): a 2-layer XLS-R-style encoder whose first convolution is
+# STFT-like (400-sample window, 160 hop) leaves the CTC blank plateau within ~300 steps at lr 1e-2; the
+# 7-convolution tiny config stays on it for 400+ steps. ~60 s of training on 2 cores.
+LEARNING_CONFIG = {
+    "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256,
+    "conv_dim": [128, 128], "conv_kernel": [400, 5], "conv_stride": [160, 2], "conv_bias": True,
+    "feat_extract_norm": "layer", "do_stable_layer_norm": True, "num_conv_pos_embeddings": 32,
+    "num_conv_pos_embedding_groups": 8,
+}
+LEARNING_CORPUS = dict(languages=("en",), train_size=400, dev_size=20, test_size=30, lm_sentences=2000, speakers=12,
+                       seed=3)
+
+
+@pytest.fixture(scope="session")
+def learned(tmp_path_factory):
+    """(corpus, model folder): trained on 400 synthetic utterances, test sentences and voices held out."""
+    from robust_speech import training
+    from robust_speech.synth import SynthConfig, cached_corpus
+
+    corpus = cached_corpus(SynthConfig(**LEARNING_CORPUS))
+    folder = tmp_path_factory.mktemp("learned")
+    config = folder / "config.json"
+    config.write_text(json.dumps(LEARNING_CONFIG), encoding="utf-8")
+    model = folder / "model"
+    code = training.main([
+        "--dataset_name", str(corpus.root), "--dataset_config_name", "en", "--train_split_name", "train",
+        "--eval_split_name", "dev", "--model_config_json", str(config), "--output_dir", str(model), "--do_train",
+        "--per_device_train_batch_size", "8", "--learning_rate", "1e-2", "--warmup_steps", "50", "--max_steps", "600",
+        "--mask_time_prob", "0.0", "--freeze_feature_encoder", "false", "--seed", "1", "--eval_strategy", "no",
+        "--save_strategy", "no", "--dataloader_num_workers", "0", "--report_to", "none", "--disable_tqdm", "true",
+    ], script="test")
+    assert code == 0
+    return corpus, model
+
+
+def eval_wer(model: Path, corpus, cwd: Path, *extra) -> tuple[float, dict]:
+    cwd.mkdir()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    result = subprocess.run([str(ROOT / "eval.py"), "--model_id", str(model), "--dataset", str(corpus.root),
+                             "--config", "en", "--split", "test", *extra], cwd=cwd, env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    wer = float(next(cwd.glob("*_eval_results.txt")).read_text().split("\n")[0].split(": ")[1])
+    return wer, json.loads(next(cwd.glob("*_eval_report.json")).read_text())
+
+
+def test_an_lm_from_separate_text_lowers_wer_on_held_out_sentences(learned, tmp_path):
+    corpus, trained = learned
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    lm_text = corpus.lm_text("en")  # disjoint from the test sentences after normalization (synth.py)
+    test_sentences = {row["sentence"] for row in corpus.rows("en", "test")}
+    assert not test_sentences & set(lm_text.read_text(encoding="utf-8").splitlines())
+    built = subprocess.run([sys.executable, str(ROOT / "build_ngram.py"), "--model_dir", str(model), "--text",
+                            str(lm_text), "--order", "4"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+
+    greedy, greedy_report = eval_wer(model, corpus, tmp_path / "greedy", "--no_lm")
+    with_lm, lm_report = eval_wer(model, corpus, tmp_path / "lm")
+    fast, fast_report = eval_wer(model, corpus, tmp_path / "fast", "--decoder", "flashlight")
+    assert greedy_report["settings"]["decoder"] == "greedy" and lm_report["settings"]["decoder"] == "pyctcdecode"
+    assert fast_report["settings"]["decoder"] == "flashlight"
+    print(f"test WER: greedy {greedy:.4f}, pyctcdecode+LM {with_lm:.4f}, flashlight+LM {fast:.4f}")
+    assert with_lm < greedy - 0.05
+    assert fast < greedy - 0.05
+
+
+def test_the_lm_folder_decodes_the_same_in_transformers_and_in_our_engine(learned, tmp_path):
+    from transformers import Wav2Vec2ProcessorWithLM
+
+    from robust_speech.decoding import PyctcdecodeDecoder
+    from robust_speech.preprocess import decode_audio
+    from robust_speech.transcribe import log_probs_batch, load_acoustic_model
+
+    corpus, trained = learned
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    built = subprocess.run([sys.executable, str(ROOT / "build_ngram.py"), "--model_dir", str(model), "--text",
+                            str(corpus.lm_text("en")), "--order", "3"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    audios = [decode_audio(str(corpus.clips_dir("en") / row["path"]), 16000) for row in corpus.rows("en", "test")[:8]]
+    log_probs = log_probs_batch(load_acoustic_model(model, "cpu"), audios)
+    processor = Wav2Vec2ProcessorWithLM.from_pretrained(model)
+    theirs = [processor.decode(x).text for x in log_probs]
+    ours = [t.text for t in PyctcdecodeDecoder(model, processes=2).decode_batch(log_probs)]
+    assert ours == [" ".join(text.split()) for text in theirs] and any(ours)
+
+
+def test_tune_lm_writes_weights_that_eval_then_uses(learned, tmp_path, capsys):
+    from robust_speech.cli import main
+
+    corpus, trained = learned
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    built = subprocess.run([sys.executable, str(ROOT / "build_ngram.py"), "--model_dir", str(model), "--text",
+                            str(corpus.lm_text("en")), "--order", "3"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert main(["tune-lm", "--model_dir", str(model), "--dataset", str(corpus.root), "--config", "en", "--split", "dev",
+                 "--alphas", "0,0.5,1.5", "--betas", "0,2", "--beam_widths", "8,24"]) == 0
+    out = capsys.readouterr().out
+    assert "<- best" in out and "greedy WER" in out
+    tuned = json.loads((model / "decoding.json").read_text())
+    attrs = json.loads((model / "language_model" / "attrs.json").read_text())
+    assert tuned["beam_width"] in (8, 24) and attrs["alpha"] in (0.0, 0.5, 1.5) and attrs["beta"] in (0.0, 2.0)
+    assert tuned["dev_wer"] <= tuned["dev_greedy_wer"]
+    _wer, report = eval_wer(model, corpus, tmp_path / "eval")
+    assert report["settings"]["beam_width"] == tuned["beam_width"]
+    assert report["settings"]["lm"]["alpha"] == attrs["alpha"]
