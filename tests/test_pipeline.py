@@ -81,6 +81,17 @@ def learned(tmp_path_factory):
     return corpus, model
 
 
+def copy_with_lm(learned, tmp_path: Path, order: int):
+    """A copy of the learned model with `build_ngram.py` run on the corpus's LM text (never the test text)."""
+    corpus, trained = learned
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    built = subprocess.run([sys.executable, str(ROOT / "build_ngram.py"), "--model_dir", str(model), "--text",
+                            str(corpus.lm_text("en")), "--order", str(order)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    return corpus, model
+
+
 def eval_wer(model: Path, corpus, cwd: Path, *extra) -> tuple[float, dict]:
     cwd.mkdir()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -93,15 +104,10 @@ def eval_wer(model: Path, corpus, cwd: Path, *extra) -> tuple[float, dict]:
 
 
 def test_an_lm_from_separate_text_lowers_wer_on_held_out_sentences(learned, tmp_path):
-    corpus, trained = learned
-    model = tmp_path / "model"
-    shutil.copytree(trained, model)
-    lm_text = corpus.lm_text("en")  # disjoint from the test sentences after normalization (synth.py)
+    corpus, model = copy_with_lm(learned, tmp_path, order=4)
+    # The LM text is disjoint from the test sentences after normalization (synth.py guarantees it).
     test_sentences = {row["sentence"] for row in corpus.rows("en", "test")}
-    assert not test_sentences & set(lm_text.read_text(encoding="utf-8").splitlines())
-    built = subprocess.run([sys.executable, str(ROOT / "build_ngram.py"), "--model_dir", str(model), "--text",
-                            str(lm_text), "--order", "4"], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
+    assert not test_sentences & set(corpus.lm_text("en").read_text(encoding="utf-8").splitlines())
 
     greedy, greedy_report = eval_wer(model, corpus, tmp_path / "greedy", "--no_lm")
     with_lm, lm_report = eval_wer(model, corpus, tmp_path / "lm")
@@ -120,12 +126,7 @@ def test_the_lm_folder_decodes_the_same_in_transformers_and_in_our_engine(learne
     from robust_speech.preprocess import decode_audio
     from robust_speech.transcribe import log_probs_batch, load_acoustic_model
 
-    corpus, trained = learned
-    model = tmp_path / "model"
-    shutil.copytree(trained, model)
-    built = subprocess.run([sys.executable, str(ROOT / "build_ngram.py"), "--model_dir", str(model), "--text",
-                            str(corpus.lm_text("en")), "--order", "3"], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
+    corpus, model = copy_with_lm(learned, tmp_path, order=3)
     audios = [decode_audio(str(corpus.clips_dir("en") / row["path"]), 16000) for row in corpus.rows("en", "test")[:8]]
     log_probs = log_probs_batch(load_acoustic_model(model, "cpu"), audios)
     processor = Wav2Vec2ProcessorWithLM.from_pretrained(model)
@@ -137,12 +138,7 @@ def test_the_lm_folder_decodes_the_same_in_transformers_and_in_our_engine(learne
 def test_tune_lm_writes_weights_that_eval_then_uses(learned, tmp_path, capsys):
     from robust_speech.cli import main
 
-    corpus, trained = learned
-    model = tmp_path / "model"
-    shutil.copytree(trained, model)
-    built = subprocess.run([sys.executable, str(ROOT / "build_ngram.py"), "--model_dir", str(model), "--text",
-                            str(corpus.lm_text("en")), "--order", "3"], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
+    corpus, model = copy_with_lm(learned, tmp_path, order=3)
     assert main(["tune-lm", "--model_dir", str(model), "--dataset", str(corpus.root), "--config", "en", "--split", "dev",
                  "--alphas", "0,0.5,1.5", "--betas", "0,2", "--beam_widths", "8,24"]) == 0
     out = capsys.readouterr().out
