@@ -241,3 +241,27 @@ def test_a_feature_mask_wider_than_the_model_is_a_clear_error(small_corpus, tiny
                                     "--mask_feature_prob", "0.25", "--mask_feature_length", "64"), script="test")
     assert code == 2
     assert "--mask_feature_length 64 must be smaller than the model's hidden size 32" in capsys.readouterr().err
+
+
+def test_a_filterbank_model_trains_and_evaluates_from_a_config(small_corpus, tmp_path):
+    """`"model_type": "wav2vec2-bert"` in --model_config_json: log-mel input, its own feature extractor."""
+    from robust_speech.preprocess import decode_audio
+    from robust_speech.transcribe import Transcriber, load_acoustic_model
+    from robust_speech.decoding import GreedyDecoder
+    from robust_speech.lm import model_vocabulary
+
+    config = {"model_type": "wav2vec2-bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "intermediate_size": 64, "feature_projection_input_dim": 160, "conv_depthwise_kernel_size": 7,
+              "position_embeddings_type": None, "layerdrop": 0.0, "add_adapter": False}
+    output_dir = tmp_path / "out"
+    assert training.main(train_argv(small_corpus, json.dumps(config), output_dir, "--max_steps", "2"), script="test") == 0
+    processor = json.loads((output_dir / "processor_config.json").read_text())
+    assert processor["feature_extractor"]["feature_extractor_type"] == "SeamlessM4TFeatureExtractor"
+    acoustic = load_acoustic_model(output_dir, "cpu")
+    assert acoustic.samples_per_frame == 320
+    audio = decode_audio(str(small_corpus.clips_dir("en") / small_corpus.rows("en", "test")[0]["path"]), 16000)
+    transcriber = Transcriber(acoustic, GreedyDecoder(model_vocabulary(output_dir)), chunk_length_s=1.0,
+                              stride_length_s=0.2)
+    chunked = transcriber.log_probs([audio])[0]
+    whole = Transcriber(acoustic, None).log_probs([audio])[0]
+    assert abs(len(chunked) - len(whole)) <= 2  # chunks are joined back to the utterance's frame count
