@@ -92,35 +92,11 @@ def _print_corpus(corpus) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The pipeline on the embedded default: synthetic speech, its text audit and vocabulary."""
-    from robust_speech.synth import SynthConfig, synthesize_corpus
-    from robust_speech.text import DEFAULT_CHARS_TO_IGNORE, TextNormalizer, audit_collisions, build_vocabulary
+    """The whole challenge workflow on the embedded default (see robust_speech/demo.py)."""
+    from robust_speech.demo import DemoPlan, run_demo
 
-    output = Path(args.output_dir)
-    print("[1/3] synthesizing a multilingual corpus (espeak-ng voices, Common Voice layout)")
-    corpus = synthesize_corpus(SynthConfig(seed=args.seed), output / "corpus")
-    _print_corpus(corpus)
-    normalize = TextNormalizer()
-    # The reference set keeps the ASCII apostrophe; show what removing it too would merge.
-    without_apostrophe = TextNormalizer(DEFAULT_CHARS_TO_IGNORE + "'")
-    train_text = {language: [row["sentence"] for row in corpus.rows(language, "train")] for language in corpus.languages}
-    print("[2/3] auditing normalizations for merged words (train + LM text)")
-    for language, sentences in train_text.items():
-        text = sentences + corpus.lm_text(language).read_text(encoding="utf-8").splitlines()
-        kept = audit_collisions(text, normalize)
-        removed = audit_collisions(text, without_apostrophe)
-        examples = "; ".join(
-            f"{c.normalized} <- {', '.join(form for form, _count in c.forms)}" for c in removed.collisions[:3]
-        )
-        print(f"  {language}: reference set: {len(kept.collisions)} collisions; also removing \"'\": "
-              f"{len(removed.collisions)} ({examples or 'none'})")
-    print("[3/3] building a CTC vocabulary per language")
-    for language, sentences in train_text.items():
-        vocabulary = build_vocabulary(normalize(sentence) for sentence in sentences)
-        path = output / f"vocab_{language}.json"
-        vocabulary.save(path)
-        print(f"  {language}: {path} ({len(vocabulary.tokens)} tokens)")
-    print("Training, the n-gram LM and evaluation join this demo as their stages land.")
+    run_demo(DemoPlan(languages=_comma_list(args.languages), minutes=args.minutes, output=Path(args.output_dir),
+                      seed=args.seed, force=args.force))
     return 0
 
 
@@ -370,8 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--device", default=None)
     transcribe.set_defaults(run=cmd_transcribe)
 
-    demo = verbs.add_parser("demo", help="run the pipeline on the embedded default (synthetic speech, CPU)")
-    demo.add_argument("--output_dir", default="demo_output")
+    demo = verbs.add_parser("demo", help="the whole challenge workflow on the embedded default (synthetic speech, CPU)",
+                            description="Synthesize a multilingual corpus, train a model from scratch, build and tune "
+                            "n-gram LMs, run eval.py on CV-style and real-world sets, score, and write REPORT.md.")
+    demo.add_argument("--output_dir", "--out", default="demo_output")
+    demo.add_argument("--minutes", type=float, default=15.0, help="training budget in minutes (default 15)")
+    demo.add_argument("--languages", default="en,de,es,it", help="comma-separated: en, de, es, it, pl, cs")
+    demo.add_argument("--force", action="store_true", help="redo every stage instead of reusing finished ones")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=cmd_demo)
     return parser

@@ -62,6 +62,7 @@ class SynthConfig:
     sampling_rate: int = 48_000  # Common Voice's mp3 rate; the data layer must resample it
     speakers: int = 12
     hold_out_voices: bool = True  # dev/test/long voices never speak in train
+    held_out_splits: tuple[str, ...] = ("dev", "test", "long")  # the splits those held-out voices speak
     noise_snr_db: float | None = None
     noise_color: str = "pink"
     reverb_rt60_s: float | None = None
@@ -80,13 +81,16 @@ class SynthConfig:
             raise ConfigurationError(f"long recording durations must satisfy 0 < min <= max, not {low}..{high}")
         if self.hold_out_voices and self.speakers < 2:
             raise ConfigurationError("holding out voices needs at least 2 speakers per language")
-        unknown = set(self.degraded_splits) - {*SPLITS, "long"}
-        if unknown:
-            raise ConfigurationError(f"unknown split(s) to degrade: {', '.join(sorted(unknown))}")
+        unknown = (set(self.degraded_splits) | set(self.held_out_splits)) - {*SPLITS, "long"} - {"train"}
+        if unknown or "train" in self.held_out_splits:
+            raise ConfigurationError(f"unknown split(s) to degrade or hold voices out of: {', '.join(sorted(unknown))}")
 
     def key(self) -> str:
         """Identifies the corpus this config produces."""
-        payload = json.dumps({"version": SYNTH_VERSION, **asdict(self)}, sort_keys=True)
+        fields = asdict(self)
+        if tuple(fields["held_out_splits"]) == ("dev", "test", "long"):
+            del fields["held_out_splits"]  # added later: corpora cached before it keep their key
+        payload = json.dumps({"version": SYNTH_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -250,7 +254,7 @@ def _synthesize_language(config: SynthConfig, language: str, folder: Path, progr
     clips.mkdir(parents=True)
     jobs = []  # (split, file name, sentence, speaker, degradation seed)
     for split in SPLITS:
-        voices = train_speakers if split == "train" else eval_speakers
+        voices = eval_speakers if split in config.held_out_splits else train_speakers
         for index, sentence in enumerate(pools[split]):
             speaker = voices[int(rng.integers(len(voices)))]
             name = f"synth_{language}_{split}_{index:05d}.{config.audio_format}"
@@ -296,7 +300,8 @@ def _synthesize_language(config: SynthConfig, language: str, folder: Path, progr
         },
     }
     if config.long_recordings:
-        summary["long_recordings"] = _synthesize_long(config, language, folder, pools["long"], eval_speakers, rng, progress)
+        long_speakers = eval_speakers if "long" in config.held_out_splits else train_speakers
+        summary["long_recordings"] = _synthesize_long(config, language, folder, pools["long"], long_speakers, rng, progress)
     return summary
 
 

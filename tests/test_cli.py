@@ -66,16 +66,6 @@ def test_synth_command_writes_a_corpus(tmp_path):
         assert len(rows) == 2 and (out / language / "clips" / rows[0]["path"]).is_file()
 
 
-def test_demo_runs_the_pipeline_on_the_embedded_default(tmp_path):
-    result = run("demo", "--output_dir", str(tmp_path))
-    assert "[3/3]" in result.stdout
-    assert "its <- " in result.stdout  # the audit shows what removing the apostrophe would merge in English
-    for language in ("en", "de", "es", "it"):
-        assert len(read_tsv(tmp_path / "corpus" / language / "train.tsv")) == 40
-        vocab = json.loads((tmp_path / f"vocab_{language}.json").read_text(encoding="utf-8"))
-        assert list(vocab)[:3] == ["[PAD]", "[UNK]", "|"] and "a" in vocab
-
-
 def test_prepare_prints_skip_counts_that_match_skipped_tsv(tmp_path):
     from test_preprocess import EXPECTED_REASONS, PLANTED_TRAIN, make_folder
 

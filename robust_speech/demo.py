@@ -1,0 +1,237 @@
+"""`make demo` / `robust-speech demo`: the whole challenge workflow offline on a CPU, on synthetic speech.
+
+Stages (each one's output is kept; a re-run skips what is done unless --force):
+1. corpus: per language a Common-Voice-style train/dev/test (test sentences never in training or LM text;
+   dev/test voices also speak in training: the in-domain condition) and long "real-world" recordings with
+   noise and reverberation from voices never heard in training, split into a real-world dev and test;
+2. train: one multilingual CTC model from scratch (a small filterbank w2v-BERT-style encoder, the
+   architecture measured to learn fastest here), stopped by the --minutes budget;
+3. per language: the acoustic model + a 4-gram from the corpus's LM text (disjoint from every eval split),
+   alpha/beta tuned on dev with tune-lm;
+4. eval.py exactly as a participant runs it, greedy (--no_lm) and with the LM, on the CV-style test and the
+   real-world dev and test (chunked), then the final score;
+5. REPORT.md from the files eval.py wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from robust_speech.errors import ConfigurationError, RobustSpeechError
+from robust_speech.scoring import final_score, read_results_file
+from robust_speech.synth import SynthConfig, cached_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_CONFIG = {
+    "model_type": "wav2vec2-bert", "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "intermediate_size": 256, "feature_projection_input_dim": 160, "conv_depthwise_kernel_size": 15,
+    "position_embeddings_type": None, "layerdrop": 0.0, "add_adapter": False,
+}
+EVAL_SETS = ("cv_test", "real_dev", "real_test")
+CHUNK_LENGTH_S, STRIDE_LENGTH_S = 10.0, 2.0
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    languages: tuple[str, ...]
+    minutes: float
+    output: Path
+    seed: int = 0
+    force: bool = False
+
+    @property
+    def synth_config(self) -> SynthConfig:
+        # ~100 training utterances per language per minute of training, within what synthesis takes.
+        train = int(min(600, max(60, 100 * self.minutes)))
+        long_s = (60.0, 90.0) if self.minutes >= 5 else (20.0, 30.0)
+        return SynthConfig(languages=self.languages, train_size=train, dev_size=20, test_size=30,
+                           lm_sentences=3000, long_recordings=2, long_duration_s=long_s, speakers=12,
+                           hold_out_voices=True, held_out_splits=("long",), noise_snr_db=10.0, reverb_rt60_s=0.3,
+                           degraded_splits=("long",), seed=self.seed)
+
+
+class TimeBudget(TrainerCallback):
+    """Stops training when the wall-clock budget is spent (the schedule is constant after warm-up, so an
+    early stop leaves a consistent model)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.started = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.perf_counter() - self.started > self.seconds:
+            control.should_training_stop = True
+        return control
+
+
+def _stage(name: str, done: Path, force: bool) -> bool:
+    """True when the stage must run (its marker is missing or --force)."""
+    if done.exists() and not force:
+        print(f"  {name}: done before ({done.parent}), reused")
+        return False
+    return True
+
+
+def real_world_sets(corpus, language: str, folder: Path) -> Path:
+    """The long recordings as an audio folder `<folder>/<language>/{dev,test}/metadata.csv`: the first half
+    of the recordings is the real-world dev set, the rest the test set."""
+    rows = corpus.rows(language, "long")
+    half = max(1, len(rows) // 2)
+    for split, chosen in (("dev", rows[:half]), ("test", rows[half:] or rows[:half])):
+        target = folder / language / split
+        target.mkdir(parents=True, exist_ok=True)
+        with open(target / "metadata.csv", "w", encoding="utf-8", newline="") as table:
+            table.write("file_name,sentence\n")
+            for row in chosen:
+                source = corpus.root / language / "long" / row["path"]
+                if not (target / row["path"]).exists():
+                    os.link(source, target / row["path"]) if _same_device(source, target) else shutil.copy(source, target)
+                sentence = row["sentence"].replace('"', '""')
+                table.write(f'{row["path"]},"{sentence}"\n')
+    return folder
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    return os.stat(a).st_dev == os.stat(b).st_dev
+
+
+def train(plan: DemoPlan, corpus, model_dir: Path) -> dict:
+    from robust_speech import training
+
+    config = plan.output / "model_config.json"
+    config.write_text(json.dumps(MODEL_CONFIG), encoding="utf-8")
+    roots = "+".join([str(corpus.root)] * len(plan.languages))
+    argv = [
+        "--dataset_name", roots, "--dataset_config_name", "+".join(plan.languages), "--train_split_name", "train",
+        "--eval_split_name", "dev", "--model_config_json", str(config), "--output_dir", str(model_dir),
+        "--overwrite_output_dir", "--do_train", "--do_eval", "--per_device_train_batch_size", "8",
+        "--learning_rate", "3e-3", "--warmup_steps", "50", "--lr_scheduler_type", "constant_with_warmup",
+        "--max_steps", "100000", "--mask_time_prob", "0.05", "--freeze_feature_encoder", "false",
+        "--seed", str(plan.seed), "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", "25",
+        "--dataloader_num_workers", "0", "--report_to", "tensorboard",
+    ]
+    started = time.perf_counter()
+    code = training.main(argv, script="robust-speech demo", callbacks=[TimeBudget(plan.minutes * 60)])
+    if code != 0:
+        raise RobustSpeechError(f"demo training failed (exit {code}); see the messages above")
+    return {"seconds": round(time.perf_counter() - started, 1)}
+
+
+def run_script(args: list[str], cwd: Path) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RobustSpeechError(f"{Path(args[0]).name} failed in {cwd}: {tail[0]}")
+
+
+def language_model(plan: DemoPlan, corpus, acoustic_dir: Path, language: str) -> Path:
+    model = plan.output / "models" / language
+    if _stage(f"{language} LM", model / "decoding.json", plan.force):
+        if model.exists():
+            shutil.rmtree(model)
+        shutil.copytree(acoustic_dir, model, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))
+        run_script([str(ROOT / "build_ngram.py"), "--model_dir", str(model), "--text", str(corpus.lm_text(language)),
+                    "--order", "4"], plan.output)
+        run_script(["-m", "robust_speech.cli", "tune-lm", "--model_dir", str(model), "--dataset", str(corpus.root),
+                    "--config", language, "--split", "dev", "--beam_widths", "16,32", "--time_budget_s", "120"],
+                   plan.output)
+    return model
+
+
+def evaluate(plan: DemoPlan, corpus, real_world: Path, model: Path, language: str) -> dict:
+    """eval.py greedy and with the LM on the three sets; returns the result-file paths."""
+    sets = {
+        "cv_test": (str(corpus.root), "test", []),
+        "real_dev": (str(real_world), "dev", ["--chunk_length_s", str(CHUNK_LENGTH_S), "--stride_length_s", str(STRIDE_LENGTH_S)]),
+        "real_test": (str(real_world), "test", ["--chunk_length_s", str(CHUNK_LENGTH_S), "--stride_length_s", str(STRIDE_LENGTH_S)]),
+    }
+    files = {}
+    for name, (dataset, split, extra) in sets.items():
+        for decoder, flags in (("greedy", ["--no_lm"]), ("lm", [])):
+            folder = plan.output / "eval" / language / name / decoder
+            folder.mkdir(parents=True, exist_ok=True)
+            if not list(folder.glob("*_eval_results.txt")) or plan.force:
+                run_script([str(ROOT / "eval.py"), "--model_id", str(model), "--dataset", dataset, "--config", language,
+                            "--split", split, "--log_outputs", *extra, *flags], folder)
+            files[(name, decoder)] = next(folder.glob("*_eval_results.txt"))
+    return files
+
+
+def write_report(plan: DemoPlan, results: dict, training: dict, summary: dict) -> Path:
+    lines = ["# robust-speech demo report", "",
+             f"Languages: {', '.join(plan.languages)}; training budget {plan.minutes} min "
+             f"({training.get('seconds', '?')} s spent, {training.get('steps', '?')} steps); "
+             f"corpus: {summary['train']} training utterances per language, CV-style test of {summary['test']} "
+             "unseen sentences by voices heard in training, real-world dev/test = long noisy reverberant recordings "
+             "by unseen voices, chunked "
+             f"{CHUNK_LENGTH_S:g} s / stride {STRIDE_LENGTH_S:g} s.", "",
+             "Every number below is read from the `*_eval_results.txt` files eval.py wrote under `eval/`.", "",
+             "| language | set | WER greedy | WER with LM | CER greedy | CER with LM | LM WER change |",
+             "|---|---|---|---|---|---|---|"]
+    scores = []
+    for language in plan.languages:
+        for name in EVAL_SETS:
+            greedy = read_results_file(results[language][(name, "greedy")])
+            with_lm = read_results_file(results[language][(name, "lm")])
+            change = (with_lm["wer"] - greedy["wer"]) / greedy["wer"] if greedy["wer"] else 0.0
+            lines.append(f"| {language} | {name} | {greedy['wer']:.4f} | {with_lm['wer']:.4f} | {greedy['cer']:.4f} | "
+                         f"{with_lm['cer']:.4f} | {change:+.1%} |")
+        score = final_score({name: results[language][(name, "lm")] for name in EVAL_SETS})
+        scores.append((language, score["final_score"]))
+    lines += ["", "## Final score (mean of CV test, real-world dev and real-world test WER, with the LM)", "",
+              "| language | FINAL_SCORE |", "|---|---|"]
+    lines += [f"| {language} | {score:.4f} |" for language, score in scores]
+    path = plan.output / "REPORT.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_demo(plan: DemoPlan) -> Path:
+    if plan.minutes <= 0:
+        raise ConfigurationError("--minutes must be positive")
+    plan.output.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    print(f"[1/5] corpus: {', '.join(plan.languages)} (synthetic speech, cached after the first run)")
+    corpus = cached_corpus(plan.synth_config, progress=True)
+    real_world = real_world_sets_all(corpus, plan)
+    model_dir = plan.output / "acoustic_model"
+    print(f"[2/5] training a multilingual model for {plan.minutes:g} min")
+    training_info = {}
+    if _stage("training", model_dir / "model.safetensors", plan.force):
+        training_info = train(plan, corpus, model_dir)
+        (plan.output / "training.json").write_text(json.dumps(training_info) + "\n", encoding="utf-8")
+    elif (plan.output / "training.json").exists():
+        training_info = json.loads((plan.output / "training.json").read_text(encoding="utf-8"))
+    state = model_dir / "trainer_state.json"
+    if state.exists():
+        training_info["steps"] = json.loads(state.read_text(encoding="utf-8")).get("global_step")
+    print("[3/5] n-gram LMs from text disjoint from every eval set, weights tuned on dev")
+    models = {language: language_model(plan, corpus, model_dir, language) for language in plan.languages}
+    print("[4/5] eval.py on the CV-style test and the real-world dev/test, greedy and with the LM")
+    results = {language: evaluate(plan, corpus, real_world, models[language], language) for language in plan.languages}
+    print("[5/5] report")
+    summary = {"train": plan.synth_config.train_size, "test": plan.synth_config.test_size}
+    report = write_report(plan, results, training_info, summary)
+    print(report.read_text(encoding="utf-8"))
+    print(f"demo finished in {(time.perf_counter() - started) / 60:.1f} min; report: {report}")
+    return report
+
+
+def real_world_sets_all(corpus, plan: DemoPlan) -> Path:
+    folder = plan.output / "real_world"
+    for language in plan.languages:
+        real_world_sets(corpus, language, folder)
+    return folder

@@ -1,0 +1,45 @@
+"""`robust-speech demo` (what `make demo` runs), shortened: 1 minute of training, 2 languages."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from robust_speech.scoring import read_results_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_short_demo_runs_every_stage_and_reports_only_what_eval_wrote(tmp_path):
+    out = tmp_path / "demo"
+    command = [sys.executable, "-m", "robust_speech.cli", "demo", "--out", str(out), "--minutes", "1", "--languages",
+               "en,de"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    for stage in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
+        assert stage in result.stdout
+    assert (out / "acoustic_model" / "model.safetensors").is_file()
+    for language in ("en", "de"):
+        model = out / "models" / language
+        assert (model / "language_model" / "attrs.json").is_file() and (model / "decoding.json").is_file()
+        for split in ("dev", "test"):
+            assert (out / "real_world" / language / split / "metadata.csv").is_file()
+    report = (out / "REPORT.md").read_text(encoding="utf-8")
+    # Every WER/CER in the table is one eval.py wrote, for that language, set and decoder.
+    rows = re.findall(r"^\| (en|de) \| (cv_test|real_dev|real_test) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|",
+                      report, flags=re.M)
+    assert len(rows) == 6
+    for language, name, wer_greedy, wer_lm, cer_greedy, cer_lm in rows:
+        for decoder, wer, cer in (("greedy", wer_greedy, cer_greedy), ("lm", wer_lm, cer_lm)):
+            folder = out / "eval" / language / name / decoder
+            written = read_results_file(next(folder.glob("*_eval_results.txt")))
+            assert f"{written['wer']:.4f}" == wer and f"{written['cer']:.4f}" == cer
+            assert next(folder.glob("log_*_predictions.txt")).is_file()
+    scores = dict(re.findall(r"^\| (en|de) \| ([\d.]+) \|$", report, flags=re.M))
+    for language, score in scores.items():
+        parts = [read_results_file(next((out / "eval" / language / n / "lm").glob("*_eval_results.txt")))["wer"]
+                 for n in ("cv_test", "real_dev", "real_test")]
+        assert f"{sum(parts) / 3:.4f}" == score
+    again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert again.returncode == 0 and "training: done before" in again.stdout
+    assert (out / "REPORT.md").read_text(encoding="utf-8") == report
