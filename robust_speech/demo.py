@@ -61,17 +61,29 @@ class DemoPlan:
 
 class TimeBudget(TrainerCallback):
     """Stops training when the wall-clock budget is spent (the schedule is constant after warm-up, so an
-    early stop leaves a consistent model)."""
+    early stop leaves a consistent model) and prints progress against that budget every `every_s` seconds
+    (the trainer's own bar would count towards its step cap, which means nothing here)."""
 
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.started = None
+    def __init__(self, seconds: float, every_s: float = 30.0):
+        self.seconds, self.every_s = seconds, every_s
+        self.started = self.last_print = None
+        self.loss = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.perf_counter()
+        self.started = self.last_print = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.loss = logs["loss"]
 
     def on_step_end(self, args, state, control, **kwargs):
-        if time.perf_counter() - self.started > self.seconds:
+        now = time.perf_counter()
+        if now - self.last_print >= self.every_s:
+            self.last_print = now
+            loss = f", loss {self.loss:.3f}" if isinstance(self.loss, (int, float)) else ""
+            print(f"  training: {now - self.started:.0f} of {self.seconds:.0f} s, step {state.global_step}{loss}",
+                  flush=True)
+        if now - self.started > self.seconds:
             control.should_training_stop = True
         return control
 
@@ -119,8 +131,8 @@ def train(plan: DemoPlan, corpus, model_dir: Path) -> dict:
         "--overwrite_output_dir", "--do_train", "--do_eval", "--per_device_train_batch_size", "8",
         "--learning_rate", "3e-3", "--warmup_steps", "50", "--lr_scheduler_type", "constant_with_warmup",
         "--max_steps", "100000", "--mask_time_prob", "0.05", "--freeze_feature_encoder", "false",
-        "--seed", str(plan.seed), "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", "25",
-        "--dataloader_num_workers", "0", "--report_to", "tensorboard",
+        "--seed", str(plan.seed), "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", "100",
+        "--dataloader_num_workers", "0", "--report_to", "tensorboard", "--disable_tqdm", "true",
     ]
     started = time.perf_counter()
     code = training.main(argv, script="robust-speech demo", callbacks=[TimeBudget(plan.minutes * 60)])
