@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true", help="also time ours with bf16 (autocast on CPU)")
     args = parser.parse_args()
     print_machine()
 
@@ -99,6 +100,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as work:
         model_dir = Path(args.model_dir) if args.model_dir else random_model(Path(work) / "model", args.model)
         acoustic = load_acoustic_model(model_dir, args.device)
+        bf16_model = load_acoustic_model(model_dir, args.device, bf16=True) if args.bf16 else None
         decoder = GreedyDecoder(json.loads((model_dir / "vocab.json").read_text(encoding="utf-8")))
         transcriber = Transcriber(acoustic, decoder, chunk_length_s=args.chunk_length_s,
                                   stride_length_s=args.stride_length_s, batch_size=args.batch_size)
@@ -116,6 +118,10 @@ def main() -> None:
             reference_stats, reference = timed(
                 lambda: [asr(a, chunk_length_s=args.chunk_length_s, stride_length_s=args.stride_length_s)["text"]
                          for a in audios], args.repeats)
+            if args.bf16:
+                fast = Transcriber(bf16_model, decoder, chunk_length_s=args.chunk_length_s,
+                                   stride_length_s=args.stride_length_s, batch_size=args.batch_size)
+                bf16_stats, bf16_texts = timed(lambda: [t.text for t in fast.transcribe(audios)], args.repeats)
             same = sum(o.split() == r.split() for o, r in zip(ours, reference))
             result = {
                 "utterances": len(audios), "audio_seconds": seconds,
@@ -126,18 +132,28 @@ def main() -> None:
                 "wer_ours_vs_pipeline": word_error_rate([" ".join(r.split()) or "-" for r in reference], ours),
             }
             result["speedup"] = result["ours"]["rtfx"] / result["pipeline"]["rtfx"]
+            if args.bf16:
+                result["ours_bf16"] = {**bf16_stats, "rtfx": seconds / bf16_stats["median_s"],
+                                       "wer": word_error_rate(targets, bf16_texts),
+                                       "identical_texts": sum(b.split() == r.split() for b, r in zip(bf16_texts, reference))}
+                result["speedup_bf16"] = result["ours_bf16"]["rtfx"] / result["pipeline"]["rtfx"]
             results[subset] = result
             name = "short clips" if subset == "test" else f"{args.long_seconds / 60:.0f}-min recordings"
             rows.append([f"{name} x{len(audios)} ({seconds:.0f} s)", f"{result['pipeline']['rtfx']:.1f}",
                          f"{result['ours']['rtfx']:.1f}", f"{result['speedup']:.2f}x",
                          f"{same}/{len(audios)}", f"{result['pipeline']['wer']:.4f} / {result['ours']['wer']:.4f}",
                          spread(ours_stats)])
+            if args.bf16:
+                b = result["ours_bf16"]
+                rows.append([f"{name}, ours with bf16", f"{result['pipeline']['rtfx']:.1f}", f"{b['rtfx']:.1f}",
+                             f"{result['speedup_bf16']:.2f}x", f"{b['identical_texts']}/{len(audios)}",
+                             f"{result['pipeline']['wer']:.4f} / {b['wer']:.4f}", spread(bf16_stats)])
     table = markdown_table(["audio", "pipeline RTFx", "ours RTFx", "speed-up", "identical texts",
                             "WER pipeline / ours", "ours wall"], rows)
     print(f"model: {args.model_dir or args.model} ({sum(p.numel() for p in acoustic.model.parameters()) / 1e6:.2f}M "
           f"parameters), chunk {args.chunk_length_s} s, stride {args.stride_length_s} s, batch {args.batch_size}")
     print(table)
-    save(f"eval_speed_{args.model if not args.model_dir else 'trained'}",
+    save(f"eval_speed_{args.model if not args.model_dir else 'trained'}{'_bf16' if args.bf16 else ''}",
          {"model": args.model_dir or args.model, "chunk_length_s": args.chunk_length_s,
           "stride_length_s": args.stride_length_s, "batch_size": args.batch_size, "results": results, "table": table})
 

@@ -43,7 +43,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch_size", type=int, default=16, help="utterances (or chunks) per forward pass")
     group.add_argument("--vad", action="store_true", help="cut long audio at pauses found by silero-vad instead of "
                        "fixed chunks")
-    group.add_argument("--bf16", action="store_true", help="bf16 inference on a GPU")
+    group.add_argument("--bf16", action="store_true", help="bf16 inference: bf16 weights on a GPU, bf16 autocast on "
+                       "a CPU (fast where the CPU has bf16 units); numerics change slightly, so compare WER")
     group.add_argument("--max_eval_samples", type=int, default=None, help="only the first N examples")
     group.add_argument("--token", default=None, help="Hugging Face token for gated models/datasets")
     group.add_argument("--report", default=None,
@@ -155,6 +156,7 @@ def run_evaluation(args, *, normalize_text: Callable[[str], str], log_results: C
         "chunk_length_s": args.chunk_length_s, "stride_length_s": args.stride_length_s, "vad": args.vad,
         "decoder": decoder.engine, "beam_width": getattr(decoder, "beam_width", None),
         "lm": read_lm_attrs(model_dir) if decoder.engine != "greedy" else None, "device": str(acoustic.device),
+        "bf16": bool(args.bf16),
     }
     report = evaluation_report(targets, predictions, audio_seconds=audio_seconds, inference_seconds=inference_seconds,
                                wall_seconds=time.perf_counter() - started, settings=settings)

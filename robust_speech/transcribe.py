@@ -26,6 +26,7 @@ class AcousticModel:
     processor: object
     device: torch.device
     dtype: torch.dtype = torch.float32
+    cpu_bf16: bool = False  # bf16 autocast on a CPU (weights stay fp32); measured 1.9x on avx512_bf16
 
     @property
     def sampling_rate(self) -> int:
@@ -56,6 +57,7 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
 
     device = resolve_device(device)
     dtype = torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
+    cpu_bf16 = bf16 and device.type == "cpu"
     try:
         processor = AutoProcessor.from_pretrained(model_id, token=token)
         model = AutoModelForCTC.from_pretrained(model_id, token=token, dtype=dtype).to(device).eval()
@@ -63,7 +65,7 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
         raise ConfigurationError(f"cannot load a CTC model from {model_id}: {str(error).splitlines()[0]}") from None
     if not hasattr(processor, "feature_extractor"):
         raise ConfigurationError(f"{model_id}: its processor has no feature extractor; is this a speech CTC model?")
-    return AcousticModel(model, processor, device, dtype)
+    return AcousticModel(model, processor, device, dtype, cpu_bf16)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -160,7 +162,8 @@ def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch
             inputs = {key: value.to(acoustic.device) for key, value in inputs.items()}
             main = model.main_input_name
             inputs[main] = inputs[main].to(acoustic.dtype)
-            logits = model(**inputs).logits
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=acoustic.cpu_bf16):
+                logits = model(**inputs).logits
             log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
             if pads_safely:
                 frames = model._get_feat_extract_output_lengths(lengths).tolist()

@@ -233,3 +233,11 @@ def test_transcribe_writes_text_subtitles_and_word_times(random_model_dir, audio
     assert srt.startswith("1\n00:00:0") and " --> " in srt
     assert (out / "mid.vtt").read_text().startswith("WEBVTT\n\n00:00:0")
     assert main(["transcribe", str(audio_folder / "mid.wav"), "--model", str(random_model_dir), "--format", "doc"]) == 2
+
+
+def test_bf16_inference_on_cpu_runs_and_is_recorded(random_model_dir, audio_folder, tmp_path):
+    result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config",
+                      "default", "--split", "train", "--max_eval_samples", "2", "--bf16", "--device", "-1")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(next(tmp_path.glob("*_eval_report.json")).read_text())
+    assert report["settings"]["bf16"] is True and report["settings"]["device"] == "cpu"
