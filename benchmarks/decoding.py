@@ -90,8 +90,8 @@ def install_lm(model_dir: Path, lines: list[str], vocabulary: dict[str, int], or
 
 def model_setup(args):
     """Log-probs of a trained model (with its language_model/) on a dataset split."""
-    from robust_speech.data import TEXT_COLUMN, load_speech_split, parse_sources
-    from robust_speech.evaluation import iter_groups
+    from robust_speech.data import load_speech_split, parse_sources
+    from robust_speech.evaluation import split_log_probs
     from robust_speech.lm import load_normalizer
     from robust_speech.transcribe import Transcriber, load_acoustic_model
 
@@ -99,10 +99,8 @@ def model_setup(args):
     transcriber = Transcriber(acoustic, None)
     normalizer = load_normalizer(args.model_dir) or TextNormalizer()
     dataset = load_speech_split(parse_sources(args.dataset, args.config), args.split)
-    log_probs, references = [], []
-    for group in iter_groups(dataset, acoustic.sampling_rate, TEXT_COLUMN, args.utterances):
-        log_probs.extend(transcriber.log_probs([a for _i, a, _t in group]))
-        references.extend(normalizer(t) for _i, _a, t in group)
+    log_probs, texts = split_log_probs(transcriber, dataset, args.utterances)
+    references = [normalizer(text) for text in texts]
     return Path(args.model_dir), log_probs, references, f"{args.model_dir} on {args.dataset} {args.config} {args.split}"
 
 

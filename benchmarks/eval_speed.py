@@ -19,7 +19,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from common import markdown_table, print_machine, save, spread, timed
 

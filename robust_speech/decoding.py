@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from robust_speech.errors import ConfigurationError, MissingDependencyError
-from robust_speech.lm import ALPHABET_FILE, DEFAULT_ATTRS, FLASHLIGHT_BINARY, LM_DIRECTORY, ctc_alphabet, language_model_binary, model_vocabulary, read_lm_attrs
+from robust_speech.lm import ALPHABET_FILE, DEFAULT_ATTRS, FLASHLIGHT_BINARY, LM_DIRECTORY, UNIGRAMS_FILE, ctc_alphabet, language_model_binary, model_vocabulary, read_lm_attrs
 from robust_speech.text import PAD_TOKEN, UNK_TOKEN, WORD_DELIMITER
 
 ENGINES = ("greedy", "pyctcdecode", "flashlight")
@@ -224,7 +224,7 @@ class FlashlightDecoder:
                 CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode, Trie,
             )
             from flashlight.lib.text.decoder.kenlm import KenLM
-            from flashlight.lib.text.dictionary import Dictionary, create_word_dict
+            from flashlight.lib.text.dictionary import create_word_dict
         except ImportError:
             raise MissingDependencyError("the flashlight engine needs flashlight-text: pip install flashlight-text") from None
         model_dir = Path(model_dir)
@@ -244,7 +244,7 @@ class FlashlightDecoder:
         self.alpha = attrs["alpha"] if alpha is None else alpha
         self.beta = attrs["beta"] if beta is None else beta
         token_of = {label: index for index, label in enumerate(layout.labels) if label and label != " "}
-        unigrams = (model_dir / LM_DIRECTORY / "unigrams.txt").read_text(encoding="utf-8").split()
+        unigrams = (model_dir / LM_DIRECTORY / UNIGRAMS_FILE).read_text(encoding="utf-8").split()
         lexicon = {word: [[*word, WORD_DELIMITER]] for word in unigrams if all(char in token_of for char in word)}
         lexicon["<unk>"] = [["<unk>"]]  # create_word_dict needs the entry; the trie never spells it
         self.word_dict = create_word_dict(lexicon)
@@ -338,8 +338,3 @@ def load_decoder(model_dir: str | os.PathLike, engine: str = "pyctcdecode", **op
         return FlashlightDecoder(model_dir, **options)
     return PyctcdecodeDecoder(model_dir, **options)
 
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float32)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))

@@ -109,7 +109,10 @@ def real_world_sets(corpus, language: str, folder: Path) -> Path:
             for row in chosen:
                 source = corpus.root / language / "long" / row["path"]
                 if not (target / row["path"]).exists():
-                    os.link(source, target / row["path"]) if _same_device(source, target) else shutil.copy(source, target)
+                    if _same_device(source, target):
+                        os.link(source, target / row["path"])
+                    else:
+                        shutil.copy(source, target)
                 sentence = row["sentence"].replace('"', '""')
                 table.write(f'{row["path"]},"{sentence}"\n')
     return folder

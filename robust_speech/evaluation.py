@@ -109,6 +109,15 @@ def iter_groups(dataset, sampling_rate: int, text_column: str, limit: int | None
         yield group
 
 
+def split_log_probs(transcriber, dataset, limit: int | None = None) -> tuple[list[np.ndarray], list[str]]:
+    """Log-probs of every example (model run once, in bounded groups) and its raw transcript, in order."""
+    log_probs, texts = [], []
+    for group in iter_groups(dataset, transcriber.acoustic.sampling_rate, TEXT_COLUMN, limit):
+        log_probs.extend(transcriber.log_probs([array for _index, array, _text in group]))
+        texts.extend(text for _index, _array, text in group)
+    return log_probs, texts
+
+
 def run_evaluation(args, *, normalize_text: Callable[[str], str], log_results: Callable) -> dict:
     """Transcribe the split, hand predictions and normalized targets to `log_results`, write the report."""
     import datasets as hf_datasets

@@ -266,6 +266,11 @@ def load_normalizer(model_dir: str | os.PathLike) -> TextNormalizer | None:
     return TextNormalizer(**json.loads(path.read_text(encoding="utf-8")))
 
 
+def write_unigrams(path: Path, unigrams: Sequence[str]) -> Path:
+    path.write_text("".join(f"{word}\n" for word in sorted(set(unigrams))), encoding="utf-8")
+    return path
+
+
 def install_language_model(model_dir: str | os.PathLike, binary_path: Path, unigrams: Sequence[str],
                            attrs: dict | None = None, flashlight_binary: Path | None = None) -> Path:
     """Put the LM into `model_dir` in pyctcdecode's layout; an existing language_model/ is replaced whole."""
@@ -274,7 +279,7 @@ def install_language_model(model_dir: str | os.PathLike, binary_path: Path, unig
     staging = Path(tempfile.mkdtemp(prefix=".language_model-", dir=model_dir))
     try:
         shutil.copyfile(binary_path, staging / binary_path.name)
-        (staging / UNIGRAMS_FILE).write_text("".join(f"{word}\n" for word in sorted(set(unigrams))), encoding="utf-8")
+        write_unigrams(staging / UNIGRAMS_FILE, unigrams)
         (staging / ATTRS_FILE).write_text(json.dumps({**DEFAULT_ATTRS, **(attrs or {})}) + "\n", encoding="utf-8")
         target = model_dir / LM_DIRECTORY
         if target.exists():

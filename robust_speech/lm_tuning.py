@@ -118,9 +118,9 @@ def tuned_beam_width(model_dir: str | os.PathLike) -> int | None:
 
 def tune_on_dataset(args) -> TuningResult:
     """The `tune-lm` verb: dev-set log-probs from the model folder's acoustic model, then `tune_weights`."""
-    from robust_speech.data import TEXT_COLUMN, load_speech_split, parse_sources
+    from robust_speech.data import load_speech_split, parse_sources
     from robust_speech.decoding import GreedyDecoder, load_decoder
-    from robust_speech.evaluation import iter_groups
+    from robust_speech.evaluation import split_log_probs
     from robust_speech.lm import language_model_binary, load_normalizer, model_vocabulary
     from robust_speech.text import TextNormalizer
     from robust_speech.transcribe import Transcriber, load_acoustic_model
@@ -133,10 +133,8 @@ def tune_on_dataset(args) -> TuningResult:
     transcriber = Transcriber(acoustic, None, chunk_length_s=args.chunk_length_s, stride_length_s=args.stride_length_s)
     dataset = load_speech_split(parse_sources(args.dataset, args.config, args.text_column_name), args.split,
                                 token=args.token)
-    log_probs, references = [], []
-    for group in iter_groups(dataset, acoustic.sampling_rate, TEXT_COLUMN, args.max_samples):
-        log_probs.extend(transcriber.log_probs([array for _i, array, _t in group]))
-        references.extend(normalizer(text) for _i, _a, text in group)
+    log_probs, texts = split_log_probs(transcriber, dataset, args.max_samples)
+    references = [normalizer(text) for text in texts]
     greedy = GreedyDecoder(model_vocabulary(model_dir))
     greedy_wer = word_error_rate(references, [t.text for t in greedy.decode_batch(log_probs)])
     decoder = load_decoder(model_dir, args.engine)

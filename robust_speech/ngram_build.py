@@ -19,6 +19,7 @@ from robust_speech.errors import ConfigurationError, RobustSpeechError
 from robust_speech.leakage import refuse_common_voice_test
 from robust_speech.lm import (
     DEFAULT_ATTRS,
+    UNIGRAMS_FILE,
     NgramOptions,
     build_language_model,
     install_language_model,
@@ -26,6 +27,7 @@ from robust_speech.lm import (
     model_alphabet,
     model_vocabulary,
     prepare_lm_text,
+    write_unigrams,
 )
 from robust_speech.text import TextNormalizer, parse_chars_to_ignore, read_text_lines
 
@@ -81,7 +83,7 @@ def build(args: argparse.Namespace, say=print) -> Path:
     built = build_language_model(prepared.lines, work, options, progress=say)
     binary, unigrams = built.binary, built.unigrams
     if args.output_dir:
-        (work / "unigrams.txt").write_text("".join(f"{word}\n" for word in sorted(set(unigrams))), encoding="utf-8")
+        write_unigrams(work / UNIGRAMS_FILE, unigrams)
     say(f"{args.order}-gram: {len(unigrams)} words, {binary.stat().st_size / 1e6:.1f} MB binary, "
         f"built in {time.perf_counter() - started:.1f} s")
     if args.model_dir:

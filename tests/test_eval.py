@@ -11,12 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import given, settings, strategies as st
 
 from conftest import TINY_XLSR_CONFIG
 from ctc_logits import VOCABULARY
-from robust_speech.errors import ConfigurationError
-from robust_speech.transcribe import Chunk, Chunking, kept_frames
+from robust_speech.transcribe import Chunk, kept_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
@@ -165,23 +163,6 @@ def test_a_missing_model_is_a_one_line_error(audio_folder, tmp_path):
     result = run_eval(tmp_path, "--model_id", str(tmp_path / "nope"), "--dataset", str(audio_folder), "--config",
                       "default", "--split", "train")
     assert result.returncode == 2 and "Traceback" not in result.stderr and "--model_id" in result.stderr
-
-
-@settings(max_examples=300, deadline=None)
-@given(samples=st.integers(1, 400_000), chunk=st.integers(2, 200), left=st.integers(0, 60), right=st.integers(0, 60))
-def test_chunk_plan_covers_every_sample_exactly_once(samples, chunk, left, right):
-    align = 320
-    if chunk <= left + right:
-        with pytest.raises(ConfigurationError):
-            Chunking.from_seconds(chunk * align / RATE, (left * align / RATE, right * align / RATE), RATE, align)
-        return
-    chunking = Chunking.from_seconds(chunk * align / RATE, (left * align / RATE, right * align / RATE), RATE, align)
-    assert (chunking.chunk, chunking.left, chunking.right) == (chunk * align, left * align, right * align)
-    plan = chunking.plan(samples)
-    kept = [c.kept for c in plan]
-    assert kept[0][0] == 0 and kept[-1][1] == samples
-    assert all(a[1] == b[0] for a, b in zip(kept, kept[1:]))  # contiguous, no overlap, no gap
-    assert all(0 <= c.start < c.end <= samples and c.end - c.start <= chunking.chunk for c in plan)
 
 
 def test_kept_frames_round_like_the_pipeline():
