@@ -29,6 +29,20 @@ def _normalizer(args: argparse.Namespace):
     return TextNormalizer(parse_chars_to_ignore(args.chars_to_ignore), lowercase=not args.keep_case, language=args.language)
 
 
+def _add_split_arguments(parser: argparse.ArgumentParser, split: str, what: str) -> None:
+    parser.add_argument("--dataset", required=True, help=f"Hub id or local path of the {what} data")
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--split", default=split)
+    parser.add_argument("--text_column_name", default=None)
+
+
+def _add_decoder_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--decoder", default="auto", choices=["auto", "greedy", "pyctcdecode", "flashlight"])
+    parser.add_argument("--no_lm", action="store_true")
+    parser.add_argument("--beam_width", type=int, default=None)
+    parser.add_argument("--device", default=None)
+
+
 def _text_lines(paths: Sequence[str]):
     from robust_speech.text import read_text_lines
 
@@ -211,6 +225,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from robust_speech.robustness import run_robustness
+
+    result = run_robustness(args)
+    print(result.table())
+    print(f"wrote {args.output_dir}/robustness.json, robustness.md and robustness.png")
+    return 0
+
+
 PREPARE_DESCRIPTION = (
     "Load, check and decode the training and evaluation data exactly as run_speech_recognition_ctc.py does "
     "(same flags), cache the decoded audio, and report skipped examples (skipped.tsv) and train/eval overlap."
@@ -299,10 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         "beam width. Writes alpha/beta into language_model/attrs.json and the beam width into decoding.json.",
     )
     tune.add_argument("--model_dir", required=True, help="model folder with language_model/ (build_ngram.py)")
-    tune.add_argument("--dataset", required=True, help="Hub id or local path of the dev data")
-    tune.add_argument("--config", default=None)
-    tune.add_argument("--split", default="validation")
-    tune.add_argument("--text_column_name", default=None)
+    _add_split_arguments(tune, "validation", "dev")
     tune.add_argument("--engine", choices=["pyctcdecode", "flashlight"], default="pyctcdecode")
     tune.add_argument("--alphas", type=_number_list, default=(0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0))
     tune.add_argument("--betas", type=_number_list, default=(0.0, 0.5, 1.0, 2.0, 3.0))
@@ -340,11 +360,34 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--chunk_length_s", type=float, default=10.0)
     transcribe.add_argument("--stride_length_s", type=float, default=None)
     transcribe.add_argument("--vad", action="store_true")
-    transcribe.add_argument("--decoder", default="auto", choices=["auto", "greedy", "pyctcdecode", "flashlight"])
-    transcribe.add_argument("--no_lm", action="store_true")
-    transcribe.add_argument("--beam_width", type=int, default=None)
-    transcribe.add_argument("--device", default=None)
+    _add_decoder_arguments(transcribe)
     transcribe.set_defaults(run=cmd_transcribe)
+
+    robustness = verbs.add_parser(
+        "robustness", help="WER/CER of a model on a test set degraded by noise, reverberation, speed, band-limiting",
+        description="Degrades every utterance of the split at each level (noise at --snr_db, reverberation at "
+        "--rt60_s, --speeds, --bandwidths_hz; seeded), transcribes it as eval.py does (chunking, the model's LM) and "
+        "writes robustness.json, robustness.md and robustness.png (WER against each perturbation's levels).",
+    )
+    robustness.add_argument("--model", required=True, help="model folder or Hub id")
+    _add_split_arguments(robustness, "test", "test")
+    robustness.add_argument("--output_dir", default="robustness")
+    robustness.add_argument("--snr_db", type=_number_list, default=(20.0, 10.0, 5.0, 0.0),
+                            help="noise levels, comma-separated ('' for none; default 20,10,5,0)")
+    robustness.add_argument("--noise_color", default="pink", choices=["white", "pink", "brown"])
+    robustness.add_argument("--rt60_s", type=_number_list, default=(0.3, 0.6, 0.9),
+                            help="reverberation times in seconds ('' for none; default 0.3,0.6,0.9)")
+    robustness.add_argument("--speeds", type=_number_list, default=(), help="speed factors, e.g. 0.9,1.1 (default none)")
+    robustness.add_argument("--bandwidths_hz", type=_number_list, default=(),
+                            help="band limits, e.g. 4000 for telephone speech (default none)")
+    robustness.add_argument("--chunk_length_s", type=float, default=None)
+    robustness.add_argument("--stride_length_s", type=float, default=None)
+    _add_decoder_arguments(robustness)
+    robustness.add_argument("--batch_size", type=int, default=16)
+    robustness.add_argument("--max_samples", type=int, default=None, help="only the first N utterances")
+    robustness.add_argument("--token", default=None)
+    robustness.add_argument("--seed", type=int, default=0)
+    robustness.set_defaults(run=cmd_robustness)
 
     demo = verbs.add_parser("demo", help="the whole challenge workflow on the embedded default (synthetic speech, CPU)",
                             description="Synthesize a multilingual corpus, train a model from scratch, build and tune "

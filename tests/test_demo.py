@@ -16,8 +16,8 @@ def test_a_short_demo_runs_every_stage_and_reports_only_what_eval_wrote(tmp_path
                "en,de"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    for stage in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
-        assert stage in result.stdout
+    for stage in range(1, 7):
+        assert f"[{stage}/6]" in result.stdout
     assert (out / "acoustic_model" / "model.safetensors").is_file()
     for language in ("en", "de"):
         model = out / "models" / language
@@ -40,6 +40,21 @@ def test_a_short_demo_runs_every_stage_and_reports_only_what_eval_wrote(tmp_path
         parts = [read_results_file(next((out / "eval" / language / n / "lm").glob("*_eval_results.txt")))["wer"]
                  for n in ("cv_test", "real_dev", "real_test")]
         assert f"{sum(parts) / 3:.4f}" == score
+    # The robustness table: clean and four SNRs and three RT60s per language, read from robustness.json.
+    from robust_speech.robustness import read_robustness
+
+    robust = {language: read_robustness(out / "robustness" / language / "robustness.json") for language in ("en", "de")}
+    conditions = re.findall(r"^\| (clean|[\d.]+ dB SNR|[\d.]+ s RT60) \| ([\d.]+) \| ([\d.]+) \|$", report, flags=re.M)
+    assert [c[0] for c in conditions] == ["clean", "20 dB SNR", "10 dB SNR", "5 dB SNR", "0 dB SNR", "0.3 s RT60",
+                                          "0.6 s RT60", "0.9 s RT60"]
+    for position, (label, en, de) in enumerate(conditions):
+        assert (f"{robust['en'].rows[position].wer:.4f}", f"{robust['de'].rows[position].wer:.4f}") == (en, de)
+        assert robust["en"].rows[position].label == label
+    for figure in ("robustness.png", "training_curve.png"):
+        assert (out / figure).read_bytes().startswith(b"\x89PNG") and f"]({figure})" in report
+    assert re.search(r"^\| en \| [\d.]+ \| (met|NOT met) \| [+-][\d.]+% \| (met|NOT met) \|$", report, flags=re.M)
+    # The one-screen summary ends the output.
+    assert "FINAL" in result.stdout and f"report: {out / 'REPORT.md'}" in result.stdout.splitlines()[-1]
     again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert again.returncode == 0 and "training: done before" in again.stdout
     assert (out / "REPORT.md").read_text(encoding="utf-8") == report

@@ -150,3 +150,35 @@ def test_tune_lm_writes_weights_that_eval_then_uses(learned, tmp_path, capsys):
     _wer, report = eval_wer(model, corpus, tmp_path / "eval")
     assert report["settings"]["beam_width"] == tuned["beam_width"]
     assert report["settings"]["lm"]["alpha"] == attrs["alpha"]
+
+
+def test_robustness_degrades_the_test_set_and_writes_curves(learned, tmp_path):
+    from robust_speech.robustness import read_robustness
+
+    corpus, model = learned
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+    def robustness(output: Path, *extra):
+        result = subprocess.run(["robust-speech", "robustness", "--model", str(model), "--dataset", str(corpus.root),
+                                 "--config", "en", "--split", "test", "--output_dir", str(output), "--snr_db", "20,0",
+                                 "--rt60_s", "1.5", "--bandwidths_hz", "1000", *extra], env=env, capture_output=True,
+                                text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result, read_robustness(output / "robustness.json")
+
+    printed, result = robustness(tmp_path / "a")
+    assert [row.label for row in result.rows] == ["clean", "20 dB SNR", "0 dB SNR", "1.5 s RT60", "1000 Hz band"]
+    assert all(row.utterances == len(corpus.rows("en", "test")) for row in result.rows)
+    assert "| 0 dB SNR |" in printed.stdout and result.decoder == "greedy"
+    by_label = {row.label: row for row in result.rows}
+    # A model that learned something loses characters as the audio gets worse: the perturbations are applied.
+    for worse in ("0 dB SNR", "1.5 s RT60", "1000 Hz band"):
+        assert by_label[worse].cer > by_label["clean"].cer + 0.05, (worse, result.rows)
+    assert by_label["20 dB SNR"].cer < by_label["0 dB SNR"].cer
+    png = (tmp_path / "a" / "robustness.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert "| 1.5 s RT60 |" in (tmp_path / "a" / "robustness.md").read_text(encoding="utf-8")
+    # Seeded: the same command gives the same numbers; another seed draws other noise.
+    assert robustness(tmp_path / "b")[1].rows == result.rows
+    other = robustness(tmp_path / "c", "--seed", "1")[1]
+    assert other.rows[0] == result.rows[0] and other.rows[1:] != result.rows[1:]
