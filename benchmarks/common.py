@@ -20,12 +20,22 @@ sys.path.insert(0, str(ROOT))
 from robust_speech.reporting import machine_info, write_json  # noqa: E402
 
 
+def synchronize() -> None:
+    """CUDA kernels run asynchronously: a timer must wait for them (a no-op without a GPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(function: Callable[[], object], repeats: int) -> tuple[dict, object]:
     """Run `function` `repeats` times: median/min/max seconds and the last result."""
     seconds, result = [], None
     for _ in range(repeats):
+        synchronize()
         started = time.perf_counter()
         result = function()
+        synchronize()
         seconds.append(time.perf_counter() - started)
     return {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds),
             "repeats": repeats}, result
@@ -47,6 +57,11 @@ def save(name: str, data: dict) -> Path:
     path = write_json(RESULTS / f"{name}_{device_tag()}.json", {"benchmark": name, "machine": machine_info(), **data})
     print(f"wrote {path.relative_to(ROOT)}")
     return path
+
+
+def peak_memory(result: dict) -> float:
+    """The GPU's peak when the run used one (host RSS says little there), else the process's peak RSS."""
+    return result["peak_gpu_mb"] if result.get("peak_gpu_mb") is not None else result["peak_rss_mb"]
 
 
 def print_machine() -> None:

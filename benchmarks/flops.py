@@ -12,8 +12,8 @@ from common import markdown_table, print_machine, save, spread, timed
 from training_speed import SHAPES
 
 
-def matmul_flops(size: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_flops(device: str, size: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     a @ b  # warm up
     stats, _ = timed(lambda: a @ b, repeats)
     return 2 * size**3 / stats["min_s"]
@@ -24,16 +24,17 @@ def main() -> None:
     parser.add_argument("--models", default="base,tiny")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (fp32 on both; TF32 off, as PyTorch's default)")
     args = parser.parse_args()
     print_machine()
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
-    peak = matmul_flops()
+    peak = matmul_flops(args.device)
     rows, results = [], {}
-    audio = torch.randn(1, int(args.seconds * 16000))
+    audio = torch.randn(1, int(args.seconds * 16000), device=args.device)
     for name in args.models.split(","):
-        model = Wav2Vec2ForCTC(Wav2Vec2Config(**SHAPES[name], vocab_size=40)).eval()
+        model = Wav2Vec2ForCTC(Wav2Vec2Config(**SHAPES[name], vocab_size=40)).eval().to(args.device)
         with torch.no_grad():  # inference_mode breaks the weight-norm parametrization under the counter
             counter = FlopCounterMode(display=False)
             with counter:
@@ -49,7 +50,7 @@ def main() -> None:
                      f"{achieved / peak:.0%}"])
     table = markdown_table(["model", "GFLOP per audio s", f"forward of {args.seconds:.0f} s audio",
                             "achieved GFLOP/s", "of matmul peak"], rows)
-    print(f"measured fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s ({torch.get_num_threads()} threads)")
+    print(f"measured fp32 matmul peak on {args.device}: {peak / 1e9:.1f} GFLOP/s ({torch.get_num_threads()} CPU threads)")
     print(table)
     save("flops", {"matmul_peak_gflops": peak / 1e9, "results": results, "table": table})
 

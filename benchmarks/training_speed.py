@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, markdown_table, print_machine, save
+from common import ROOT, markdown_table, peak_memory, print_machine, save
 
 SHAPES = {
     "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
@@ -33,10 +33,12 @@ SHAPES = {
 
 # Runs one training in this process and prints its numbers; the parent reads the last line.
 CHILD = """
-import json, resource, sys
+import json, resource, sys, torch
 from robust_speech import training
 code = training.main(json.loads(sys.argv[1]), script="benchmark")
-print(json.dumps({"code": code, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+print(json.dumps({"code": code, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_gpu_mb": gpu}))
 """
 
 
@@ -93,17 +95,19 @@ def main() -> None:
                 measured = run([*common, "--output_dir", str(output), *flags])
                 runtime = json.loads((output / "train_results.json").read_text())["train_runtime"]
                 speeds.append(audio_seconds / runtime)
-                peaks.append(measured["peak_rss_mb"])
+                peaks.append(peak_memory(measured))
             results[name] = {"audio_s_per_s": statistics.median(speeds), "min": min(speeds), "max": max(speeds),
-                             "peak_rss_mb": max(peaks), "repeats": args.repeats}
+                             "peak_memory_mb": max(peaks), "repeats": args.repeats,
+                             "memory": "GPU" if measured["peak_gpu_mb"] is not None else "RSS"}
     reference = results[next(iter(results))]
     rows = []
     for name, result in results.items():
         result["speedup"] = result["audio_s_per_s"] / reference["audio_s_per_s"]
-        result["memory_ratio"] = result["peak_rss_mb"] / reference["peak_rss_mb"]
+        result["memory_ratio"] = result["peak_memory_mb"] / reference["peak_memory_mb"]
         rows.append([name, f"{result['audio_s_per_s']:.1f} (min {result['min']:.1f}, max {result['max']:.1f})",
-                     f"{result['speedup']:.2f}x", f"{result['peak_rss_mb']:.0f} MB", f"{result['memory_ratio']:.2f}x"])
-    table = markdown_table(["recipe", "audio s trained / s", "speed-up", "peak RSS", "memory"], rows)
+                     f"{result['speedup']:.2f}x", f"{result['peak_memory_mb']:.0f} MB ({result['memory']})",
+                     f"{result['memory_ratio']:.2f}x"])
+    table = markdown_table(["recipe", "audio s trained / s", "speed-up", "peak memory", "memory"], rows)
     print(f"model: {args.model}, {len(durations)} utterances ({audio_seconds:.0f} s of audio), one epoch, "
           f"batch {args.batch_size} (ours: {mean_batch_seconds:.1f} s of audio per batch)")
     print(table)
