@@ -205,12 +205,19 @@ def evaluate(plan: DemoPlan, corpus, real_world: Path, model: Path, language: st
 
 
 def robustness(plan: DemoPlan, corpus, model: Path, language: str) -> Path:
-    """`robust-speech robustness` on the CV-style test (in-domain voices and unseen sentences), with the LM."""
+    """`robust-speech robustness` on the CV-style test (in-domain voices and unseen sentences), with the LM.
+
+    Run in this process through the verb's own entry point (saves loading torch again per language); decoded
+    like eval.py (pyctcdecode with the tuned weights), so the clean row is eval.py's CV-test setting."""
+    from robust_speech.cli import main as cli
+
     folder = plan.output / "robustness" / language
     if not (folder / "robustness.json").exists() or plan.force:
-        run_script(["-m", "robust_speech.cli", "robustness", "--model", str(model), "--dataset", str(corpus.root),
-                    "--config", language, "--split", "test", "--output_dir", str(folder), "--snr_db",
-                    ROBUSTNESS_SNR_DB, "--rt60_s", ROBUSTNESS_RT60_S, "--seed", str(plan.seed)], plan.output)
+        code = cli(["robustness", "--model", str(model), "--dataset", str(corpus.root), "--config", language,
+                    "--split", "test", "--output_dir", str(folder), "--snr_db", ROBUSTNESS_SNR_DB, "--rt60_s",
+                    ROBUSTNESS_RT60_S, "--seed", str(plan.seed)])
+        if code != 0:
+            raise RobustSpeechError(f"robust-speech robustness failed for {language} (exit {code})")
     return folder / "robustness.json"
 
 
