@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from robust_speech.errors import ConfigurationError, RobustSpeechError
+from robust_speech.arguments import add_loading_arguments
+from robust_speech.errors import ConfigurationError, RobustSpeechError, output_errors
 
 
 def _add_normalizer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -194,7 +195,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigurationError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)} or all")
     model_dir = resolve_model_dir(args.model)
-    acoustic = load_acoustic_model(model_dir, args.device)
+    acoustic = load_acoustic_model(model_dir, args.device, trust_remote_code=args.trust_remote_code,
+                                   allow_pickle_weights=args.allow_pickle_weights)
     decoder = choose_decoder(model_dir, SimpleNamespace(decoder=args.decoder, no_lm=args.no_lm, beam_width=args.beam_width))
     transcriber = Transcriber(acoustic, decoder, chunk_length_s=None if args.vad else args.chunk_length_s,
                               stride_length_s=None if args.vad else args.stride_length_s, vad=args.vad)
@@ -344,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--no_lm", action="store_true")
     transcribe.add_argument("--beam_width", type=int, default=None)
     transcribe.add_argument("--device", default=None)
+    add_loading_arguments(transcribe)
     transcribe.set_defaults(run=cmd_transcribe)
 
     demo = verbs.add_parser("demo", help="the whole challenge workflow on the embedded default (synthetic speech, CPU)",
@@ -361,10 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] in DATACLASS_VERBS:
-            return DATACLASS_VERBS[argv[0]](argv[1:])
-        args = build_parser().parse_args(argv)
-        return args.run(args)
+        with output_errors():  # a full disk or an unwritable output: one line, no traceback
+            if argv and argv[0] in DATACLASS_VERBS:
+                return DATACLASS_VERBS[argv[0]](argv[1:])
+            args = build_parser().parse_args(argv)
+            return args.run(args)
     except RobustSpeechError as error:
         print(f"robust-speech: error: {error}", file=sys.stderr)
         return error.exit_code
