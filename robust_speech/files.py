@@ -5,8 +5,8 @@ is cut short: `atomic_write` writes a temporary file beside the target, flushes 
 over the target (`os.replace` is atomic on POSIX), so readers see the old file or the complete new one.
 Write failures the user can fix (disk full, quota, read-only, permissions) become one-line `OutputError`s.
 
-Names derived from data or arguments (dataset ids, example ids) go through `safe_filename`/`inside`, so a
-`../../x` or an absolute path cannot place a file outside the output folder.
+Names derived from arguments or data (eval.py's dataset ids) go through `safe_filename`, so a `../../x`
+cannot place a file outside the output folder.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from robust_speech.errors import ConfigurationError, output_errors
+from robust_speech.errors import output_errors
 
 
 @contextmanager
@@ -61,12 +61,3 @@ def safe_filename(name: str) -> str:
     name = _UNSAFE.sub("_", name)
     return name if name not in ("", ".", "..") else name.replace(".", "_") or "_"
 
-
-def inside(folder: str | os.PathLike, name: str) -> Path:
-    """`folder/name`, refusing a name that would resolve outside `folder` (`..`, absolute, symlinks out)."""
-    folder = Path(folder)
-    target = folder / name
-    root = folder.resolve()
-    if not target.resolve().is_relative_to(root):
-        raise ConfigurationError(f"{name!r} would be written outside {folder}: refusing")
-    return target

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 
 from transformers import (
@@ -166,6 +167,14 @@ def weights_options(model_id: str | os.PathLike, allow_pickle_weights: bool = Fa
     return {"use_safetensors": None if allow_pickle_weights else True, "weights_only": True}
 
 
+def refused_pickle(model_id: str | os.PathLike) -> ConfigurationError:
+    """The error for a pickle that `torch.load(weights_only=True)` refused: it holds objects, not only tensors."""
+    return ConfigurationError(
+        f"{model_id}: its pickle weights hold more than tensors and were refused (torch.load weights_only=True); "
+        "get safetensors weights from a source you trust"
+    )
+
+
 def attention_option(model_args: ModelArguments) -> dict:
     return {"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}
 
@@ -192,6 +201,8 @@ def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, co
             raise ConfigurationError(
                 f"cannot load the model {model_args.model_name_or_path!r}: {str(error).splitlines()[0]}"
             ) from None
+        except pickle.UnpicklingError:
+            raise refused_pickle(model_args.model_name_or_path) from None
     else:
         model = AutoModelForCTC.from_config(config, **attention_option(model_args))
     if model_args.freeze_feature_encoder and hasattr(model, "freeze_feature_encoder"):

@@ -10,6 +10,7 @@ under `torch.inference_mode`, each output cut to its own number of frames.
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -57,7 +58,7 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
     """The model and processor of a folder or Hub id; remote code and pickle weights only when asked (DESIGN.md)."""
     from transformers import AutoModelForCTC, AutoProcessor
 
-    from robust_speech.modeling import weights_options
+    from robust_speech.modeling import refused_pickle, weights_options
 
     device = resolve_device(device)
     dtype = torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
@@ -70,6 +71,8 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
                                                 **weights).to(device).eval()
     except (OSError, ValueError) as error:
         raise ConfigurationError(f"cannot load a CTC model from {model_id}: {str(error).splitlines()[0]}") from None
+    except pickle.UnpicklingError:
+        raise refused_pickle(model_id) from None
     if not hasattr(processor, "feature_extractor"):
         raise ConfigurationError(f"{model_id}: its processor has no feature extractor; is this a speech CTC model?")
     return AcousticModel(model, processor, device, dtype, cpu_bf16)

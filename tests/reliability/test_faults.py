@@ -12,9 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -22,7 +20,7 @@ from safetensors.torch import load_file
 from transformers.trainer_utils import get_last_checkpoint
 
 from robust_speech import training
-from test_eval import RATE, load_eval_module, random_model_dir, run_eval, varied_audio  # noqa: F401 (fixture)
+from test_eval import RATE, random_model_dir, run_eval, varied_audio  # noqa: F401 (fixture)
 from test_training import ROOT, run_script, train_argv
 
 # Checkpoints at steps 2, 4, 6, 8; 6 training examples in batches of 3: every checkpoint is at an epoch boundary.
