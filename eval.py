@@ -18,6 +18,7 @@ from typing import Dict
 from datasets import Dataset
 
 from robust_speech.errors import RobustSpeechError
+from robust_speech.files import atomic_write
 from robust_speech.evaluation import add_engine_arguments, dataset_id, parse_device, run_evaluation
 from robust_speech.metrics import char_error_rate, word_error_rate
 
@@ -35,7 +36,8 @@ def log_results(result: Dataset, args: Dict[str, str]):
     result_str = f"WER: {wer_result}\nCER: {cer_result}"
     print(result_str)
 
-    with open(f"{result_id}_eval_results.txt", "w") as f:
+    # Written whole or not at all (temporary file + rename): an interrupted run leaves no half-written result.
+    with atomic_write(f"{result_id}_eval_results.txt") as f:
         f.write(result_str)
 
     # The reference tested `log_outputs is not None`, which a store_true flag always is, so it wrote these
@@ -44,7 +46,7 @@ def log_results(result: Dataset, args: Dict[str, str]):
         pred_file = f"log_{result_id}_predictions.txt"
         target_file = f"log_{result_id}_targets.txt"
 
-        with open(pred_file, "w") as p, open(target_file, "w") as t:
+        with atomic_write(pred_file) as p, atomic_write(target_file) as t:
             for i, (prediction, target) in enumerate(zip(result["prediction"], result["target"])):
                 p.write(f"{i}\n{prediction}\n")
                 t.write(f"{i}\n{target}\n")

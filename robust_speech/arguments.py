@@ -129,6 +129,10 @@ class ModelArguments:
         default=True, metadata={"help": "zero infinite CTC losses (clips too short for their transcript); default on"}
     )
     add_adapter: bool = field(default=False, metadata={"help": "add an adapter layer on top of the encoder"})
+    allow_pickle_weights: bool = field(
+        default=False, metadata={"help": "ours: also load pickle weights (pytorch_model.bin) when a checkpoint has no "
+                                 "safetensors, with torch.load(weights_only=True); off: refused, as pickles can run code"}
+    )
 
 
 @dataclass
@@ -151,3 +155,11 @@ class RecipeArguments:
     language: Optional[str] = field(
         default=None, metadata={"help": "ISO code for the model card (default: from --dataset_config_name)"}
     )
+
+
+def add_loading_arguments(group) -> None:
+    """Opt-ins to loading that can run code from the model folder (eval.py and robust-speech transcribe)."""
+    group.add_argument("--trust_remote_code", action="store_true",
+                       help="run the model's own Python code from its folder or the Hub (off: safer)")
+    group.add_argument("--allow_pickle_weights", action="store_true",
+                       help="load pytorch_model.bin when there are no safetensors (torch.load weights_only=True)")

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from robust_speech.errors import ConfigurationError, RobustSpeechError
+from robust_speech.arguments import add_loading_arguments
+from robust_speech.errors import ConfigurationError, RobustSpeechError, output_errors
 
 
 def _add_normalizer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +42,7 @@ def _add_decoder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no_lm", action="store_true")
     parser.add_argument("--beam_width", type=int, default=None)
     parser.add_argument("--device", default=None)
+    add_loading_arguments(parser)
 
 
 def _text_lines(paths: Sequence[str]):
@@ -208,7 +210,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigurationError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)} or all")
     model_dir = resolve_model_dir(args.model)
-    acoustic = load_acoustic_model(model_dir, args.device)
+    acoustic = load_acoustic_model(model_dir, args.device, trust_remote_code=args.trust_remote_code,
+                                   allow_pickle_weights=args.allow_pickle_weights)
     decoder = choose_decoder(model_dir, SimpleNamespace(decoder=args.decoder, no_lm=args.no_lm, beam_width=args.beam_width))
     transcriber = Transcriber(acoustic, decoder, chunk_length_s=None if args.vad else args.chunk_length_s,
                               stride_length_s=None if args.vad else args.stride_length_s, vad=args.vad)
@@ -404,10 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] in DATACLASS_VERBS:
-            return DATACLASS_VERBS[argv[0]](argv[1:])
-        args = build_parser().parse_args(argv)
-        return args.run(args)
+        with output_errors():  # a full disk or an unwritable output: one line, no traceback
+            if argv and argv[0] in DATACLASS_VERBS:
+                return DATACLASS_VERBS[argv[0]](argv[1:])
+            args = build_parser().parse_args(argv)
+            return args.run(args)
     except RobustSpeechError as error:
         print(f"robust-speech: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -16,9 +16,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from robust_speech.arguments import add_loading_arguments
 from robust_speech.data import AUDIO_COLUMN, TEXT_COLUMN, load_speech_split, parse_sources
 from robust_speech.decoding import ENGINES, load_decoder
-from robust_speech.errors import AudioError, ConfigurationError
+from robust_speech.errors import AudioError, ConfigurationError, output_errors
+from robust_speech.files import safe_filename
 from robust_speech.lm import language_model_binary, read_lm_attrs
 from robust_speech.lm_tuning import tuned_beam_width
 from robust_speech.preprocess import decode_audio
@@ -47,6 +49,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                        "a CPU (fast where the CPU has bf16 units); numerics change slightly, so compare WER")
     group.add_argument("--max_eval_samples", type=int, default=None, help="only the first N examples")
     group.add_argument("--token", default=None, help="Hugging Face token for gated models/datasets")
+    add_loading_arguments(group)
     group.add_argument("--report", default=None,
                        help="extra JSON report (CI, error counts, worst utterances, RTFx); default "
                        "{dataset_id}_eval_report.json, 'none' to skip")
@@ -58,7 +61,9 @@ def parse_device(value: str) -> int | str:
 
 
 def dataset_id(args) -> str:
-    return "_".join(args.dataset.split("/") + [args.config, args.split])
+    """The challenge's `"_".join(dataset.split("/") + [config, split])`, with "/" in the config or split (and
+    NUL) replaced too: the reference would write outside the working folder for `--config ../../x`."""
+    return safe_filename("_".join([args.dataset, args.config, args.split]))
 
 
 def resolve_model_dir(model_id: str, token=None) -> Path:
@@ -120,12 +125,18 @@ def split_log_probs(transcriber, dataset, limit: int | None = None) -> tuple[lis
 
 def run_evaluation(args, *, normalize_text: Callable[[str], str], log_results: Callable) -> dict:
     """Transcribe the split, hand predictions and normalized targets to `log_results`, write the report."""
+    with output_errors():  # a full disk or an unwritable folder: one line (exit 2), not a traceback
+        return _run_evaluation(args, normalize_text, log_results)
+
+
+def _run_evaluation(args, normalize_text: Callable[[str], str], log_results: Callable) -> dict:
     import datasets as hf_datasets
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
     model_dir = resolve_model_dir(args.model_id, args.token)
-    acoustic = load_acoustic_model(model_dir, args.device, bf16=args.bf16, token=args.token)
+    acoustic = load_acoustic_model(model_dir, args.device, bf16=args.bf16, token=args.token,
+                                   trust_remote_code=args.trust_remote_code, allow_pickle_weights=args.allow_pickle_weights)
     decoder = choose_decoder(model_dir, args)
     transcriber = Transcriber(acoustic, decoder, chunk_length_s=args.chunk_length_s,
                               stride_length_s=args.stride_length_s, batch_size=args.batch_size, vad=args.vad)

@@ -17,6 +17,9 @@ from typing import Sequence
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 EVENT_TAG = "robust-speech-event"
+# Flags whose value is a secret: run.sh (and the model card that quotes it) reads it from $HF_TOKEN instead.
+TOKEN_FLAGS = ("--token", "--hub_token", "--push_to_hub_token")
+TOKEN_REFERENCE = '"${HF_TOKEN}"'
 TASK = "automatic-speech-recognition"
 _LANGUAGE_CODE = re.compile(r"^([a-z]{2,3})(?:[-_][A-Za-z0-9]+)*$")
 
@@ -34,10 +37,25 @@ def language_code(language: str | None, dataset_config_name: str | None) -> str 
 def write_run_script(output_dir: str | os.PathLike, script: str, argv: Sequence[str]) -> Path:
     """`run.sh`: the command exactly as typed (before any flag translation), runnable from the folder."""
     path = Path(output_dir) / "run.sh"
-    command = shlex.join(["python", os.path.basename(script), *argv])
+    command = " ".join(_quoted_without_tokens(["python", os.path.basename(script), *argv]))
     path.write_text(f"#!/usr/bin/env bash\n# The command that trained this model.\n{command}\n", encoding="utf-8")
     path.chmod(0o755)
     return path
+
+
+def _quoted_without_tokens(argv: Sequence[str]) -> list[str]:
+    """Shell-quoted arguments with every token value replaced by a reference to $HF_TOKEN (never written)."""
+    out, hide_next = [], False
+    for arg in argv:
+        flag, equals, _value = arg.partition("=")
+        if hide_next:
+            out.append(TOKEN_REFERENCE)
+        elif flag in TOKEN_FLAGS and equals:
+            out.append(f"{flag}={TOKEN_REFERENCE}")
+        else:
+            out.append(shlex.quote(arg))
+        hide_next = not hide_next and arg in TOKEN_FLAGS
+    return out
 
 
 def copy_scripts(output_dir: str | os.PathLike, script: str) -> list[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 
 from transformers import (
@@ -28,6 +29,7 @@ from robust_speech.arguments import DataTrainingArguments, ModelArguments
 from robust_speech.errors import ConfigurationError
 
 VOCAB_FILE = "vocab.json"
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 # Config fields the recipe's flags set on any checkpoint's config (the reference recipe's list).
 CONFIG_FLAGS = (
     "attention_dropout", "activation_dropout", "feat_proj_dropout", "hidden_dropout", "final_dropout",
@@ -146,6 +148,33 @@ def check_masking(config: PretrainedConfig) -> None:
         )
 
 
+def weights_options(model_id: str | os.PathLike, allow_pickle_weights: bool = False) -> dict:
+    """`from_pretrained` options that load safetensors only, unless pickle weights are explicitly allowed.
+
+    A pickle (`pytorch_model.bin`) can run arbitrary code when unpickled. By default only safetensors are
+    read (`use_safetensors=True`; a Hub repo without them is converted by the Hub's bot when online); a local
+    folder with only a pickle is refused here with the fix. Allowed, the pickle is read with
+    `torch.load(weights_only=True)`, which unpickles tensors and plain containers and nothing else.
+    """
+    folder = Path(model_id)
+    if not allow_pickle_weights and folder.is_dir() and not any(folder.glob("*.safetensors*")):
+        pickles = [name for name in PICKLE_WEIGHTS if (folder / name).is_file()]
+        if pickles:
+            raise ConfigurationError(
+                f"{folder} holds only pickle weights ({pickles[0]}), which can run code when loaded: convert them to "
+                "safetensors, or pass --allow_pickle_weights to load them with torch.load(weights_only=True)"
+            )
+    return {"use_safetensors": None if allow_pickle_weights else True, "weights_only": True}
+
+
+def refused_pickle(model_id: str | os.PathLike) -> ConfigurationError:
+    """The error for a pickle that `torch.load(weights_only=True)` refused: it holds objects, not only tensors."""
+    return ConfigurationError(
+        f"{model_id}: its pickle weights hold more than tensors and were refused (torch.load weights_only=True); "
+        "get safetensors weights from a source you trust"
+    )
+
+
 def attention_option(model_args: ModelArguments) -> dict:
     return {"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}
 
@@ -165,12 +194,15 @@ def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, co
                 trust_remote_code=data_args.trust_remote_code,
                 # A checkpoint fine-tuned on another alphabet has a head of another size: start that head afresh.
                 ignore_mismatched_sizes=True,
+                **weights_options(model_args.model_name_or_path, model_args.allow_pickle_weights),
                 **attention_option(model_args),
             )
         except OSError as error:
             raise ConfigurationError(
                 f"cannot load the model {model_args.model_name_or_path!r}: {str(error).splitlines()[0]}"
             ) from None
+        except pickle.UnpicklingError:
+            raise refused_pickle(model_args.model_name_or_path) from None
     else:
         model = AutoModelForCTC.from_config(config, **attention_option(model_args))
     if model_args.freeze_feature_encoder and hasattr(model, "freeze_feature_encoder"):

@@ -8,6 +8,7 @@ import platform
 from pathlib import Path
 from typing import Sequence
 
+from robust_speech.files import write_text_atomic
 from robust_speech.metrics import (
     bootstrap_interval,
     char_error_rate,
@@ -66,8 +67,4 @@ def evaluation_report(references: Sequence[str], predictions: Sequence[str], *, 
 
 
 def write_json(path: str | os.PathLike, data: dict) -> Path:
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")

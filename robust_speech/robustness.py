@@ -160,7 +160,8 @@ def run_robustness(args) -> RobustnessResult:
 
     conditions = conditions_from_levels(args.snr_db, args.rt60_s, args.speeds, args.bandwidths_hz)
     model_dir = resolve_model_dir(args.model, args.token)
-    acoustic = load_acoustic_model(model_dir, args.device, token=args.token)
+    acoustic = load_acoustic_model(model_dir, args.device, token=args.token, trust_remote_code=args.trust_remote_code,
+                                   allow_pickle_weights=args.allow_pickle_weights)
     decoder = choose_decoder(model_dir, SimpleNamespace(decoder=args.decoder, no_lm=args.no_lm,
                                                         beam_width=args.beam_width))
     transcriber = Transcriber(acoustic, decoder, chunk_length_s=args.chunk_length_s,

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from robust_speech.files import atomic_write
+
 SKIPPED_FILE = "skipped.tsv"
 SKIPPED_COLUMNS = ("split", "source", "example", "reason", "detail")
 
@@ -38,7 +40,7 @@ class SkipLog:
         """Write the log (also when empty, so "nothing was skipped" is on record)."""
         path = Path(output_dir) / SKIPPED_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="") as file:
+        with atomic_write(path, newline="") as file:  # a killed run never leaves half a log
             writer = csv.writer(file, delimiter="\t", lineterminator="\n")
             writer.writerow(SKIPPED_COLUMNS)
             writer.writerows(self.rows)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -22,12 +23,12 @@ import numpy as np
 import torch
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, rotate_checkpoints
 
 from robust_speech.arguments import DataTrainingArguments, ModelArguments, RecipeArguments
 from robust_speech.augment import Augmenter
 from robust_speech.batching import CTCCollator, DurationBatchSampler
-from robust_speech.errors import ConfigurationError, RobustSpeechError
+from robust_speech.errors import ConfigurationError, RobustSpeechError, output_error, output_errors
 from robust_speech.legacy_flags import translate_legacy_flags
 from robust_speech.lm import save_normalizer
 from robust_speech.metrics import error_rates
@@ -44,6 +45,8 @@ from robust_speech.preprocess import DURATION_COLUMN
 from robust_speech.prepare import prepare_datasets
 
 BNB_OPTIMIZER = "adamw_bnb_8bit"
+# Checkpoints are written under this prefix, then renamed to `checkpoint-N` (see CTCTrainer._save_checkpoint).
+STAGING_PREFIX = "tmp-"
 
 
 class CTCTrainer(Trainer):
@@ -52,6 +55,49 @@ class CTCTrainer(Trainer):
     def __init__(self, *args, duration_batches: DurationBatchSampler | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.duration_batches = duration_batches
+        self._staging_root: str | None = None
+
+    def _get_output_dir(self, trial) -> str:
+        return self._staging_root or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Write `checkpoint-N` atomically: into `tmp-checkpoint-N/checkpoint-N`, then renamed into place.
+
+        transformers 5 writes straight into `checkpoint-N` (weights, then optimizer, scheduler, RNG, and
+        trainer_state.json last), and `get_last_checkpoint` resumes from the highest `checkpoint-N` folder
+        whatever it holds: a run killed mid-save (or a full disk) left a checkpoint that resumed from the
+        weights with a missing or stale optimizer/state. Here a `checkpoint-N` folder exists only once
+        complete; a crash leaves `tmp-checkpoint-N`, which resume ignores (and `resume_checkpoint` removes).
+        """
+        run_dir = super()._get_output_dir(trial)
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staging, final = os.path.join(run_dir, STAGING_PREFIX + name), os.path.join(run_dir, name)
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)  # what a crash at this very step left behind
+        self.accelerator.wait_for_everyone()  # every rank writes its RNG state into the staging folder
+        self._staging_root = staging
+        try:
+            super()._save_checkpoint(model, trial)  # writes staging/checkpoint-N; rotation there is a no-op
+        except Exception as error:  # noqa: BLE001 - only write failures are turned into one line
+            mapped = output_error(error, final)
+            if mapped is None:
+                raise
+            raise mapped from None
+        finally:
+            self._staging_root = None
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            written = os.path.join(staging, name)
+            if self.state.best_model_checkpoint and self.state.best_model_checkpoint.startswith(staging):
+                self.state.best_model_checkpoint = final  # the Trainer recorded the staging path
+                self.state.save_to_json(os.path.join(written, "trainer_state.json"))
+            if os.path.isdir(final):  # re-saving a step (resumed from an earlier checkpoint): swap it out
+                os.replace(final, staging + ".old")
+                shutil.rmtree(staging + ".old")
+            os.replace(written, final)
+            os.rmdir(staging)
+            rotate_checkpoints(run_dir, self.args.save_total_limit, self.state.best_model_checkpoint, use_mtime=True)
+        self.accelerator.wait_for_everyone()
 
     def get_train_dataloader(self):
         if self.duration_batches is None:
@@ -118,6 +164,11 @@ def resume_checkpoint(training_args: TrainingArguments, recipe_args: RecipeArgum
     output_dir = Path(training_args.output_dir)
     if not training_args.do_train or recipe_args.overwrite_output_dir or not output_dir.is_dir():
         return None
+    for partial in sorted(output_dir.glob(f"{STAGING_PREFIX}{PREFIX_CHECKPOINT_DIR}-*")):
+        # A checkpoint whose writing was interrupted: never complete, never resumed from.
+        if training_args.should_save:
+            shutil.rmtree(partial, ignore_errors=True)
+        say(f"note: removed {partial.name}, a checkpoint whose writing was interrupted")
     last = get_last_checkpoint(os.fspath(output_dir))
     if last is not None:
         say(f"resuming from {last} (pass --overwrite_output_dir to start over)")
@@ -167,6 +218,11 @@ def main(argv: Sequence[str] | None = None, *, script: str | None = None, defaul
 
 def _run(raw_argv, argv, script, callbacks) -> int:
     model_args, data_args, training_args, recipe_args = parse_arguments(argv)
+    with output_errors(training_args.output_dir):  # a full disk or an unwritable folder: one line, exit 2
+        return _train(raw_argv, script, callbacks, model_args, data_args, training_args, recipe_args)
+
+
+def _train(raw_argv, script, callbacks, model_args, data_args, training_args, recipe_args) -> int:
     say = print if training_args.process_index == 0 else (lambda line: None)
     output_dir = Path(training_args.output_dir)
     checkpoint = resume_checkpoint(training_args, recipe_args, say)
@@ -208,6 +264,9 @@ def _run(raw_argv, argv, script, callbacks) -> int:
 
     push_to_hub = training_args.push_to_hub
     training_args.push_to_hub = False  # pushed once at the end, with our model card (the Trainer would write its own)
+    # The Trainer pickles its arguments into every training_args.bin: keep the token out of them (DESIGN.md:
+    # tokens are never written). Only _push needs it.
+    hub_token, training_args.hub_token = training_args.hub_token, None
     training_args.remove_unused_columns = False  # the collator needs the audio and sentence columns
     metric_names = tuple(dict.fromkeys([*data_args.eval_metrics, "wer", "cer"]))
     trainer = CTCTrainer(
@@ -242,7 +301,7 @@ def _run(raw_argv, argv, script, callbacks) -> int:
         _write_repository(output_dir, script, raw_argv, model_args, data_args, training_args, recipe_args,
                           eval_metrics, prepared.lines)
         if push_to_hub:
-            _push(output_dir, training_args, data_args)
+            _push(output_dir, training_args, hub_token or data_args.hub_token)
     return 0
 
 
@@ -287,13 +346,12 @@ def _write_repository(output_dir, script, raw_argv, model_args, data_args, train
     )
 
 
-def _push(output_dir: Path, training_args: TrainingArguments, data_args: DataTrainingArguments) -> None:
+def _push(output_dir: Path, training_args: TrainingArguments, token: str | bool | None) -> None:
     """Upload the folder (without intermediate checkpoints) with huggingface_hub."""
     from huggingface_hub import create_repo, upload_folder
 
     repo_id = training_args.hub_model_id or output_dir.resolve().name
-    token = training_args.hub_token or data_args.hub_token
     repo = create_repo(repo_id, token=token, private=bool(training_args.hub_private_repo), exist_ok=True)
-    upload_folder(repo_id=repo.repo_id, folder_path=output_dir, token=token, ignore_patterns=["checkpoint-*", "checkpoint-*/**"],
+    upload_folder(repo_id=repo.repo_id, folder_path=output_dir, token=token, ignore_patterns=["checkpoint-*", "checkpoint-*/**", f"{STAGING_PREFIX}*"],
                   commit_message="robust-speech: training finished")
     print(f"pushed {output_dir} to https://huggingface.co/{repo.repo_id}")

@@ -10,6 +10,7 @@ under `torch.inference_mode`, each output cut to its own number of frames.
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -52,17 +53,26 @@ def resolve_device(device: str | int | None) -> torch.device:
 
 
 def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = None, *, bf16: bool = False,
-                        token: str | bool | None = None) -> AcousticModel:
+                        token: str | bool | None = None, trust_remote_code: bool = False,
+                        allow_pickle_weights: bool = False) -> AcousticModel:
+    """The model and processor of a folder or Hub id; remote code and pickle weights only when asked (DESIGN.md)."""
     from transformers import AutoModelForCTC, AutoProcessor
+
+    from robust_speech.modeling import refused_pickle, weights_options
 
     device = resolve_device(device)
     dtype = torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
     cpu_bf16 = bf16 and device.type == "cpu"
+    weights = weights_options(model_id, allow_pickle_weights)
     try:
-        processor = AutoProcessor.from_pretrained(model_id, token=token)
-        model = AutoModelForCTC.from_pretrained(model_id, token=token, dtype=dtype).to(device).eval()
+        # trust_remote_code is passed even when False: left None, transformers asks on a terminal instead.
+        processor = AutoProcessor.from_pretrained(model_id, token=token, trust_remote_code=trust_remote_code)
+        model = AutoModelForCTC.from_pretrained(model_id, token=token, dtype=dtype, trust_remote_code=trust_remote_code,
+                                                **weights).to(device).eval()
     except (OSError, ValueError) as error:
         raise ConfigurationError(f"cannot load a CTC model from {model_id}: {str(error).splitlines()[0]}") from None
+    except pickle.UnpicklingError:
+        raise refused_pickle(model_id) from None
     if not hasattr(processor, "feature_extractor"):
         raise ConfigurationError(f"{model_id}: its processor has no feature extractor; is this a speech CTC model?")
     return AcousticModel(model, processor, device, dtype, cpu_bf16)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from robust_speech.decoding import Transcript
+from robust_speech.files import write_text_atomic
 
 FORMATS = ("txt", "srt", "vtt", "json")
 CUE_MAX_SECONDS = 6.0
@@ -74,6 +75,6 @@ def write_transcript(output_stem: Path, transcript: Transcript, seconds_per_fram
     written = []
     for name in formats:
         path = output_stem.with_name(f"{output_stem.name}.{name}")
-        path.write_text(contents[name], encoding="utf-8")
+        write_text_atomic(path, contents[name])
         written.append(path)
     return written
