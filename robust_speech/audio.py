@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Union
@@ -27,6 +28,11 @@ from robust_speech.errors import AudioError, MissingDependencyError
 TARGET_SAMPLING_RATE = 16_000
 # About 6 s at 44.1 kHz: large enough that per-block overhead vanishes, small enough to bound memory.
 BLOCK_FRAMES = 1 << 18
+# libsndfile's log line when a WAV/AIFF data chunk declares more bytes than the file holds (an interrupted
+# download or copy); it then reads what is there without an error, and the transcript no longer matches.
+# MP3 has no such check: without a Xing header its length is only an estimate. FLAC and Ogg cut short fail
+# to decode by themselves.
+_SHORT_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
 
 AudioSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
 
@@ -189,7 +195,25 @@ def _open_decoder(source: AudioSource, name: str) -> Iterator[tuple[AudioInfo, I
         info = AudioInfo(sound_file.samplerate, sound_file.channels, sound_file.frames, sound_file.format)
         if info.frames == 0:
             raise AudioError(f"{name}: contains no audio samples (zero-length); drop it or re-record it")
+        _check_chunk_sizes(sound_file, info, name)
         yield info, _soundfile_blocks(sound_file, name)
+
+
+def _check_chunk_sizes(sound_file: soundfile.SoundFile, info: AudioInfo, name: str) -> None:
+    """A WAV/AIFF cut short: libsndfile shrinks `frames` to what is there and only says so in its log."""
+    match = _SHORT_CHUNK.search(sound_file.extra_info)
+    if not match:
+        return
+    declared, present = int(match.group(1)), int(match.group(2))
+    # Streaming writers that could not seek back leave 0 or 0xFFFFFFFF: an unknown size, not a truncation.
+    # A missing odd pad byte is no truncation either.
+    if declared in (0, 0xFFFFFFFF, 0x7FFFFFFF) or declared - present <= 1:
+        return
+    bytes_per_second = present / info.frames * info.sampling_rate if info.frames else 1
+    raise AudioError(
+        f"{name}: truncated (the header declares {declared / bytes_per_second:.2f} s, the file holds "
+        f"{present / bytes_per_second:.2f} s); copy or download it again, or drop it"
+    )
 
 
 def _soundfile_blocks(sound_file: soundfile.SoundFile, name: str) -> Iterator[np.ndarray]:
@@ -218,7 +242,7 @@ def _open_with_ffmpeg(
     except (av.FFmpegError, ValueError, OSError) as ffmpeg_error:
         raise AudioError(
             f"{name}: not a readable audio file (unknown format, truncated header or corrupt data: "
-            f"libsndfile: {sndfile_error}; ffmpeg: {ffmpeg_error})"
+            f"libsndfile: {sndfile_error}; ffmpeg: {ffmpeg_error}); re-encode or drop it"
         ) from None
     with container:
         if not container.streams.audio:

@@ -68,6 +68,8 @@ def cmd_vocab(args: argparse.Namespace) -> int:
     vocabulary.save(args.output)
     print(f"wrote {args.output}: {len(vocabulary.tokens)} tokens ({len(vocabulary.char_counts)} characters + [PAD], [UNK], |)")
     print(vocabulary.format_rare())
+    if vocabulary.symbols:
+        print(vocabulary.format_symbols())
     return 0
 
 

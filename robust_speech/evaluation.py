@@ -70,6 +70,9 @@ def resolve_model_dir(model_id: str, token=None) -> Path:
     """A local folder as given; a Hub id downloaded (so its language_model/ is found like a local one's)."""
     if os.path.isdir(model_id):
         return Path(model_id)
+    if model_id.startswith((".", "/", "~")) or os.path.exists(model_id) or model_id.count("/") > 1:
+        raise ConfigurationError(f"--model_id {model_id}: no such model folder; give the folder "
+                                 "run_speech_recognition_ctc.py wrote (--output_dir) or a Hub model id")
     from huggingface_hub import snapshot_download
 
     try:
@@ -104,7 +107,9 @@ def iter_groups(dataset, sampling_rate: int, text_column: str, limit: int | None
         try:
             array = decode_audio(audio, sampling_rate)
         except AudioError as error:
-            raise AudioError(f"example {index} of the evaluation split: {error}") from None
+            # Skipping it would change the score: every example of an evaluation split counts.
+            raise AudioError(f"example {index} of the evaluation split: {error} (eval.py scores every example, "
+                             "it never skips one)") from None
         group.append((index, array, example[text_column] or ""))
         seconds += array.size / sampling_rate
         if seconds >= GROUP_SECONDS:
@@ -112,6 +117,23 @@ def iter_groups(dataset, sampling_rate: int, text_column: str, limit: int | None
             group, seconds = [], 0.0
     if group:
         yield group
+
+
+def unwritable_note(targets: list[str], processor) -> str:
+    """A note when references use characters the model cannot write. They are scored as they are (the
+    challenge's references are never edited beyond normalize_text): each such word counts as an error."""
+    from robust_speech.lm import model_alphabet, prepare_lm_text
+
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is None:
+        return ""
+    # The references are already normalized by eval.py's normalize_text: check them as they are.
+    checked = prepare_lm_text(targets, lambda text: text, model_alphabet(tokenizer.get_vocab()))
+    if not checked.outside_alphabet:
+        return ""
+    return (f"note: {checked.outside_alphabet} of {len(targets)} references use characters the model cannot write: "
+            f"{checked.format_foreign()}; they are scored as written, so those words count as errors (map them in "
+            "eval.py's normalize_text if they are spelling variants)")
 
 
 def split_log_probs(transcriber, dataset, limit: int | None = None) -> tuple[list[np.ndarray], list[str]]:
@@ -168,6 +190,9 @@ def _run_evaluation(args, normalize_text: Callable[[str], str], log_results: Cal
     if not predictions:
         raise ConfigurationError(f"{args.dataset} {args.config} {args.split}: the split has no examples")
 
+    note = unwritable_note(targets, acoustic.processor)
+    if note:
+        print(note, file=sys.stderr)
     result = hf_datasets.Dataset.from_dict({"target": targets, "prediction": predictions})
     log_results(result, args)
 

@@ -62,13 +62,13 @@ class LMText:
         if self.empty:
             lines.append(f"  {self.empty} empty after normalization")
         if self.outside_alphabet:
-            chars = ", ".join(
-                f"{char!r} x{count} (e.g. {self.examples[char]!r})" for char, count in self.foreign_chars.most_common(10)
-            )
-            lines.append(
-                f"  {self.outside_alphabet} left out for characters the model cannot write: {chars}"
-            )
+            lines.append(f"  {self.outside_alphabet} left out for characters the model cannot write: {self.format_foreign()}")
         return "\n".join(lines)
+
+    def format_foreign(self, top: int = 10) -> str:
+        """`'é' x2 (e.g. 'café'), ...`: the characters outside the alphabet, by the sentences using them."""
+        ranked = sorted(self.foreign_chars.items(), key=lambda item: (-item[1], item[0]))[:top]
+        return ", ".join(f"{char!r} x{count} (e.g. {self.examples[char]!r})" for char, count in ranked)
 
 
 def prepare_lm_text(sentences: Iterable[str], normalizer: TextNormalizer, alphabet: set[str] | None) -> LMText:

@@ -77,8 +77,10 @@ def detect_layout(path: str | os.PathLike, config: str | None = None) -> LocalLa
         return detect_layout(path / config)
     languages = sorted(child.name for child in path.iterdir() if child.is_dir() and _is_common_voice(child))
     if languages:
+        wrong = f"has no config {config!r}; it " if config else ""
         raise ConfigurationError(
-            f"{path} holds Common Voice folders for {', '.join(languages)}: pass one as --dataset_config_name"
+            f"{path} {wrong}holds Common Voice folders for {', '.join(languages)}: pass one as --dataset_config_name "
+            "(eval.py: --config)"
         )
     return LocalLayout("data_files", path)
 
@@ -150,24 +152,38 @@ def load_saved_split(layout: LocalLayout, split: str) -> datasets.Dataset:
 
 def read_table(path: Path) -> list[dict[str, str]]:
     """Rows of a CSV, TSV or JSONL file, every value kept as the text it is."""
+    lines = _utf8_lines(path)
     if path.suffix.lower() == ".jsonl":
-        with open(path, encoding="utf-8") as file:
-            rows = []
-            for number, line in enumerate(file, start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise ConfigurationError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            return rows
+        rows = []
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ConfigurationError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        return rows
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     # TSVs (Common Voice) are unquoted: a `"` is part of the sentence. CSVs follow the usual quoting.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    try:
-        with open(path, encoding="utf-8", newline="") as file:
-            return list(csv.DictReader(file, delimiter=delimiter, quoting=quoting))
-    except UnicodeDecodeError as error:
-        raise ConfigurationError(f"{path}: not UTF-8 text (byte {error.start}); re-save it as UTF-8") from None
+    return list(csv.DictReader(lines, delimiter=delimiter, quoting=quoting))
+
+
+def _utf8_lines(path: Path) -> list[str]:
+    """The table's lines (endings kept, a leading BOM dropped); bytes that are not UTF-8 are an error naming
+    the line and column, because a table saved in another encoding garbles every accented transcript."""
+    with open(path, "rb") as file:
+        raw_lines = file.read().splitlines(keepends=True)
+    lines = []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            lines.append(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
+        except UnicodeDecodeError as error:
+            column = len(raw[: error.start].decode("utf-8", "replace")) + 1
+            raise ConfigurationError(
+                f"{path}: line {number} is not UTF-8 (byte {raw[error.start]:#04x} at column {column}); "
+                "re-save the table as UTF-8"
+            ) from None
+    return lines
 
 
 def _table_dataset(table: Path, audio_root: Path) -> datasets.Dataset:

@@ -110,6 +110,8 @@ def prepare_datasets(
         built = build_vocabulary((prepared.normalizer(text) for text in texts if text), min_count=args.vocabulary_min_count)
         if built.rare_chars:
             say(f"vocabulary: {built.format_rare()}; left out, their examples are skipped")
+        if built.symbols:
+            say(f"vocabulary: {built.format_symbols()}; their examples are skipped")
         prepared.vocabulary = built.without_rare()
         vocabulary_chars = "".join(prepared.vocabulary.char_counts)
 
@@ -147,6 +149,15 @@ def prepare_datasets(
             say(f"skipped examples are listed in {output_dir / SKIPPED_FILE}")
     else:
         say(f"streaming: skipped examples are appended to {streaming_skips} as training meets them")
+    for which in ("train", "eval"):
+        split = getattr(prepared, which)
+        if split is not None and split.total is not None and split.kept == 0:
+            # Better said here than as an empty-sampler error deep inside the Trainer.
+            raise ConfigurationError(
+                f"{prepared.skip_log.summary(which, split.total)}: no {which} example is left; "
+                f"{output_dir / SKIPPED_FILE} says why each was skipped: fix the data or the filters "
+                "(--max_duration_in_seconds, --min_duration_in_seconds, --chars_to_ignore, --vocabulary_min_count)"
+            )
 
     if prepared.train is not None and prepared.eval is not None and not args.streaming:
         prepared.overlap = find_overlaps(keys_of(prepared.train.dataset), keys_of(prepared.eval.dataset), prepared.normalizer)

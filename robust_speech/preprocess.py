@@ -31,7 +31,7 @@ from robust_speech.skips import SKIPPED_COLUMNS, SKIPPED_FILE, SkipLog
 from robust_speech.text import TextNormalizer
 
 # Bumped whenever the map's output changes for the same input, so old caches are not reused.
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2
 # A 20 s clip is 1.3 MB of float32: write the Arrow file every 64 examples, not datasets' default 1000,
 # so each worker holds tens of MB, not a GB, before a flush.
 WRITER_BATCH_SIZE = 64
@@ -48,6 +48,13 @@ REASON_OUT_OF_VOCABULARY = "characters outside the vocabulary"
 REASON_UNDECODABLE = "undecodable audio"
 REASON_TOO_SHORT = "too short"
 REASON_TOO_LONG = "too long"
+REASON_SILENT = "silent audio"
+
+# wav2vec2, XLS-R, HuBERT and w2v-BERT all emit one CTC frame per 20 ms of audio.
+CTC_FRAME_SECONDS = 0.02
+# A clip whose loudest sample stays below -60 dBFS holds nothing a transcript could describe (a dead
+# microphone, a muted recording). Clipped clips are kept: the speech in them is still intelligible.
+SILENCE_PEAK = 10 ** (-60 / 20)
 
 
 def prepared_features(sampling_rate: int) -> Features:
@@ -209,9 +216,23 @@ def decode_example(audio, sentence, source, index, *, options: PreprocessOptions
         return skip(REASON_TOO_SHORT, f"{duration:.2f} s < {options.min_duration_s} s")
     if options.max_duration_s is not None and duration > options.max_duration_s:
         return skip(REASON_TOO_LONG, f"{duration:.2f} s > {options.max_duration_s} s")
+    frames = int(array.size // round(options.sampling_rate * CTC_FRAME_SECONDS))
+    needed = ctc_frames_needed(result[TEXT_COLUMN])
+    if frames < needed:
+        # CTC cannot align it: its loss is infinite (zeroed by ctc_zero_infinity), so it would teach nothing.
+        return skip(REASON_TOO_SHORT, f"{duration:.4f} s is {frames} CTC frames of 20 ms; its transcript needs {needed}")
+    peak = float(np.max(np.abs(array)))
+    if peak < SILENCE_PEAK:
+        return skip(REASON_SILENT, f"peak {20 * np.log10(peak) if peak > 0 else -np.inf:.0f} dBFS < -60 dBFS")
     result[AUDIO_COLUMN]["array"] = array
     result[AUDIO_HASH_COLUMN] = audio_fingerprint(array)
     return result
+
+
+def ctc_frames_needed(text: str) -> int:
+    """The fewest CTC frames that can spell `text`: one per character (a space is the word delimiter) plus a
+    blank between each pair of equal neighbours."""
+    return len(text) + sum(1 for left, right in zip(text, text[1:]) if left == right)
 
 
 def _decode_audio(audio, path: str, options: PreprocessOptions) -> np.ndarray | None:

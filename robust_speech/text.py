@@ -26,8 +26,11 @@ WORD_DELIMITER = "|"
 UNK_TOKEN = "[UNK]"
 PAD_TOKEN = "[PAD]"
 
-# Invisible characters that only ever split a word in two for a tokenizer; never spoken.
-_INVISIBLE = {"\u200b": "", "\ufeff": "", "\u00ad": "", "\u2060": ""}
+# Invisible characters that only ever split a word in two for a tokenizer; never spoken. The bidirectional
+# marks and embeddings (LRM, RLM, ALM, LRE..RLO, LRI..PDI) steer how Arabic or Hebrew text is displayed, not
+# what is said. ZWJ/ZWNJ stay: they change how Persian and Indic words are written.
+_BIDI_CONTROLS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_INVISIBLE = {"\u200b": "", "\ufeff": "", "\u00ad": "", "\u2060": "", **dict.fromkeys(_BIDI_CONTROLS, "")}
 _ELLIPSIS = "…"
 _INVISIBLE_TABLE = {ord(char): replacement for char, replacement in _INVISIBLE.items()}
 _APOSTROPHES = "'’ʼ‘`´"
@@ -192,14 +195,24 @@ def audit_collisions(lines: Iterable[str], normalizer: TextNormalizer) -> AuditR
 # Vocabulary
 
 
+def is_unspoken_symbol(char: str) -> bool:
+    """Emoji and other pictographs (Unicode "So"), their skin-tone modifiers and variation selectors: no one
+    says them, so a CTC model must never be taught to write them."""
+    code = ord(char)
+    return (unicodedata.category(char) == "So" or 0x1F3FB <= code <= 0x1F3FF or 0xFE00 <= code <= 0xFE0F
+            or 0xE0100 <= code <= 0xE01EF)
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """A CTC vocabulary: `[PAD]` (the CTC blank) = 0, `[UNK]` = 1, `|` (word delimiter) = 2, then characters
-    in code point order, so the same text always gives the same ids."""
+    in code point order, so the same text always gives the same ids. Emoji and other symbols are never in it
+    (`symbols` lists those seen); examples that use them are skipped."""
 
     tokens: dict[str, int]
     char_counts: Counter
     rare_chars: tuple[tuple[str, int, str], ...]  # (character, count, an example word)
+    symbols: tuple[tuple[str, int, str], ...] = ()  # left out: (character, count, an example word)
 
     def save(self, path: str | os.PathLike) -> None:
         with open(path, "w", encoding="utf-8") as file:
@@ -214,13 +227,22 @@ class Vocabulary:
             if token not in rare:
                 tokens[token] = len(tokens)
         counts = Counter({char: count for char, count in self.char_counts.items() if char not in rare})
-        return Vocabulary(tokens, counts, ())
+        return Vocabulary(tokens, counts, (), self.symbols)
 
     def format_rare(self) -> str:
         if not self.rare_chars:
             return "No rare characters."
-        rows = ", ".join(f"{char!r} x{count} (e.g. {example!r})" for char, count, example in self.rare_chars)
-        return f"{len(self.rare_chars)} rare characters, likely noise or foreign words: {rows}"
+        return f"{len(self.rare_chars)} rare characters, likely noise or foreign words: {_format_chars(self.rare_chars)}"
+
+    def format_symbols(self) -> str:
+        """One line naming the emoji/symbols left out, or "" when the text had none."""
+        if not self.symbols:
+            return ""
+        return f"symbols no one speaks (emoji, pictographs) left out: {_format_chars(self.symbols)}"
+
+
+def _format_chars(rows: Sequence[tuple[str, int, str]]) -> str:
+    return ", ".join(f"{char!r} x{count} (e.g. {example!r})" for char, count, example in rows)
 
 
 def build_vocabulary(normalized_texts: Iterable[str], min_count: int = 3) -> Vocabulary:
@@ -238,13 +260,15 @@ def build_vocabulary(normalized_texts: Iterable[str], min_count: int = 3) -> Voc
         for word in text.split():
             for char in word:
                 examples.setdefault(char, word)
+    symbols = tuple((char, counts.pop(char), examples[char]) for char in sorted(counts) if is_unspoken_symbol(char))
     if not counts:
-        raise TextError("no characters to build a vocabulary from: the text is empty after normalization")
+        raise TextError("no characters to build a vocabulary from: the text is empty after normalization "
+                        "(or holds only emoji and symbols)")
     tokens = {PAD_TOKEN: 0, UNK_TOKEN: 1, WORD_DELIMITER: 2}
     for char in sorted(counts):
         tokens[char] = len(tokens)
     rare = tuple((char, counts[char], examples[char]) for char in sorted(counts) if counts[char] < min_count)
-    return Vocabulary(tokens, counts, rare)
+    return Vocabulary(tokens, counts, rare, symbols)
 
 
 def load_vocabulary(path: str | os.PathLike) -> dict[str, int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -36,6 +37,19 @@ class AcousticModel:
     @property
     def samples_per_frame(self) -> int:
         return int(getattr(self.model.config, "inputs_to_logits_ratio", 1))
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest input that gives one output frame: the conv encoder's receptive field (400 samples for
+        wav2vec2/XLS-R), else two frames' worth for filterbank models. Shorter audio holds nothing to hear."""
+        config = self.model.config
+        kernels, strides = getattr(config, "conv_kernel", None), getattr(config, "conv_stride", None)
+        if not kernels or not strides:
+            return 2 * self.samples_per_frame
+        field = 1
+        for kernel, stride in zip(reversed(kernels), reversed(strides)):
+            field = (field - 1) * stride + kernel
+        return field
 
 
 def resolve_device(device: str | int | None) -> torch.device:
@@ -63,6 +77,7 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
     device = resolve_device(device)
     dtype = torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
     cpu_bf16 = bf16 and device.type == "cpu"
+    check_processor_files(model_id)
     weights = weights_options(model_id, allow_pickle_weights)
     try:
         # trust_remote_code is passed even when False: left None, transformers asks on a terminal instead.
@@ -75,7 +90,33 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
         raise refused_pickle(model_id) from None
     if not hasattr(processor, "feature_extractor"):
         raise ConfigurationError(f"{model_id}: its processor has no feature extractor; is this a speech CTC model?")
+    tokenizer = getattr(processor, "tokenizer", None)
+    head = getattr(model.config, "vocab_size", None)
+    if tokenizer is not None and head is not None and head != len(tokenizer):
+        # Ids without a token would decode to nothing or to the wrong characters, silently.
+        raise ConfigurationError(
+            f"{model_id}: the CTC head has {head} outputs but the tokenizer (vocab.json) has {len(tokenizer)} tokens; "
+            "the processor files belong to another model: copy the model's own vocab.json and tokenizer files"
+        )
     return AcousticModel(model, processor, device, dtype, cpu_bf16)
+
+
+# A local model folder needs the feature extractor's settings and the tokenizer's vocabulary beside the weights
+# (transformers 5 keeps the former in processor_config.json, earlier versions in preprocessor_config.json).
+PROCESSOR_FILES = (("processor_config.json", "preprocessor_config.json"), ("vocab.json",))
+
+
+def check_processor_files(model_id: str | os.PathLike) -> None:
+    """A local folder with weights but no processor (e.g. a bare checkpoint-N/ folder) is named with what it lacks."""
+    folder = Path(model_id)
+    if not folder.is_dir():
+        return
+    missing = [" or ".join(names) for names in PROCESSOR_FILES if not any((folder / name).is_file() for name in names)]
+    if missing:
+        raise ConfigurationError(
+            f"{folder}: no processor files ({', '.join(missing)} missing); copy them from the training output folder "
+            "(run_speech_recognition_ctc.py writes them) or save the processor there with processor.save_pretrained"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -160,8 +201,16 @@ def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch
     model = acoustic.model
     # Group-norm models (return_attention_mask False) saw no padding in training: only equal lengths share a batch.
     pads_safely = bool(getattr(extractor, "return_attention_mask", True)) and hasattr(model, "_get_feat_extract_output_lengths")
-    order = sorted(range(len(audios)), key=lambda index: len(audios[index]), reverse=True)
     outputs: list[np.ndarray | None] = [None] * len(audios)
+    # Audio shorter than the encoder's receptive field (a 1-sample clip, a sliver of a last chunk) gives no
+    # frame, so no text; alone in a batch it would stop the convolution.
+    minimum = acoustic.min_samples
+    order = []
+    for index in sorted(range(len(audios)), key=lambda index: len(audios[index]), reverse=True):
+        if len(audios[index]) < minimum:
+            outputs[index] = np.zeros((0, model.config.vocab_size), np.float32)
+        else:
+            order.append(index)
     with torch.inference_mode():
         for batch in _batches(order, audios, batch_size, pads_safely):
             inputs = extractor([np.asarray(audios[i], dtype=np.float32) for i in batch], sampling_rate=extractor.sampling_rate,

@@ -8,8 +8,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # Decoded-audio caches of test data stay out of the user's ~/.cache (subprocesses inherit this).
 os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="robust-speech-test-datasets-"))
 
+import json
+
 import numpy as np
 import pytest
+import soundfile
 
 from robust_speech.synth import SynthConfig, synthesize_corpus
 
@@ -27,6 +30,28 @@ def tone(frequency: float, seconds: float, sampling_rate: int, amplitude: float 
 def dominant_frequency(audio: np.ndarray, sampling_rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
     return float(np.argmax(spectrum) * sampling_rate / audio.size)
+
+
+def make_folder(root, rows):
+    """An audio folder whose train/ split is a JSONL table (so a transcript can be null), and a test/ split.
+
+    `rows`: file name -> (audio, transcript); audio is seconds of a tone, None for no file, "garbage" for bytes
+    that are not audio, or a function that writes the file at the path it is given."""
+    (root / "train").mkdir(parents=True)
+    with open(root / "train" / "metadata.jsonl", "w", encoding="utf-8") as table:
+        for index, (name, (seconds, text)) in enumerate(rows.items()):
+            path = root / "train" / name
+            if callable(seconds):
+                seconds(path)
+            elif seconds == "garbage":
+                path.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk" * 10)
+            elif seconds is not None:
+                soundfile.write(path, tone(300 + 50 * index, seconds, 16000), 16000)
+            table.write(json.dumps({"file_name": name, "sentence": text}) + "\n")
+    (root / "test").mkdir()
+    soundfile.write(root / "test" / "eval.wav", tone(2000, 1.0, 16000), 16000)
+    (root / "test" / "metadata.csv").write_text("file_name,sentence\neval.wav,An evaluation sentence\n", encoding="utf-8")
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +75,12 @@ def tiny_config_json(tmp_path_factory):
     path = tmp_path_factory.mktemp("config") / "tiny_xlsr.json"
     path.write_text(json.dumps(TINY_XLSR_CONFIG), encoding="utf-8")
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def kenlm_programs():
+    """lmplz and build_binary: from PATH or the cache, else built from the kenlm sdist right here (the
+    bootstrap path a fresh CI machine takes)."""
+    from robust_speech import kenlm_tools
+
+    return kenlm_tools.kenlm_programs()

@@ -67,7 +67,8 @@ def test_synth_command_writes_a_corpus(tmp_path):
 
 
 def test_prepare_prints_skip_counts_that_match_skipped_tsv(tmp_path):
-    from test_preprocess import EXPECTED_REASONS, PLANTED_TRAIN, make_folder
+    from conftest import make_folder
+    from test_preprocess import EXPECTED_REASONS, PLANTED_TRAIN
 
     folder = make_folder(tmp_path / "data", PLANTED_TRAIN)
     result = run("prepare", "--dataset_name", str(folder), "--train_split_name", "train", "--eval_split_name", "test",

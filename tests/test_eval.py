@@ -4,19 +4,15 @@ import importlib.util
 import json
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import TINY_XLSR_CONFIG
-from ctc_logits import VOCABULARY
+from entry_points import ROOT, run_eval
+from model_folders import save_random_model
 from robust_speech.transcribe import Chunk, kept_frames
 
-ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
 SENTENCES = ["Hello, World!", "the  cat—sat\n\non the mat.", "Good night"]
 FILES = ["short.wav", "mid.wav", "long.flac"]
@@ -31,27 +27,7 @@ def load_eval_module():
 
 @pytest.fixture(scope="module")
 def random_model_dir(tmp_path_factory):
-    """A random-init model with XLS-R's architecture; it never emits [UNK] (the pipeline would print it)."""
-    import torch
-    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
-                              Wav2Vec2Processor)
-
-    folder = tmp_path_factory.mktemp("random") / "model"
-    folder.mkdir()
-    (folder / "vocab.json").write_text(json.dumps(VOCABULARY), encoding="utf-8")
-    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="[UNK]", pad_token="[PAD]",
-                                     word_delimiter_token="|", bos_token=None, eos_token=None)
-    extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True)
-    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = Wav2Vec2Config(**TINY_XLSR_CONFIG, vocab_size=len(VOCABULARY), pad_token_id=0)
-    model = Wav2Vec2ForCTC(config)
-    with torch.no_grad():
-        model.lm_head.bias[VOCABULARY["[UNK]"]] = -100.0
-        model.lm_head.bias[VOCABULARY["|"]] = 2.0  # some words, not one endless one
-        model.lm_head.weight.mul_(8.0)  # spread the logits so the random path changes often
-    model.save_pretrained(folder)
-    return folder
+    return save_random_model(tmp_path_factory.mktemp("random") / "model")
 
 
 def varied_audio(seconds: float, seed: int) -> np.ndarray:
@@ -82,12 +58,6 @@ def audio_folder(tmp_path_factory):
             sf.write(folder / name, audio, rate)
             table.write(f'{name},"{sentence}"\n')
     return folder
-
-
-def run_eval(cwd: Path, *args):
-    """`./eval.py ...` as a participant runs it, with this virtual environment's python first on PATH."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.run([str(ROOT / "eval.py"), *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
 def test_chunked_eval_equals_the_transformers_pipeline(random_model_dir, audio_folder, tmp_path):
@@ -150,19 +120,6 @@ def test_eval_interface_keeps_the_references_arguments_and_functions():
             module.build_parser().parse_args(argv)
     assert module.normalize_text("Hello, World!  Foo—bar\n\nbaz “quoted”") == "hello world foobar baz quoted"
     assert module.normalize_text("a   b  c") == "a b c"
-
-
-def test_chunks_shorter_than_their_strides_are_a_one_line_error(random_model_dir, audio_folder, tmp_path):
-    result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config",
-                      "default", "--split", "train", "--chunk_length_s", "1", "--stride_length_s", "0.5")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "must be longer than the strides" in result.stderr.strip().splitlines()[-1]
-
-
-def test_a_missing_model_is_a_one_line_error(audio_folder, tmp_path):
-    result = run_eval(tmp_path, "--model_id", str(tmp_path / "nope"), "--dataset", str(audio_folder), "--config",
-                      "default", "--split", "train")
-    assert result.returncode == 2 and "Traceback" not in result.stderr and "--model_id" in result.stderr
 
 
 def test_kept_frames_round_like_the_pipeline():

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 
 from ctc_logits import VOCABULARY, emissions
+from entry_points import run_build_ngram
+from model_folders import save_processor
 from robust_speech import kenlm_tools
 from robust_speech.decoding import GreedyDecoder, PyctcdecodeDecoder, FlashlightDecoder, TokenLayout, load_decoder
 from robust_speech.errors import ConfigurationError, MissingDependencyError
-from robust_speech.lm import ctc_alphabet, ensure_end_of_sentence, arpa_unigrams, prepare_lm_text, read_lm_attrs, save_normalizer
+from robust_speech.lm import ctc_alphabet, ensure_end_of_sentence, arpa_unigrams, prepare_lm_text, read_lm_attrs
 from robust_speech.metrics import word_error_rate
 from robust_speech.text import TextNormalizer
 
-ROOT = Path(__file__).resolve().parents[1]
 LM_SENTENCES = [
     "the cat sat on the mat", "a cat sat on a hat", "the dog sat on the log", "the cat ate the rat",
     "a dog ate a bone", "the rat sat on the cat", "we like the cat", "they like the dog",
@@ -39,30 +40,6 @@ ngram 2=2
 
 \\end\\
 """
-
-
-@pytest.fixture(scope="session")
-def kenlm_programs():
-    """lmplz and build_binary: from PATH or the cache, else built from the kenlm sdist right here (the
-    bootstrap path a fresh CI machine takes)."""
-    return kenlm_tools.kenlm_programs()
-
-
-def save_processor(folder: Path, vocabulary=VOCABULARY) -> Path:
-    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
-
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocabulary), encoding="utf-8")
-    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="[UNK]", pad_token="[PAD]",
-                                     word_delimiter_token="|", bos_token=None, eos_token=None)
-    Wav2Vec2Processor(feature_extractor=Wav2Vec2FeatureExtractor(), tokenizer=tokenizer).save_pretrained(folder)
-    save_normalizer(folder, TextNormalizer())
-    return folder
-
-
-def run_build_ngram(*args, **kwargs):
-    return subprocess.run([sys.executable, str(ROOT / "build_ngram.py"), *args], capture_output=True, text=True,
-                          **kwargs)
 
 
 @pytest.fixture(scope="module")

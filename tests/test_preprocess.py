@@ -1,6 +1,5 @@
 """Decoding, filtering and caching: every dropped example is in skipped.tsv with its reason, counts match."""
 
-import json
 import os
 import re
 import shutil
@@ -16,7 +15,7 @@ from robust_speech.prepare import prepare_datasets
 from robust_speech.skips import SkipLog, read_skip_log
 from robust_speech.text import TextNormalizer
 
-from conftest import tone
+from conftest import make_folder, tone
 
 # file name -> (seconds of audio, or None for no file / "garbage" for bytes that are not audio, transcript)
 PLANTED_TRAIN = {
@@ -40,23 +39,6 @@ EXPECTED_REASONS = {
     "short.wav": "too short",
     "rare.wav": "characters outside the vocabulary",
 }
-
-
-def make_folder(root, rows):
-    """An audio folder whose train/ split is a JSONL table (so a transcript can be null)."""
-    (root / "train").mkdir(parents=True)
-    with open(root / "train" / "metadata.jsonl", "w", encoding="utf-8") as table:
-        for index, (name, (seconds, text)) in enumerate(rows.items()):
-            path = root / "train" / name
-            if seconds == "garbage":
-                path.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk" * 10)
-            elif seconds is not None:
-                soundfile.write(path, tone(300 + 50 * index, seconds, 16000), 16000)
-            table.write(json.dumps({"file_name": name, "sentence": text}) + "\n")
-    (root / "test").mkdir()
-    soundfile.write(root / "test" / "eval.wav", tone(2000, 1.0, 16000), 16000)
-    (root / "test" / "metadata.csv").write_text("file_name,sentence\neval.wav,An evaluation sentence\n", encoding="utf-8")
-    return root
 
 
 def test_every_planted_bad_example_is_in_skipped_tsv_and_the_counts_match(tmp_path):
