@@ -18,8 +18,8 @@ from typing import Dict
 from datasets import Dataset
 
 from robust_speech.errors import RobustSpeechError
-from robust_speech.files import atomic_write
 from robust_speech.evaluation import add_engine_arguments, dataset_id, parse_device, run_evaluation
+from robust_speech.files import atomic_write
 from robust_speech.metrics import char_error_rate, word_error_rate
 
 

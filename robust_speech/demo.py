@@ -82,7 +82,9 @@ class TimeBudget(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.perf_counter()
+        # Redrawn often on a terminal; in a log file every redraw is kept, so there only every 30 s.
         self.bar = tqdm(total=round(self.seconds), desc="training", unit="s", file=sys.stdout,
+                        mininterval=0.5 if sys.stdout.isatty() else 30.0,
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s {postfix}")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
