@@ -113,7 +113,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The whole challenge workflow on the embedded default (see robust_speech/demo.py)."""
     from robust_speech.demo import DemoPlan, run_demo
 
-    run_demo(DemoPlan(languages=_comma_list(args.languages), minutes=args.minutes, output=Path(args.output_dir),
+    run_demo(DemoPlan(languages=_comma_list(args.languages), minutes=args.minutes, output=Path(args.output_dir).resolve(),
                       seed=args.seed, force=args.force))
     return 0
 

@@ -286,7 +286,7 @@ def _change(value: float, reference: float) -> str:
 
 def one_screen_summary(plan: DemoPlan, table: dict, robust: dict, training: dict, minutes: float, report: Path) -> str:
     lines = [f"robust-speech demo: {len(plan.languages)} languages, {training.get('steps', '?')} training steps, "
-             f"{minutes:.1f} min in all",
+             f"{minutes:.1f} min for this run (finished stages reused)",
              f"{'lang':<5}{'CV test CER':>16}{'CV test WER':>18}{'real dev':>10}{'real test':>10}{'FINAL':>8}"
              f"{'WER@0dB':>9}{'WER@RT60':>9}",
              f"{'':<5}{'greedy -> LM':>16}{'greedy -> LM':>18}{'WER':>10}{'WER':>10}{'score':>8}"
