@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from robust_speech.errors import ConfigurationError, RobustSpeechError
 from robust_speech.plots import plot_robustness, plot_training_curve
@@ -74,6 +75,8 @@ class TimeBudget(TrainerCallback):
     """Stops training when the wall-clock budget is spent (the schedule is constant after warm-up, so an
     early stop leaves a consistent model) and shows a progress bar against that budget (the trainer's own bar
     would count towards its step cap, which means nothing here)."""
+
+    replaces = (PrinterCallback, ProgressCallback)  # no step-cap bar, no dict printed every logging step
 
     def __init__(self, seconds: float):
         self.seconds = seconds

@@ -281,6 +281,9 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
         callbacks=list(callbacks) or None,
         duration_batches=duration_batches,
     )
+    for callback in callbacks:  # a callback that shows progress its own way replaces the trainer's printer/bar
+        for replaced in getattr(type(callback), "replaces", ()):
+            trainer.remove_callback(replaced)
 
     eval_metrics: dict[str, float] = {}
     if training_args.do_train:
