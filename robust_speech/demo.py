@@ -33,7 +33,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from robust_speech.errors import ConfigurationError, RobustSpeechError
 from robust_speech.plots import plot_robustness, plot_training_curve
-from robust_speech.robustness import read_robustness
+from robust_speech.robustness import read_robustness, relative_change
 from robust_speech.scoring import final_score, read_results_file
 from robust_speech.synth import SynthConfig, cached_corpus
 
@@ -253,7 +253,7 @@ def write_report(plan: DemoPlan, table: dict, robust: dict, training: dict, summ
         for name in EVAL_SETS:
             greedy, with_lm = rates[(name, "greedy")], rates[(name, "lm")]
             lines.append(f"| {language} | {name} | {greedy['wer']:.4f} | {with_lm['wer']:.4f} | {greedy['cer']:.4f} | "
-                         f"{with_lm['cer']:.4f} | {_change(with_lm['wer'], greedy['wer'])} |")
+                         f"{with_lm['cer']:.4f} | {relative_change(with_lm['wer'], greedy['wer'])} |")
     lines += ["", "## Final score (mean of CV test, real-world dev and real-world test WER, with the LM)", "",
               "| language | FINAL_SCORE |", "|---|---|"]
     lines += [f"| {language} | {table[language]['final_score']:.4f} |" for language in plan.languages]
@@ -264,7 +264,7 @@ def write_report(plan: DemoPlan, table: dict, robust: dict, training: dict, summ
         greedy, with_lm = table[language]["rates"][("cv_test", "greedy")], table[language]["rates"][("cv_test", "lm")]
         gain = (greedy["wer"] - with_lm["wer"]) / greedy["wer"] if greedy["wer"] else 0.0
         lines.append(f"| {language} | {with_lm['cer']:.4f} | {'met' if with_lm['cer'] <= TARGET_CER else 'NOT met'} | "
-                     f"{_change(with_lm['wer'], greedy['wer'])} | {'met' if gain >= TARGET_LM_GAIN else 'NOT met'} |")
+                     f"{relative_change(with_lm['wer'], greedy['wer'])} | {'met' if gain >= TARGET_LM_GAIN else 'NOT met'} |")
     lines += ["", "## Robustness: CV-style test degraded by pink noise and reverberation (WER with the LM)", "",
               f"![robustness curves]({figures['robustness'].name})", "",
               "| condition | " + " | ".join(plan.languages) + " |", "|---|" + "---|" * len(plan.languages)]
@@ -281,10 +281,6 @@ def write_report(plan: DemoPlan, table: dict, robust: dict, training: dict, summ
     path = plan.output / "REPORT.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def _change(value: float, reference: float) -> str:
-    return f"{(value - reference) / reference:+.1%}" if reference else "n/a"
 
 
 def one_screen_summary(plan: DemoPlan, table: dict, robust: dict, training: dict, minutes: float, report: Path) -> str:

@@ -94,7 +94,7 @@ class RobustnessResult:
     def table(self) -> str:
         lines = ["| condition | WER | CER | WER change vs clean |", "|---|---|---|---|"]
         for row in self.rows:
-            change = "" if row.kind == "clean" else _relative(row.wer, self.clean.wer)
+            change = "" if row.kind == "clean" else relative_change(row.wer, self.clean.wer)
             lines.append(f"| {row.label} | {row.wer:.4f} | {row.cer:.4f} | {change} |")
         return "\n".join(lines)
 
@@ -108,7 +108,8 @@ class RobustnessResult:
         return cls(**{key: value for key, value in data.items() if key != "conditions"}, rows=rows)
 
 
-def _relative(value: float, reference: float) -> str:
+def relative_change(value: float, reference: float) -> str:
+    """`value` against `reference` as a signed percentage (+12.5%), or n/a when the reference is 0."""
     return f"{(value - reference) / reference:+.1%}" if reference else "n/a"
 
 
