@@ -3,7 +3,7 @@
 `CTCCollator` turns prepared records (`audio.array`, `sentence`) into model inputs: the feature extractor
 normalizes and pads the audio, the tokenizer turns text into label ids padded with -100 (ignored by the CTC
 loss). Doing both here, per batch, keeps a single decoded copy of the audio in the Arrow cache, and lets
-augmentation run on the fly.
+augmentation run on the fly. Without augmentation, a `FeatureCache` computes each example's features once.
 
 `DurationBatchSampler` (`--max_batch_duration_s`) forms batches by padded audio seconds, as lhotse and NeMo
 do: examples are split into buckets of similar duration, and each bucket's batch holds as many examples as
@@ -21,22 +21,27 @@ import torch
 from torch.utils.data import Sampler
 
 from robust_speech.augment import Augmenter
+from robust_speech.feature_cache import FeatureCache
 
 
 @dataclass
 class CTCCollator:
     processor: object  # Wav2Vec2Processor (feature_extractor + tokenizer)
     augmenter: Augmenter | None = None
+    feature_cache: FeatureCache | None = None  # only used without augmentation (augmented audio is new each time)
 
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
         extractor = self.processor.feature_extractor
         audios = [np.asarray(row["audio"]["array"], dtype=np.float32) for row in rows]
         if self.augmenter is not None:
             audios = [self.augmenter(audio) for audio in audios]
-        batch = extractor(
-            audios, sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt",
-            return_attention_mask=extractor.return_attention_mask,
-        )
+        if self.feature_cache is not None and self.augmenter is None:
+            batch = self.feature_cache.batch(audios)
+        else:
+            batch = extractor(
+                audios, sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt",
+                return_attention_mask=extractor.return_attention_mask,
+            )
         labels = self.processor.tokenizer([row["sentence"] for row in rows], padding=True, return_tensors="pt",
                                           return_attention_mask=True)
         batch["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"].ne(1), -100)

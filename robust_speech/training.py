@@ -28,6 +28,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 from robust_speech.arguments import DataTrainingArguments, ModelArguments, RecipeArguments
 from robust_speech.augment import Augmenter
 from robust_speech.batching import CTCCollator, DurationBatchSampler
+from robust_speech.feature_cache import FeatureCache
 from robust_speech.errors import ConfigurationError, RobustSpeechError, output_error, output_errors
 from robust_speech.legacy_flags import translate_legacy_flags
 from robust_speech.lm import save_normalizer
@@ -272,7 +273,7 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     trainer = CTCTrainer(
         model=model,
         args=training_args,
-        data_collator=CTCCollator(processor, augmenter),
+        data_collator=CTCCollator(processor, augmenter, _feature_cache(feature_extractor, recipe_args)),
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=processor,
@@ -306,6 +307,12 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
         if push_to_hub:
             _push(output_dir, training_args, hub_token or data_args.hub_token)
     return 0
+
+
+def _feature_cache(feature_extractor, recipe_args: RecipeArguments) -> FeatureCache | None:
+    if recipe_args.augment or recipe_args.feature_cache_mb <= 0 or not FeatureCache.applies_to(feature_extractor):
+        return None
+    return FeatureCache(feature_extractor, recipe_args.feature_cache_mb * 2**20)
 
 
 def _for_trainer(dataset, training_args: TrainingArguments, sampling_rate: int):

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
 
+from robust_speech.augment import Augmenter
 from robust_speech.batching import CTCCollator, DurationBatchSampler, padding_ratio
+from robust_speech.feature_cache import FeatureCache
 
 
 @pytest.fixture
@@ -60,3 +62,53 @@ def test_collator_pads_audio_and_masks_label_padding(tmp_path):
     assert batch["input_values"].shape == (2, 1600) and batch["attention_mask"][1].sum() == 800
     assert batch["labels"].tolist() == [[3, 4, 2, 4, 3], [3, -100, -100, -100, -100]]
     assert torch.allclose(batch["input_values"][1, :800].mean(), torch.tensor(0.0), atol=1e-5)  # normalized
+
+
+def _processor(tmp_path, extractor):
+    vocab = {"[PAD]": 0, "[UNK]": 1, "|": 2, "a": 3, "b": 4}
+    (tmp_path / "vocab.json").write_text(__import__("json").dumps(vocab))
+    tokenizer = Wav2Vec2CTCTokenizer(str(tmp_path / "vocab.json"), bos_token=None, eos_token=None)
+    return Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer)
+
+
+def _rows(count, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{"audio": {"array": (0.1 * rng.standard_normal(int(rng.integers(4000, 24000)))).astype(np.float32)},
+             "sentence": "ab"} for _ in range(count)]
+
+
+@pytest.mark.parametrize("extractor", [SeamlessM4TFeatureExtractor(), Wav2Vec2FeatureExtractor(return_attention_mask=True)],
+                         ids=["filterbank", "waveform"])
+def test_cached_features_give_the_batch_the_extractor_builds_bit_for_bit(tmp_path, extractor):
+    processor = _processor(tmp_path, extractor)
+    rows = _rows(6)
+    cache = FeatureCache(extractor, 2**30)
+    plain, cached = CTCCollator(processor), CTCCollator(processor, feature_cache=cache)
+    for batch_rows in (rows[:4], rows[2:], rows[:4]):  # misses, half hits (another padded length), all hits
+        expected, got = plain(batch_rows), cached(batch_rows)
+        assert expected.keys() == got.keys()
+        for name in expected:
+            assert expected[name].dtype == got[name].dtype and torch.equal(expected[name], got[name]), name
+    assert (cache.misses, cache.hits) == (6, 2 + 4)
+
+
+def test_the_cache_stops_growing_at_its_cap_and_is_off_where_it_would_change_the_batch(tmp_path):
+    extractor = SeamlessM4TFeatureExtractor()
+    rows = _rows(4)
+    one = FeatureCache(extractor, 2**30).features(rows[0]["audio"]["array"])
+    cache = FeatureCache(extractor, sum(values.nbytes for values in one.values()))
+    for row in rows * 2:
+        cache.features(row["audio"]["array"])
+    assert len(cache._features) == 1 and (cache.hits, cache.misses) == (1, 7)
+    # Wav2Vec2FeatureExtractor without an attention mask normalizes over the padding: per-example features
+    # padded afterwards would differ, so the cache does not apply.
+    assert not FeatureCache.applies_to(Wav2Vec2FeatureExtractor(return_attention_mask=False))
+    assert FeatureCache.applies_to(extractor)
+
+
+def test_augmented_batches_bypass_the_cache(tmp_path):
+    extractor = SeamlessM4TFeatureExtractor()
+    cache = FeatureCache(extractor, 2**30)
+    augmenter = Augmenter.from_flags("noise", 1.0, "5,20", "0.9,1.1", 0, extractor.sampling_rate)
+    CTCCollator(_processor(tmp_path, extractor), augmenter, cache)(_rows(3))
+    assert cache.misses == cache.hits == 0

@@ -61,3 +61,24 @@ def test_a_short_demo_runs_every_stage_and_reports_only_what_eval_wrote(tmp_path
     again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert again.returncode == 0 and "training: done before" in again.stdout
     assert (out / "REPORT.md").read_text(encoding="utf-8") == report
+
+
+def test_the_learning_rate_cools_down_to_zero_over_the_end_of_the_time_budget():
+    import time
+
+    import torch
+    from transformers import get_constant_schedule_with_warmup
+
+    from robust_speech.demo import TimeBudget
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_constant_schedule_with_warmup(optimizer, num_warmup_steps=2)
+    budget = TimeBudget(100.0, cooldown=0.25)
+    budget.on_step_begin(None, None, None, lr_scheduler=scheduler)
+    rates = []
+    for spent in (0.0, 50.0, 75.0, 90.0, 100.0, 120.0):
+        budget.started = time.perf_counter() - spent
+        optimizer.step()
+        scheduler.step()  # past the warm-up from the second step on
+        rates.append(round(scheduler.get_last_lr()[0], 2))
+    assert rates == [0.5, 1.0, 1.0, 0.4, 0.0, 0.0]
