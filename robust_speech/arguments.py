@@ -153,8 +153,9 @@ class RecipeArguments:
     augment_snr_db: str = field(default="5,20", metadata={"help": "noise SNR range in dB, low,high"})
     augment_speeds: str = field(default="0.9,1.1", metadata={"help": "speed factor range, low,high"})
     feature_cache_mb: int = field(
-        default=1024, metadata={"help": "keep each example's input features in memory (up to this many MB per "
-                                "process) instead of recomputing them every epoch; 0: off. Unused with --augment"}
+        default=1024, metadata={"help": "filterbank models: keep each example's input features in memory (up to "
+                                "this many MB per process) instead of recomputing them every epoch; 0: off. Unused "
+                                "with --augment"}
     )
     language: Optional[str] = field(
         default=None, metadata={"help": "ISO code for the model card (default: from --dataset_config_name)"}

@@ -32,11 +32,14 @@ class FeatureCache:
         self._features: dict[bytes, dict[str, np.ndarray]] = {}
 
     @staticmethod
-    def applies_to(extractor) -> bool:
-        """Per-example features padded afterwards equal the batched ones only when the extractor normalizes
-        each example over its own length, which it does when it returns an attention mask; without one,
-        Wav2Vec2FeatureExtractor normalizes over the padding too."""
-        return bool(getattr(extractor, "return_attention_mask", False))
+    def worth_it(extractor) -> bool:
+        """Spectrogram features (`input_features`) cost milliseconds per clip; a waveform extractor
+        (`input_values`) only normalizes the samples, not worth a second copy of the audio in memory. And
+        per-example features padded afterwards equal the batched ones only when the extractor normalizes each
+        example over its own length, which it does when it returns an attention mask (without one,
+        Wav2Vec2FeatureExtractor normalizes over the padding too)."""
+        inputs = getattr(extractor, "model_input_names", None) or [None]
+        return inputs[0] == "input_features" and bool(getattr(extractor, "return_attention_mask", False))
 
     def batch(self, audios: Sequence[np.ndarray]):
         examples = [self.features(audio) for audio in audios]

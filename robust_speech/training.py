@@ -310,7 +310,7 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
 
 
 def _feature_cache(feature_extractor, recipe_args: RecipeArguments) -> FeatureCache | None:
-    if recipe_args.augment or recipe_args.feature_cache_mb <= 0 or not FeatureCache.applies_to(feature_extractor):
+    if recipe_args.augment or recipe_args.feature_cache_mb <= 0 or not FeatureCache.worth_it(feature_extractor):
         return None
     return FeatureCache(feature_extractor, recipe_args.feature_cache_mb * 2**20)
 

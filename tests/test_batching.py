@@ -92,7 +92,7 @@ def test_cached_features_give_the_batch_the_extractor_builds_bit_for_bit(tmp_pat
     assert (cache.misses, cache.hits) == (6, 2 + 4)
 
 
-def test_the_cache_stops_growing_at_its_cap_and_is_off_where_it_would_change_the_batch(tmp_path):
+def test_the_cache_stops_growing_at_its_cap_and_serves_only_spectrogram_extractors(tmp_path):
     extractor = SeamlessM4TFeatureExtractor()
     rows = _rows(4)
     one = FeatureCache(extractor, 2**30).features(rows[0]["audio"]["array"])
@@ -100,10 +100,11 @@ def test_the_cache_stops_growing_at_its_cap_and_is_off_where_it_would_change_the
     for row in rows * 2:
         cache.features(row["audio"]["array"])
     assert len(cache._features) == 1 and (cache.hits, cache.misses) == (1, 7)
-    # Wav2Vec2FeatureExtractor without an attention mask normalizes over the padding: per-example features
-    # padded afterwards would differ, so the cache does not apply.
-    assert not FeatureCache.applies_to(Wav2Vec2FeatureExtractor(return_attention_mask=False))
-    assert FeatureCache.applies_to(extractor)
+    assert FeatureCache.worth_it(extractor)
+    # A waveform extractor only normalizes (cheap); without an attention mask it normalizes over the padding
+    # too, so per-example features padded afterwards would even differ.
+    assert not FeatureCache.worth_it(Wav2Vec2FeatureExtractor(return_attention_mask=True))
+    assert not FeatureCache.worth_it(Wav2Vec2FeatureExtractor(return_attention_mask=False))
 
 
 def test_augmented_batches_bypass_the_cache(tmp_path):

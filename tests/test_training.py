@@ -265,3 +265,16 @@ def test_a_filterbank_model_trains_and_evaluates_from_a_config(small_corpus, tmp
     chunked = transcriber.log_probs([audio])[0]
     whole = Transcriber(acoustic, None).log_probs([audio])[0]
     assert abs(len(chunked) - len(whole)) <= 2  # chunks are joined back to the utterance's frame count
+
+
+def test_training_caches_filterbank_features_unless_augmenting_or_turned_off():
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2FeatureExtractor
+
+    from robust_speech.arguments import RecipeArguments
+
+    filterbank = SeamlessM4TFeatureExtractor()
+    cache = training._feature_cache(filterbank, RecipeArguments(feature_cache_mb=16))
+    assert cache is not None and cache.max_bytes == 16 * 2**20
+    assert training._feature_cache(filterbank, RecipeArguments(augment="noise")) is None
+    assert training._feature_cache(filterbank, RecipeArguments(feature_cache_mb=0)) is None
+    assert training._feature_cache(Wav2Vec2FeatureExtractor(return_attention_mask=True), RecipeArguments()) is None
