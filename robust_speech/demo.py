@@ -50,6 +50,7 @@ ROBUSTNESS_SNR_DB, ROBUSTNESS_RT60_S = "20,10,5,0", "0.3,0.6,0.9"
 TARGET_CER, TARGET_LM_GAIN = 0.15, 0.15
 STAGES = 6
 ENGLISH_WEIGHT = 2.0
+BATCH_SIZE, LEARNING_RATE, WARMUP_STEPS, COOLDOWN = 8, 3e-3, 50, 0.25
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class TimeBudget(TrainerCallback):
 
     replaces = (PrinterCallback, ProgressCallback)  # no step-cap bar, no dict printed every logging step
 
-    def __init__(self, seconds: float, cooldown: float = 0.25):
+    def __init__(self, seconds: float, cooldown: float = COOLDOWN):
         self.seconds = seconds
         self.cooldown = cooldown
         self.started = None
@@ -176,8 +177,9 @@ def train(plan: DemoPlan, corpus, model_dir: Path) -> dict:
     argv = [
         "--dataset_name", roots, "--dataset_config_name", "+".join(plan.languages), "--train_split_name", "train",
         "--eval_split_name", "dev", "--interleave_probabilities", probabilities, "--model_config_json", str(config), "--output_dir", str(model_dir),
-        "--overwrite_output_dir", "--do_train", "--do_eval", "--per_device_train_batch_size", "8",
-        "--learning_rate", "3e-3", "--warmup_steps", "50", "--lr_scheduler_type", "constant_with_warmup",
+        "--overwrite_output_dir", "--do_train", "--do_eval", "--per_device_train_batch_size", str(BATCH_SIZE),
+        "--learning_rate", str(LEARNING_RATE), "--warmup_steps", str(WARMUP_STEPS), "--lr_scheduler_type",
+        "constant_with_warmup",
         "--max_steps", "100000", "--mask_time_prob", "0.05", "--freeze_feature_encoder", "false",
         "--seed", str(plan.seed), "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", "25",
         "--dataloader_num_workers", "0", "--report_to", "tensorboard", "--disable_tqdm", "true",
@@ -300,7 +302,9 @@ def write_report(plan: DemoPlan, table: dict, robust: dict, training: dict, summ
         lines += [f"![training curve]({figures['training'].name})", ""]
     lines.append(f"{training.get('steps', '?')} steps in {training.get('seconds', '?')} s; model: "
                  f"{MODEL_CONFIG['model_type']}, hidden {MODEL_CONFIG['hidden_size']}, "
-                 f"{MODEL_CONFIG['num_hidden_layers']} layers, trained from random initialization.")
+                 f"{MODEL_CONFIG['num_hidden_layers']} layers, trained from random initialization; batch "
+                 f"{BATCH_SIZE}, learning rate {LEARNING_RATE:g} after a {WARMUP_STEPS}-step warm-up, down linearly "
+                 f"to 0 over the last {COOLDOWN:.0%} of the time budget.")
     path = plan.output / "REPORT.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
