@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,7 @@ TARGET_CER, TARGET_LM_GAIN = 0.15, 0.15
 STAGES = 6
 ENGLISH_WEIGHT = 2.0
 BATCH_SIZE, LEARNING_RATE, WARMUP_STEPS, COOLDOWN = 8, 3e-3, 50, 0.25
+EVAL_PROCESSES = 2
 
 
 @dataclass(frozen=True)
@@ -213,24 +215,44 @@ def language_model(plan: DemoPlan, corpus, acoustic_dir: Path, language: str) ->
     return model
 
 
-def evaluate(plan: DemoPlan, corpus, real_world: Path, model: Path, language: str, bar) -> dict:
-    """eval.py greedy and with the LM on the three sets; returns the result-file paths."""
+def eval_runs(plan: DemoPlan, corpus, real_world: Path, model: Path, language: str) -> list[tuple]:
+    """eval.py greedy and with the LM on the three sets: (key, folder, arguments) per run."""
     sets = {
         "cv_test": (str(corpus.root), "test", []),
         "real_dev": (str(real_world), "dev", ["--chunk_length_s", str(CHUNK_LENGTH_S), "--stride_length_s", str(STRIDE_LENGTH_S)]),
         "real_test": (str(real_world), "test", ["--chunk_length_s", str(CHUNK_LENGTH_S), "--stride_length_s", str(STRIDE_LENGTH_S)]),
     }
-    files = {}
+    runs = []
     for name, (dataset, split, extra) in sets.items():
         for decoder, flags in (("greedy", ["--no_lm"]), ("lm", [])):
-            bar.set_postfix_str(f"{language} {name} {decoder}")
             folder = plan.output / "eval" / language / name / decoder
-            folder.mkdir(parents=True, exist_ok=True)
-            if not list(folder.glob("*_eval_results.txt")) or plan.force:
-                run_script([str(ROOT / "eval.py"), "--model_id", str(model), "--dataset", dataset, "--config", language,
-                            "--split", split, "--log_outputs", *extra, *flags], folder)
-            files[(name, decoder)] = next(folder.glob("*_eval_results.txt"))
-            bar.update()
+            runs.append(((language, name, decoder), folder, [str(ROOT / "eval.py"), "--model_id", str(model), "--dataset",
+                                                            dataset, "--config", language, "--split", split, "--log_outputs",
+                                                            *extra, *flags]))
+    return runs
+
+
+def evaluate_all(plan: DemoPlan, runs: list[tuple], bar) -> dict:
+    """Runs eval.py for every run not done before, EVAL_PROCESSES at a time; returns the result-file paths by
+    language, then (set, decoder).
+
+    Each eval.py spends most of its ~6 s importing torch and loading the model on one core, so two processes
+    at a time use the 2 cores. Runs are ordered so that the ones side by side are of different sets or
+    languages, not two decoders reading the same set for the first time."""
+    def run(item):
+        (language, name, decoder), folder, args = item
+        folder.mkdir(parents=True, exist_ok=True)
+        if not list(folder.glob("*_eval_results.txt")) or plan.force:
+            run_script(args, folder)
+        bar.set_postfix_str(f"{language} {name} {decoder}")
+        bar.update()
+
+    ordered = sorted(runs, key=lambda item: (item[0][2], item[0][1], item[0][0]))  # decoder, set, language
+    with ThreadPoolExecutor(max_workers=EVAL_PROCESSES) as pool:
+        list(pool.map(run, ordered))
+    files: dict[str, dict] = {}
+    for (language, name, decoder), folder, _args in runs:
+        files.setdefault(language, {})[(name, decoder)] = next(folder.glob("*_eval_results.txt"))
     return files
 
 
@@ -353,9 +375,9 @@ def run_demo(plan: DemoPlan) -> Path:
     models = {language: language_model(plan, corpus, model_dir, language)
               for language in tqdm(plan.languages, desc="language models", unit="lang", file=sys.stdout)}
     print(f"[4/{STAGES}] eval.py on the CV-style test and the real-world dev/test, greedy and with the LM", flush=True)
-    with tqdm(total=6 * len(plan.languages), desc="eval.py runs", unit="run", file=sys.stdout) as bar:
-        results = {language: evaluate(plan, corpus, real_world, models[language], language, bar)
-                   for language in plan.languages}
+    runs = [run for language in plan.languages for run in eval_runs(plan, corpus, real_world, models[language], language)]
+    with tqdm(total=len(runs), desc="eval.py runs", unit="run", file=sys.stdout) as bar:
+        results = evaluate_all(plan, runs, bar)
     print(f"[5/{STAGES}] robustness: the CV-style test with noise ({ROBUSTNESS_SNR_DB} dB SNR) and reverberation "
           f"(RT60 {ROBUSTNESS_RT60_S} s)", flush=True)
     robust = {language: read_robustness(robustness(plan, corpus, models[language], language))

@@ -82,3 +82,33 @@ def test_the_learning_rate_cools_down_to_zero_over_the_end_of_the_time_budget():
         scheduler.step()  # past the warm-up from the second step on
         rates.append(round(scheduler.get_last_lr()[0], 2))
     assert rates == [0.5, 1.0, 1.0, 0.4, 0.0, 0.0]
+
+
+def test_eval_runs_go_two_at_a_time_never_two_decoders_of_one_set_side_by_side(tmp_path, monkeypatch):
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from robust_speech import demo
+
+    plan = demo.DemoPlan(languages=("en",), minutes=1, output=tmp_path)
+    runs = demo.eval_runs(plan, SimpleNamespace(root=tmp_path / "corpus"), tmp_path / "real", tmp_path / "model", "en")
+    lock, active, side_by_side, most = threading.Lock(), [], [], [0]
+
+    def fake_eval(args, cwd):
+        key = (args[args.index("--config") + 1], args[args.index("--dataset") + 1], args[args.index("--split") + 1])
+        with lock:
+            side_by_side.extend((key, other) for other in active)
+            active.append(key)
+            most[0] = max(most[0], len(active))
+        time.sleep(0.2)
+        (cwd / "x_eval_results.txt").write_text("WER: 0.5\nCER: 0.1\n")
+        with lock:
+            active.remove(key)
+
+    monkeypatch.setattr(demo, "run_script", fake_eval)
+    bar = SimpleNamespace(set_postfix_str=lambda text: None, update=lambda: None)
+    files = demo.evaluate_all(plan, runs, bar)
+    assert most[0] == demo.EVAL_PROCESSES == 2
+    assert side_by_side and all(one != other for one, other in side_by_side)
+    assert sorted(files["en"]) == sorted((name, decoder) for name in demo.EVAL_SETS for decoder in ("greedy", "lm"))
