@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
@@ -215,44 +216,48 @@ def language_model(plan: DemoPlan, corpus, acoustic_dir: Path, language: str) ->
     return model
 
 
-def eval_runs(plan: DemoPlan, corpus, real_world: Path, model: Path, language: str) -> list[tuple]:
-    """eval.py greedy and with the LM on the three sets: (key, folder, arguments) per run."""
-    sets = {
-        "cv_test": (str(corpus.root), "test", []),
-        "real_dev": (str(real_world), "dev", ["--chunk_length_s", str(CHUNK_LENGTH_S), "--stride_length_s", str(STRIDE_LENGTH_S)]),
-        "real_test": (str(real_world), "test", ["--chunk_length_s", str(CHUNK_LENGTH_S), "--stride_length_s", str(STRIDE_LENGTH_S)]),
-    }
-    runs = []
-    for name, (dataset, split, extra) in sets.items():
-        for decoder, flags in (("greedy", ["--no_lm"]), ("lm", [])):
-            folder = plan.output / "eval" / language / name / decoder
-            runs.append(((language, name, decoder), folder, [str(ROOT / "eval.py"), "--model_id", str(model), "--dataset",
-                                                            dataset, "--config", language, "--split", split, "--log_outputs",
-                                                            *extra, *flags]))
-    return runs
+class EvalRun(NamedTuple):
+    language: str
+    set_name: str  # one of EVAL_SETS
+    decoder: str  # greedy or lm
+    folder: Path
+    args: list[str]  # eval.py and its arguments
 
 
-def evaluate_all(plan: DemoPlan, runs: list[tuple], bar) -> dict:
+def eval_runs(plan: DemoPlan, corpus, real_world: Path, model: Path, language: str) -> list[EvalRun]:
+    """eval.py greedy and with the LM on the three sets."""
+    chunking = ["--chunk_length_s", str(CHUNK_LENGTH_S), "--stride_length_s", str(STRIDE_LENGTH_S)]
+    sets = {"cv_test": (str(corpus.root), "test", []), "real_dev": (str(real_world), "dev", chunking),
+            "real_test": (str(real_world), "test", chunking)}
+    return [
+        EvalRun(language, name, decoder, plan.output / "eval" / language / name / decoder,
+                [str(ROOT / "eval.py"), "--model_id", str(model), "--dataset", dataset, "--config", language,
+                 "--split", split, "--log_outputs", *extra, *flags])
+        for name, (dataset, split, extra) in sets.items()
+        for decoder, flags in (("greedy", ["--no_lm"]), ("lm", []))
+    ]
+
+
+def evaluate_all(plan: DemoPlan, runs: list[EvalRun], bar) -> dict:
     """Runs eval.py for every run not done before, EVAL_PROCESSES at a time; returns the result-file paths by
     language, then (set, decoder).
 
     Each eval.py spends most of its ~6 s importing torch and loading the model on one core, so two processes
     at a time use the 2 cores. Runs are ordered so that the ones side by side are of different sets or
     languages, not two decoders reading the same set for the first time."""
-    def run(item):
-        (language, name, decoder), folder, args = item
-        folder.mkdir(parents=True, exist_ok=True)
-        if not list(folder.glob("*_eval_results.txt")) or plan.force:
-            run_script(args, folder)
-        bar.set_postfix_str(f"{language} {name} {decoder}")
+    def execute(run: EvalRun):
+        run.folder.mkdir(parents=True, exist_ok=True)
+        if not list(run.folder.glob("*_eval_results.txt")) or plan.force:
+            run_script(run.args, run.folder)
+        bar.set_postfix_str(f"{run.language} {run.set_name} {run.decoder}")
         bar.update()
 
-    ordered = sorted(runs, key=lambda item: (item[0][2], item[0][1], item[0][0]))  # decoder, set, language
+    ordered = sorted(runs, key=lambda run: (run.decoder, run.set_name, run.language))
     with ThreadPoolExecutor(max_workers=EVAL_PROCESSES) as pool:
-        list(pool.map(run, ordered))
+        list(pool.map(execute, ordered))
     files: dict[str, dict] = {}
-    for (language, name, decoder), folder, _args in runs:
-        files.setdefault(language, {})[(name, decoder)] = next(folder.glob("*_eval_results.txt"))
+    for run in runs:
+        files.setdefault(run.language, {})[(run.set_name, run.decoder)] = next(run.folder.glob("*_eval_results.txt"))
     return files
 
 

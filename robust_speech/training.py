@@ -28,8 +28,8 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 from robust_speech.arguments import DataTrainingArguments, ModelArguments, RecipeArguments
 from robust_speech.augment import Augmenter
 from robust_speech.batching import CTCCollator, DurationBatchSampler
-from robust_speech.feature_cache import FeatureCache
 from robust_speech.errors import ConfigurationError, RobustSpeechError, output_error, output_errors
+from robust_speech.feature_cache import FeatureCache
 from robust_speech.legacy_flags import translate_legacy_flags
 from robust_speech.lm import save_normalizer
 from robust_speech.metrics import error_rates
