@@ -9,7 +9,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: setup system-deps test test-all demo bench clean
+.PHONY: setup system-deps lint test test-all demo bench clean
 
 setup: system-deps $(STAMP)
 
@@ -25,7 +25,12 @@ $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt
 	$(PIP) install -q --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
-test: setup
+# Seconds: ruff, and the import layering of docs/architecture.md (pyproject.toml [tool.importlinter]).
+lint: setup
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/lint-imports --no-cache
+
+test: setup lint
 	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" tests
 
 test-all: setup

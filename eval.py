@@ -6,7 +6,7 @@
 
 Writes `{dataset_id}_eval_results.txt` ("WER: ...\\nCER: ...") and, with --log_outputs, the per-example
 prediction/target logs, exactly as the challenge's eval.py; `normalize_text` and `log_results` stay in this
-file so they can be edited as the challenge asks. The engine (robust_speech/evaluation.py) batches inference,
+file so they can be edited as the challenge asks. The engine (robust_speech/evaluation/engine.py) batches inference,
 chunks long audio like the transformers pipeline, and uses the model folder's language_model/ when present.
 """
 
@@ -17,10 +17,11 @@ from typing import Dict
 
 from datasets import Dataset
 
-from robust_speech.errors import RobustSpeechError
-from robust_speech.evaluation import add_engine_arguments, dataset_id, parse_device, run_evaluation
-from robust_speech.files import atomic_write
-from robust_speech.metrics import char_error_rate, word_error_rate
+from robust_speech.cli.arguments import add_engine_arguments, eval_options, parse_device
+from robust_speech.core.errors import RobustSpeechError
+from robust_speech.core.files import atomic_write
+from robust_speech.evaluation.engine import dataset_id, run_evaluation
+from robust_speech.reports.metrics import char_error_rate, word_error_rate
 
 
 def log_results(result: Dataset, args: Dict[str, str]):
@@ -67,7 +68,7 @@ def normalize_text(text: str) -> str:
 
 
 def main(args):
-    run_evaluation(args, normalize_text=normalize_text, log_results=log_results)
+    run_evaluation(eval_options(args), normalize_text=normalize_text, log_results=log_results)
 
 
 def build_parser() -> argparse.ArgumentParser:

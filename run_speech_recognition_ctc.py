@@ -7,7 +7,7 @@ Runs as `python run_speech_recognition_ctc.py ...`, `torchrun --nproc_per_node N
 
 import sys
 
-from robust_speech.training import main
+from robust_speech.training.run import main
 
 if __name__ == "__main__":
     sys.exit(main(script=__file__))

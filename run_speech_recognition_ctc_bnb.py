@@ -5,7 +5,7 @@ about a quarter of the optimizer memory). Only the default optimizer differs; `-
 
 import sys
 
-from robust_speech.training import BNB_OPTIMIZER, main
+from robust_speech.training.run import BNB_OPTIMIZER, main
 
 if __name__ == "__main__":
     sys.exit(main(script=__file__, default_optim=BNB_OPTIMIZER))

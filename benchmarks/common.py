@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(ROOT))
 
-from robust_speech.reporting import machine_info, write_json  # noqa: E402
+from robust_speech.reports.result_files import machine_info, write_json  # noqa: E402  (after the sys.path entry)
 
 
 def synchronize() -> None:

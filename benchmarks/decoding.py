@@ -21,14 +21,24 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from common import markdown_table, print_machine, save, spread, timed
 
-from robust_speech.decoding import FlashlightDecoder, GreedyDecoder, PyctcdecodeDecoder
-from robust_speech.lm import (NgramOptions, build_language_model, install_language_model, model_alphabet,
-                              prepare_lm_text)
-from robust_speech.metrics import word_error_rate
-from robust_speech.text import PAD_TOKEN, UNK_TOKEN, WORD_DELIMITER, TextNormalizer, read_text_lines
+from robust_speech.inference.decoding import (
+    FlashlightDecoder,
+    GreedyDecoder,
+    PyctcdecodeDecoder,
+)
+from robust_speech.lm.ngram import (
+    NgramOptions,
+    build_language_model,
+    install_language_model,
+    model_alphabet,
+    prepare_lm_text,
+)
+from robust_speech.reports.metrics import word_error_rate
+from robust_speech.text.lines import read_text_lines
+from robust_speech.text.normalizer import TextNormalizer
+from robust_speech.text.vocabulary import PAD_TOKEN, UNK_TOKEN, WORD_DELIMITER
 
 
 def synthetic_emissions(text: str, vocabulary: dict[str, int], rng: np.random.Generator,
@@ -62,7 +72,7 @@ def synthetic_emissions(text: str, vocabulary: dict[str, int], rng: np.random.Ge
 
 def synthetic_setup(work: Path, utterances: int, order: int, seed: int):
     """A model folder (vocab + LM from the corpus's LM text) and emissions of held-out test sentences."""
-    from robust_speech.synth import SynthConfig, cached_corpus
+    from robust_speech.data.synth import SynthConfig, cached_corpus
 
     config = SynthConfig(languages=("en",), train_size=0, dev_size=0, test_size=utterances, lm_sentences=6000,
                          speakers=2, seed=seed)
@@ -90,10 +100,11 @@ def install_lm(model_dir: Path, lines: list[str], vocabulary: dict[str, int], or
 
 def model_setup(args):
     """Log-probs of a trained model (with its language_model/) on a dataset split."""
-    from robust_speech.data import load_speech_split, parse_sources
-    from robust_speech.evaluation import split_log_probs
-    from robust_speech.lm import load_normalizer
-    from robust_speech.transcribe import Transcriber, load_acoustic_model
+    from robust_speech.data.sources import load_speech_split, parse_sources
+    from robust_speech.evaluation.groups import split_log_probs
+    from robust_speech.inference.acoustic import load_acoustic_model
+    from robust_speech.inference.transcribe import Transcriber
+    from robust_speech.text.normalizer import load_normalizer
 
     acoustic = load_acoustic_model(args.model_dir, "cpu")
     transcriber = Transcriber(acoustic, None)

@@ -19,49 +19,23 @@ import json
 import tempfile
 from pathlib import Path
 
-
 from common import markdown_table, print_machine, save, spread, timed
 
-from robust_speech.decoding import GreedyDecoder
-from robust_speech.metrics import word_error_rate
-from robust_speech.text import TextNormalizer
-
-SHAPES = {
-    "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-             "conv_dim": [32] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
-             "do_stable_layer_norm": True, "feat_extract_norm": "layer"},
-    "base": {"do_stable_layer_norm": False, "feat_extract_norm": "group"},  # wav2vec2-base: the config defaults
-    "xlsr300m": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
-                 "do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True},
-}
+from robust_speech.inference.decoding import GreedyDecoder
+from robust_speech.reports.metrics import word_error_rate
+from robust_speech.text.normalizer import TextNormalizer
+from robust_speech.training.random_models import MODEL_SHAPES, save_random_model
 
 
 def random_model(folder: Path, shape: str) -> Path:
-    import torch
-    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
-                              Wav2Vec2Processor)
-
     letters = "abcdefghijklmnopqrstuvwxyz'"
     vocabulary = {"[PAD]": 0, "[UNK]": 1, "|": 2, **{c: 3 + i for i, c in enumerate(letters)}}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocabulary), encoding="utf-8")
-    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="[UNK]", pad_token="[PAD]",
-                                     word_delimiter_token="|", bos_token=None, eos_token=None)
-    layer_norm = SHAPES[shape]["feat_extract_norm"] == "layer"
-    extractor = Wav2Vec2FeatureExtractor(return_attention_mask=layer_norm)
-    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
-    torch.manual_seed(0)
-    model = Wav2Vec2ForCTC(Wav2Vec2Config(**SHAPES[shape], vocab_size=len(vocabulary), pad_token_id=0))
-    with torch.no_grad():  # the pipeline would print [UNK]; ours writes nothing for it
-        model.lm_head.bias[vocabulary["[UNK]"]] = -100.0
-        model.lm_head.bias[vocabulary["|"]] += 2.0
-    model.save_pretrained(folder)
-    return folder
+    return save_random_model(folder, vocabulary, shape)
 
 
 def load_audio_set(short: int, long: int, long_seconds: float):
-    from robust_speech.preprocess import decode_audio
-    from robust_speech.synth import SynthConfig, cached_corpus
+    from robust_speech.data.preprocess import decode_audio
+    from robust_speech.data.synth import SynthConfig, cached_corpus
 
     config = SynthConfig(languages=("en",), train_size=0, dev_size=0, test_size=short, lm_sentences=0,
                          long_recordings=long, long_duration_s=(long_seconds, long_seconds), speakers=3, seed=1)
@@ -77,7 +51,7 @@ def load_audio_set(short: int, long: int, long_seconds: float):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=sorted(SHAPES), default="tiny")
+    parser.add_argument("--model", choices=sorted(MODEL_SHAPES), default="tiny")
     parser.add_argument("--model_dir", help="a trained model folder instead of a random-init shape")
     parser.add_argument("--short", type=int, default=40, help="short clips")
     parser.add_argument("--long", type=int, default=2, help="long recordings")
@@ -93,7 +67,8 @@ def main() -> None:
 
     from transformers import pipeline
 
-    from robust_speech.transcribe import Transcriber, load_acoustic_model
+    from robust_speech.inference.acoustic import load_acoustic_model
+    from robust_speech.inference.transcribe import Transcriber
 
     items = load_audio_set(args.short, args.long, args.long_seconds)
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as work:

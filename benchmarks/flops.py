@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-
 from common import markdown_table, print_machine, save, spread, timed
-from training_speed import SHAPES
+
+from robust_speech.training.random_models import MODEL_SHAPES as SHAPES
 
 
 def matmul_flops(device: str, size: int = 2048, repeats: int = 5) -> float:

@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 from common import ROOT, markdown_table, peak_memory, print_machine, save
-from training_speed import SHAPES
+
+from robust_speech.training.random_models import MODEL_SHAPES as SHAPES
 
 CHILD = """
 import json, resource, sys, torch

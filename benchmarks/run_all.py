@@ -67,7 +67,8 @@ def main() -> None:
                 rows.append([f"training throughput ({model}{label})", "ours / reference audio s per s",
                              f"{ours['speedup']:.2f}x", ">= 1.5x", f"peak memory {ours['memory_ratio']:.2f}x"])
     memory = load_json(RESULTS / f"optimizer_memory_{models['optimizer']}_{tag}.json")
-    rows.append([f"optimizer state ({models['optimizer']})", "AdamW8bit / AdamW bytes", f"{memory['state_ratio']:.2f}x", "<= 0.3x", ""])
+    rows.append([f"optimizer state ({models['optimizer']})", "AdamW8bit / AdamW bytes", f"{memory['state_ratio']:.2f}x",
+                     "<= 0.3x", ""])
     for model in models["eval"]:
         data = load_json(RESULTS / f"eval_speed_{model}_{tag}.json")["results"]
         for subset, label in (("test", "short clips"), ("long", "long recordings")):
@@ -84,7 +85,7 @@ def main() -> None:
     for r in decoding:
         if r["engine"] == "flashlight":
             pyctc = next(p for p in decoding if p["engine"] == "pyctcdecode" and p["beam"] == r["beam"])
-            rows.append([f"decoding (beam {r['beam']})", "flashlight / pyctcdecode speed", 
+            rows.append([f"decoding (beam {r['beam']})", "flashlight / pyctcdecode speed",
                          f"{r['speedup_vs_pyctcdecode']:.1f}x", ">= 3x at equal WER",
                          f"WER {r['wer']:.4f} vs {pyctc['wer']:.4f}"])
     flops = load_json(RESULTS / f"flops_{tag}.json")

@@ -22,19 +22,12 @@ from pathlib import Path
 
 from common import ROOT, markdown_table, peak_memory, print_machine, save
 
-SHAPES = {
-    "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-             "conv_dim": [32] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
-             "do_stable_layer_norm": True, "feat_extract_norm": "layer"},
-    "base": {"do_stable_layer_norm": True, "feat_extract_norm": "layer"},  # wav2vec2-base size, XLS-R's norms
-    "xlsr300m": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
-                 "do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True},
-}
+from robust_speech.training.random_models import MODEL_SHAPES
 
 # Runs one training in this process and prints its numbers; the parent reads the last line.
 CHILD = """
 import json, resource, sys, torch
-from robust_speech import training
+import robust_speech.training.run as training
 code = training.main(json.loads(sys.argv[1]), script="benchmark")
 gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
 print(json.dumps({"code": code, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -52,7 +45,7 @@ def run(argv: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=sorted(SHAPES), default="tiny")
+    parser.add_argument("--model", choices=sorted(MODEL_SHAPES), default="tiny")
     parser.add_argument("--utterances", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
@@ -60,17 +53,17 @@ def main() -> None:
     args = parser.parse_args()
     print_machine()
 
-    from robust_speech.synth import SynthConfig, cached_corpus
+    from robust_speech.data.synth import SynthConfig, cached_corpus
 
     corpus = cached_corpus(SynthConfig(languages=("en",), train_size=args.utterances, dev_size=2, test_size=2,
                                        lm_sentences=0, speakers=6, seed=5), progress=True)
-    from robust_speech.audio import audio_info
+    from robust_speech.audio.decode import audio_info
 
     durations = [audio_info(str(corpus.clips_dir("en") / row["path"])).duration for row in corpus.rows("en", "train")]
     audio_seconds = sum(durations)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as work:
         config = Path(work) / "config.json"
-        config.write_text(json.dumps(SHAPES[args.model]), encoding="utf-8")
+        config.write_text(json.dumps(MODEL_SHAPES[args.model]), encoding="utf-8")
         common = ["--dataset_name", str(corpus.root), "--dataset_config_name", "en", "--train_split_name", "train",
                   "--model_config_json", str(config), "--do_train", "--num_train_epochs", "1", "--eval_strategy", "no",
                   "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--seed", "3",

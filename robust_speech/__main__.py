@@ -1,5 +1,5 @@
 import sys
 
-from robust_speech.cli import main
+from robust_speech.cli.verbs import main
 
 sys.exit(main())

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from robust_speech.synth import SynthConfig, synthesize_corpus
+from robust_speech.data.synth import SynthConfig, synthesize_corpus
+from robust_speech.training.random_models import MODEL_SHAPES
 
 # Small enough to synthesize in seconds, large enough to hold every split and voice hold-out.
 SMALL_CORPUS = SynthConfig(
@@ -59,13 +60,8 @@ def small_corpus(tmp_path_factory):
     return synthesize_corpus(SMALL_CORPUS, tmp_path_factory.mktemp("synth") / "corpus", progress=False)
 
 
-# A random-init model with XLS-R's architecture (7-layer conv encoder, stable layer norm, layer-norm features)
-# scaled down to 2 layers of width 32: trains in a fraction of a second per step on CPU.
-TINY_XLSR_CONFIG = {
-    "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-    "conv_dim": [32] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
-    "do_stable_layer_norm": True, "feat_extract_norm": "layer",
-}
+# The tiny XLS-R shape (2 layers of width 32): trains in a fraction of a second per step on CPU.
+TINY_XLSR_CONFIG = MODEL_SHAPES["tiny"]
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +77,6 @@ def tiny_config_json(tmp_path_factory):
 def kenlm_programs():
     """lmplz and build_binary: from PATH or the cache, else built from the kenlm sdist right here (the
     bootstrap path a fresh CI machine takes)."""
-    from robust_speech import kenlm_tools
+    import robust_speech.lm.kenlm_tools as kenlm_tools
 
     return kenlm_tools.kenlm_programs()

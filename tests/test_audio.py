@@ -6,11 +6,10 @@ import av
 import numpy as np
 import pytest
 import soundfile
-
-from robust_speech.audio import audio_info, load_audio, stream_audio
-from robust_speech.errors import AudioError, RobustSpeechError
-
 from conftest import dominant_frequency, tone
+
+from robust_speech.audio.decode import audio_info, load_audio, stream_audio
+from robust_speech.core.errors import AudioError, RobustSpeechError
 
 
 def write_m4a(path, audio, sampling_rate):
@@ -142,7 +141,7 @@ def test_decoding_needs_neither_torchaudio_nor_torchcodec(tmp_path):
     soundfile.write(path, tone(440, 0.5, 48000), 48000, format="MP3")
     code = (
         "import sys; sys.modules['torchaudio'] = None; sys.modules['torchcodec'] = None\n"
-        "from robust_speech.audio import load_audio\n"
+        "from robust_speech.audio.decode import load_audio\n"
         f"print(load_audio({str(path)!r}).size)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -3,11 +3,20 @@
 import numpy as np
 import pytest
 import torch
-from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+from transformers import (
+    SeamlessM4TFeatureExtractor,
+    Wav2Vec2CTCTokenizer,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2Processor,
+)
 
-from robust_speech.augment import Augmenter
-from robust_speech.batching import CTCCollator, DurationBatchSampler, padding_ratio
-from robust_speech.feature_cache import FeatureCache
+from robust_speech.audio.augment import Augmenter
+from robust_speech.training.batching import (
+    CTCCollator,
+    DurationBatchSampler,
+    padding_ratio,
+)
+from robust_speech.training.feature_cache import FeatureCache
 
 
 @pytest.fixture

@@ -1,23 +1,25 @@
 """Loading: Common Voice folders, audio folders, tables, parquet, save_to_disk, Hub ids, joins, streaming."""
 
 import csv
-import shutil
 
 import datasets
 import numpy as np
 import pytest
 import soundfile
-
-from robust_speech import data as data_module
-from robust_speech.arguments import DataTrainingArguments
-from robust_speech.audio import audio_info
-from robust_speech.data import SourceSpec, load_speech_split, parse_probabilities, parse_sources
-from robust_speech.errors import ConfigurationError
-from robust_speech.preprocess import PreprocessOptions, preprocess_split
-from robust_speech.skips import SkipLog
-from robust_speech.synth import read_tsv
-
 from conftest import dominant_frequency, tone
+
+import robust_speech.data.sources as data_module
+from robust_speech.audio.decode import audio_info
+from robust_speech.core.errors import ConfigurationError
+from robust_speech.data.arguments import DataTrainingArguments
+from robust_speech.data.preprocess import PreprocessOptions, preprocess_split
+from robust_speech.data.skips import SkipLog
+from robust_speech.data.sources import (
+    SourceSpec,
+    load_speech_split,
+    parse_probabilities,
+    parse_sources,
+)
 
 
 def load(name, split="train", config=None, text_column=None, **kwargs):
@@ -132,7 +134,8 @@ def test_parquet_folder_and_file_through_load_dataset(tmp_path, audio_folder):
 def test_save_to_disk_dataset_dict(tmp_path, audio_folder):
     clips = audio_folder / "train" / "clips"
     saved = datasets.DatasetDict(
-        {"train": _audio_dataset(clips, [("a.wav", "one")], "sentence"), "test": _audio_dataset(clips, [("b.flac", "two")], "sentence")}
+        {"train": _audio_dataset(clips, [("a.wav", "one")], "sentence"),
+         "test": _audio_dataset(clips, [("b.flac", "two")], "sentence")}
     )
     saved.save_to_disk(tmp_path / "saved")
     dataset = load(str(tmp_path / "saved"), "test")
@@ -203,7 +206,8 @@ def test_hub_ids_go_to_load_dataset_with_token(monkeypatch, audio_folder):
     dataset = load_speech_split(parse_sources(args.dataset_name, args.dataset_config_name, "sentence"),
                                 args.train_split_name, token=args.hub_token)
     name, config, kwargs = calls[0]
-    assert (name, config, kwargs["split"], kwargs["token"]) == ("mozilla-foundation/common_voice_11_0", "en", "train+validation", True)
+    assert (name, config, kwargs["split"], kwargs["token"]) == ("mozilla-foundation/common_voice_11_0", "en",
+                                                                "train+validation", True)
     assert dataset["source"][0] == "mozilla-foundation/common_voice_11_0/en:train+validation"
     load_speech_split([SourceSpec("org/big", "x")], "train+validation", streaming=True)
     assert [call[2]["split"] for call in calls[1:]] == ["train", "validation"]  # streaming joins splits itself

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from robust_speech.scoring import read_results_file
+from robust_speech.reports.scoring import read_results_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_a_short_demo_runs_every_stage_and_reports_only_what_eval_wrote(tmp_path):
     out = tmp_path / "demo"
     # A relative --out, as `make demo` gives it: the stages run scripts in other folders.
-    command = [sys.executable, "-m", "robust_speech.cli", "demo", "--out", "demo", "--minutes", "1", "--languages",
+    command = [sys.executable, "-m", "robust_speech", "demo", "--out", "demo", "--minutes", "1", "--languages",
                "en,de"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -44,7 +44,7 @@ def test_a_short_demo_runs_every_stage_and_reports_only_what_eval_wrote(tmp_path
                  for n in ("cv_test", "real_dev", "real_test")]
         assert f"{sum(parts) / 3:.4f}" == score
     # The robustness table: clean and four SNRs and three RT60s per language, read from robustness.json.
-    from robust_speech.robustness import read_robustness
+    from robust_speech.evaluation.robustness import read_robustness
 
     robust = {language: read_robustness(out / "robustness" / language / "robustness.json") for language in ("en", "de")}
     conditions = re.findall(r"^\| (clean|[\d.]+ dB SNR|[\d.]+ s RT60) \| ([\d.]+) \| ([\d.]+) \|$", report, flags=re.M)
@@ -69,7 +69,7 @@ def test_the_learning_rate_cools_down_to_zero_over_the_end_of_the_time_budget():
     import torch
     from transformers import get_constant_schedule_with_warmup
 
-    from robust_speech.demo import TimeBudget
+    from robust_speech.demo.pipeline import TimeBudget
 
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     scheduler = get_constant_schedule_with_warmup(optimizer, num_warmup_steps=2)
@@ -89,7 +89,7 @@ def test_eval_runs_go_two_at_a_time_never_two_decoders_of_one_set_side_by_side(t
     import time
     from types import SimpleNamespace
 
-    from robust_speech import demo
+    import robust_speech.demo.pipeline as demo
 
     plan = demo.DemoPlan(languages=("en",), minutes=1, output=tmp_path)
     runs = demo.eval_runs(plan, SimpleNamespace(root=tmp_path / "corpus"), tmp_path / "real", tmp_path / "model", "en")

@@ -1,10 +1,10 @@
 """The installed environment: the numpy trap, and the requirement lists that must agree."""
 
 import re
-import tomllib
 from pathlib import Path
 
 import numpy as np
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
-
 from entry_points import ROOT, run_eval
 from model_folders import save_random_model
-from robust_speech.transcribe import Chunk, kept_frames
+
+from robust_speech.inference.chunking import Chunk, kept_frames
 
 RATE = 16000
 SENTENCES = ["Hello, World!", "the  cat—sat\n\non the mat.", "Good night"]
@@ -53,7 +53,7 @@ def audio_folder(tmp_path_factory):
         table.write("file_name,sentence\n")
         for (name, audio, rate), sentence in zip(rows, SENTENCES):
             if rate != RATE:
-                from robust_speech.audio import resample
+                from robust_speech.audio.decode import resample
                 audio = resample(audio, RATE, rate)
             sf.write(folder / name, audio, rate)
             table.write(f'{name},"{sentence}"\n')
@@ -63,7 +63,7 @@ def audio_folder(tmp_path_factory):
 def test_chunked_eval_equals_the_transformers_pipeline(random_model_dir, audio_folder, tmp_path):
     from transformers import pipeline
 
-    from robust_speech.preprocess import decode_audio
+    from robust_speech.data.preprocess import decode_audio
 
     result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config",
                       "default", "--split", "train", "--chunk_length_s", "5", "--stride_length_s", "1", "--log_outputs",
@@ -129,8 +129,8 @@ def test_kept_frames_round_like_the_pipeline():
 
 
 def test_vad_finds_the_spoken_parts_and_eval_transcribes_them(random_model_dir, tmp_path):
-    from robust_speech.synth import make_speakers, speak
-    from robust_speech.vad import speech_segments
+    from robust_speech.audio.vad import speech_segments
+    from robust_speech.data.synth import make_speakers, speak
 
     speaker = make_speakers("en", 1, np.random.default_rng(0))[0]
     silence = np.zeros(RATE * 2, np.float32)
@@ -155,7 +155,7 @@ def test_vad_finds_the_spoken_parts_and_eval_transcribes_them(random_model_dir, 
 
 
 def test_transcribe_writes_text_subtitles_and_word_times(random_model_dir, audio_folder, tmp_path, capsys):
-    from robust_speech.cli import main
+    from robust_speech.cli.verbs import main
 
     out = tmp_path / "out"
     assert main(["transcribe", str(audio_folder / "mid.wav"), "--model", str(random_model_dir), "--output_dir",

@@ -4,14 +4,17 @@ import shutil
 
 import pytest
 import soundfile
-
-from robust_speech.arguments import DataTrainingArguments
-from robust_speech.data import SourceSpec, parse_sources
-from robust_speech.leakage import LeakageError, refuse_common_voice_test, split_names
-from robust_speech.prepare import check_leakage, prepare_datasets
-
 from conftest import tone
 from test_cli import run
+
+from robust_speech.data.arguments import DataTrainingArguments
+from robust_speech.data.leakage import (
+    LeakageError,
+    refuse_common_voice_test,
+    split_names,
+)
+from robust_speech.data.prepare import check_leakage, prepare_datasets
+from robust_speech.data.sources import SourceSpec, parse_sources
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""N-gram building (lm.py, build_ngram.py, kenlm_tools.py) and the decoders that use it (decoding.py)."""
+"""N-gram building (robust_speech/lm/, build_ngram.py) and the decoders that use it (inference/decoding.py,
+inference/loading.py)."""
 
 import json
 import os
@@ -8,16 +9,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from ctc_logits import VOCABULARY, emissions
 from entry_points import run_build_ngram
 from model_folders import save_processor
-from robust_speech import kenlm_tools
-from robust_speech.decoding import GreedyDecoder, PyctcdecodeDecoder, FlashlightDecoder, TokenLayout, load_decoder
-from robust_speech.errors import ConfigurationError, MissingDependencyError
-from robust_speech.lm import ctc_alphabet, ensure_end_of_sentence, arpa_unigrams, prepare_lm_text, read_lm_attrs
-from robust_speech.metrics import word_error_rate
-from robust_speech.text import TextNormalizer
+
+import robust_speech.lm.kenlm_tools as kenlm_tools
+from robust_speech.core.errors import ConfigurationError, MissingDependencyError
+from robust_speech.inference.decoding import (
+    Decoder,
+    FlashlightDecoder,
+    GreedyDecoder,
+    PyctcdecodeDecoder,
+    TokenLayout,
+    load_decoder,
+)
+from robust_speech.lm.ngram import (
+    arpa_unigrams,
+    ctc_alphabet,
+    ensure_end_of_sentence,
+    prepare_lm_text,
+    read_lm_attrs,
+)
+from robust_speech.reports.metrics import word_error_rate
+from robust_speech.text.normalizer import TextNormalizer
 
 LM_SENTENCES = [
     "the cat sat on the mat", "a cat sat on a hat", "the dog sat on the log", "the cat ate the rat",
@@ -140,6 +154,33 @@ def test_an_lm_built_for_another_vocabulary_is_refused(lm_model_dir, tmp_path):
             load_decoder(folder, engine)
 
 
+def test_every_engine_implements_the_decoder_protocol(lm_model_dir):
+    decoders = [load_decoder(lm_model_dir, engine) for engine in ("greedy", "pyctcdecode", "flashlight")]
+    assert all(isinstance(decoder, Decoder) for decoder in decoders)
+    assert [decoder.beam_width for decoder in decoders] == [None, 100, 100]
+    text = emissions("the cat sat on the mat")
+    assert all(decoder.decode(text).text == decoder.decode_batch([text])[0].text for decoder in decoders)
+    for decoder in decoders[1:]:
+        decoder.set_weights(0.0, 0.0)
+    with pytest.raises(ConfigurationError, match="no language model"):
+        decoders[0].set_weights(1.0, 1.0)
+
+
+def test_the_decoder_policy(lm_model_dir, tmp_path):
+    from robust_speech.inference.loading import DecoderChoice, choose_decoder
+
+    assert choose_decoder(lm_model_dir, DecoderChoice()).engine == "pyctcdecode"
+    assert choose_decoder(lm_model_dir, DecoderChoice(no_lm=True)).engine == "greedy"
+    assert choose_decoder(lm_model_dir, DecoderChoice("flashlight", no_lm=True)).engine == "greedy"
+    assert choose_decoder(lm_model_dir, DecoderChoice("flashlight", beam_width=7)).beam_width == 7
+    bare = save_processor(tmp_path / "bare")
+    assert choose_decoder(bare, DecoderChoice()).engine == "greedy"
+    with pytest.raises(ConfigurationError, match="needs .*language_model"):
+        choose_decoder(bare, DecoderChoice("flashlight"))
+    with pytest.raises(ConfigurationError, match="--decoder beamy"):
+        choose_decoder(lm_model_dir, DecoderChoice("beamy"))
+
+
 def test_layout_folds_specials_into_the_blank():
     layout = TokenLayout.from_vocabulary({"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, "a": 5})
     assert layout.blank == 0 and layout.delimiter == 4 and layout.specials == (1, 2)
@@ -189,7 +230,7 @@ def test_arpa_gets_the_missing_end_of_sentence(tmp_path, kenlm_programs):
 def test_the_flashlight_copy_of_the_lm_makes_unknown_words_cost_the_offset(tmp_path):
     import kenlm
 
-    from robust_speech.lm import shift_unknown_word
+    from robust_speech.lm.ngram import shift_unknown_word
 
     arpa = tmp_path / "hand.arpa"
     arpa.write_text(HAND_MADE_ARPA, encoding="utf-8")
@@ -256,7 +297,7 @@ def test_lmplz_is_built_from_source_when_absent(tmp_path):
     """The full bootstrap (pip download of the sdist, cmake, compile) into an empty cache: 30-60 s here, so it
     runs in the default suite and CI exercises it on every submission."""
     env = {**os.environ, "ROBUST_SPEECH_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    code = "from robust_speech.kenlm_tools import kenlm_programs; print(kenlm_programs().lmplz)"
+    code = "from robust_speech.lm.kenlm_tools import kenlm_programs; print(kenlm_programs().lmplz)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     lmplz = Path(result.stdout.strip().splitlines()[-1])
@@ -273,10 +314,10 @@ def test_lmplz_is_built_from_source_when_absent(tmp_path):
 
 def test_tune_lm_picks_the_better_of_two_planted_settings(lm_model_dir, tmp_path):
     import shutil
-    from types import SimpleNamespace
 
-    from robust_speech.evaluation import choose_decoder
-    from robust_speech.lm_tuning import DECODING_FILE, save_tuning, tune_weights
+    from robust_speech.core.model_folder import DECODING_FILE
+    from robust_speech.evaluation.lm_tuning import save_tuning, tune_weights
+    from robust_speech.inference.loading import DecoderChoice, choose_decoder
 
     folder = tmp_path / "model"
     shutil.copytree(lm_model_dir, folder)
@@ -293,14 +334,16 @@ def test_tune_lm_picks_the_better_of_two_planted_settings(lm_model_dir, tmp_path
     save_tuning(folder, result, "pyctcdecode", "dev")
     assert read_lm_attrs(folder)["alpha"] == 1.0 and read_lm_attrs(folder)["beta"] == 0.0
     assert json.loads((folder / DECODING_FILE).read_text())["beam_width"] == 8
-    chosen = choose_decoder(folder, SimpleNamespace(decoder="auto", no_lm=False, beam_width=None))
+    chosen = choose_decoder(folder, DecoderChoice())
     assert chosen.engine == "pyctcdecode" and chosen.beam_width == 8
-    from transformers import Wav2Vec2ProcessorWithLM  # the tuned folder still loads in plain transformers
+    from transformers import (
+        Wav2Vec2ProcessorWithLM,  # the tuned folder still loads in plain transformers
+    )
     assert Wav2Vec2ProcessorWithLM.from_pretrained(folder).decode(log_probs[0]).text == references[0]
 
 
 def test_the_time_budget_stops_the_search_early(lm_model_dir):
-    from robust_speech.lm_tuning import tune_weights
+    from robust_speech.evaluation.lm_tuning import tune_weights
 
     decoder = FlashlightDecoder(lm_model_dir, beam_width=8)
     result = tune_weights(decoder, [emissions("the cat sat")], ["the cat sat"], alphas=(0.0, 0.5, 1.0),

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY_XLSR_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +27,8 @@ def test_run_sh_trains_builds_the_lm_and_evaluates(small_corpus, tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "MODEL": str(tiny_pretrained(tmp_path / "pretrained")), "DATASET": str(small_corpus.root), "LANGUAGE": "en",
            "OUTPUT_DIR": str(output_dir), "EPOCHS": "1",
-           "EXTRA_TRAIN_FLAGS": "--max_steps 2 --eval_steps 2 --save_steps 2 --mask_time_prob 0.0 --mask_feature_prob 0.0 --learning_rate 1e-3"}
+           "EXTRA_TRAIN_FLAGS": "--max_steps 2 --eval_steps 2 --save_steps 2 --mask_time_prob 0.0 --mask_feature_prob 0.0 "
+                                "--learning_rate 1e-3"}
     result = subprocess.run(["bash", str(ROOT / "run.sh")], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
@@ -62,8 +62,8 @@ LEARNING_CORPUS = dict(languages=("en",), train_size=400, dev_size=20, test_size
 @pytest.fixture(scope="session")
 def learned(tmp_path_factory):
     """(corpus, model folder): trained on 400 synthetic utterances, test sentences and voices held out."""
-    from robust_speech import training
-    from robust_speech.synth import SynthConfig, cached_corpus
+    import robust_speech.training.run as training
+    from robust_speech.data.synth import SynthConfig, cached_corpus
 
     corpus = cached_corpus(SynthConfig(**LEARNING_CORPUS))
     folder = tmp_path_factory.mktemp("learned")
@@ -122,9 +122,10 @@ def test_an_lm_from_separate_text_lowers_wer_on_held_out_sentences(learned, tmp_
 def test_the_lm_folder_decodes_the_same_in_transformers_and_in_our_engine(learned, tmp_path):
     from transformers import Wav2Vec2ProcessorWithLM
 
-    from robust_speech.decoding import PyctcdecodeDecoder
-    from robust_speech.preprocess import decode_audio
-    from robust_speech.transcribe import log_probs_batch, load_acoustic_model
+    from robust_speech.data.preprocess import decode_audio
+    from robust_speech.inference.acoustic import load_acoustic_model
+    from robust_speech.inference.decoding import PyctcdecodeDecoder
+    from robust_speech.inference.transcribe import log_probs_batch
 
     corpus, model = copy_with_lm(learned, tmp_path, order=3)
     audios = [decode_audio(str(corpus.clips_dir("en") / row["path"]), 16000) for row in corpus.rows("en", "test")[:8]]
@@ -136,7 +137,7 @@ def test_the_lm_folder_decodes_the_same_in_transformers_and_in_our_engine(learne
 
 
 def test_tune_lm_writes_weights_that_eval_then_uses(learned, tmp_path, capsys):
-    from robust_speech.cli import main
+    from robust_speech.cli.verbs import main
 
     corpus, model = copy_with_lm(learned, tmp_path, order=3)
     assert main(["tune-lm", "--model_dir", str(model), "--dataset", str(corpus.root), "--config", "en", "--split", "dev",
@@ -153,7 +154,7 @@ def test_tune_lm_writes_weights_that_eval_then_uses(learned, tmp_path, capsys):
 
 
 def test_robustness_degrades_the_test_set_and_writes_curves(learned, tmp_path):
-    from robust_speech.robustness import read_robustness
+    from robust_speech.evaluation.robustness import read_robustness
 
     corpus, model = learned
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}

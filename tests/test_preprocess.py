@@ -2,20 +2,20 @@
 
 import os
 import re
-import shutil
 
-import numpy as np
-import pytest
 import soundfile
-
-from robust_speech.arguments import DataTrainingArguments
-from robust_speech.data import load_speech_split, parse_sources
-from robust_speech.preprocess import PreprocessOptions, audio_fingerprint, preprocess_split
-from robust_speech.prepare import prepare_datasets
-from robust_speech.skips import SkipLog, read_skip_log
-from robust_speech.text import TextNormalizer
-
 from conftest import make_folder, tone
+
+from robust_speech.data.arguments import DataTrainingArguments
+from robust_speech.data.prepare import prepare_datasets
+from robust_speech.data.preprocess import (
+    PreprocessOptions,
+    audio_fingerprint,
+    preprocess_split,
+)
+from robust_speech.data.skips import SkipLog, read_skip_log
+from robust_speech.data.sources import load_speech_split, parse_sources
+from robust_speech.text.normalizer import TextNormalizer
 
 # file name -> (seconds of audio, or None for no file / "garbage" for bytes that are not audio, transcript)
 PLANTED_TRAIN = {
@@ -86,7 +86,8 @@ def test_decoded_cache_is_reused_and_invalidated(tmp_path):
 
     def run(**kwargs):
         dataset = load_speech_split(parse_sources(str(folder)), "train")
-        return preprocess_split(dataset, "train", kwargs.pop("options", options), SkipLog(), cache_dir=tmp_path / "cache", **kwargs)
+        return preprocess_split(dataset, "train", kwargs.pop("options", options), SkipLog(), cache_dir=tmp_path / "cache",
+                                **kwargs)
 
     first = run()
     assert not first.from_cache and first.examples_per_second > 0

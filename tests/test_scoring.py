@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from robust_speech.cli import main
+from robust_speech.cli.verbs import main
 
 
 def result_file(folder, name, wer, cer=0.1):

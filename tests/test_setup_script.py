@@ -14,7 +14,8 @@ def fake_tools(folder: Path, uid: int, installed: set[str]) -> dict:
     folder.mkdir()
     listed = " ".join(sorted(installed))
     (folder / "dpkg-query").write_text(
-        f'#!/bin/bash\nfor p in {listed}; do [[ "${{@: -1}}" == "$p" ]] && echo -n "install ok installed" && exit 0; done\nexit 1\n'
+        f'#!/bin/bash\nfor p in {listed}; do [[ "${{@: -1}}" == "$p" ]] && echo -n "install ok installed" && exit 0; '
+        'done\nexit 1\n'
     )
     (folder / "id").write_text(f"#!/bin/bash\necho {uid}\n")
     (folder / "apt-get").write_text(f'#!/bin/bash\necho "apt-get $*" >> {folder}/apt.log\n')

@@ -2,16 +2,20 @@ import hashlib
 
 import numpy as np
 import pytest
-
-from robust_speech import synth
-from robust_speech.audio import audio_info, load_audio
-from robust_speech.augment import add_noise, add_reverb
-from robust_speech.errors import ConfigurationError
-from robust_speech.sentences import LANGUAGES, load_sentences
-from robust_speech.synth import TSV_COLUMNS, SynthConfig, read_tsv, synthesize_corpus
-from robust_speech.text import TextNormalizer
-
 from conftest import SMALL_CORPUS, dominant_frequency, tone
+
+import robust_speech.data.synth as synth
+from robust_speech.audio.augment import add_noise, add_reverb
+from robust_speech.audio.decode import audio_info, load_audio
+from robust_speech.core.errors import ConfigurationError
+from robust_speech.data.sentences import LANGUAGES, load_sentences
+from robust_speech.data.synth import (
+    TSV_COLUMNS,
+    SynthConfig,
+    read_tsv,
+    synthesize_corpus,
+)
+from robust_speech.text.normalizer import TextNormalizer
 
 
 def test_sentences_in_six_languages_are_clean_and_speakable():
@@ -65,7 +69,8 @@ def test_lm_text_never_contains_a_split_sentence(small_corpus):
 
 def test_near_duplicate_sentences_count_as_one():
     config = SynthConfig(languages=("en",), train_size=1, dev_size=1, test_size=1, lm_sentences=1)
-    pools = synth.split_sentences(config, "en", ["Go home.", "Go home!", "Stay here.", "Run now.", "Sit down."], np.random.default_rng(0))
+    pools = synth.split_sentences(config, "en", ["Go home.", "Go home!", "Stay here.", "Run now.", "Sit down."],
+                                  np.random.default_rng(0))
     assert sorted(len(pool) for pool in pools.values()) == [0, 1, 1, 1, 1]
     with pytest.raises(ConfigurationError, match="distinct sentences needed"):
         synth.split_sentences(config, "en", ["Go home.", "Go home!", "Stay here.", "Run now."], np.random.default_rng(0))
@@ -153,7 +158,7 @@ def test_bad_configs_are_refused():
 
 
 def test_augmenter_is_seeded_and_each_kind_changes_the_audio():
-    from robust_speech.augment import Augmenter, band_limit, change_speed
+    from robust_speech.audio.augment import Augmenter, band_limit, change_speed
 
     audio = tone(440, 1.0, 16000)
     assert change_speed(audio, 1.25, 16000).size == int(16000 / 1.25)

@@ -3,16 +3,15 @@ import unicodedata
 
 import pytest
 
-from robust_speech.errors import TextError
-from robust_speech.text import (
+from robust_speech.core.errors import TextError
+from robust_speech.text.collisions import audit_collisions
+from robust_speech.text.lines import read_text_lines
+from robust_speech.text.normalizer import (
     DEFAULT_CHARS_TO_IGNORE,
     TextNormalizer,
-    audit_collisions,
-    build_vocabulary,
-    load_vocabulary,
     parse_chars_to_ignore,
-    read_text_lines,
 )
+from robust_speech.text.vocabulary import build_vocabulary, load_vocabulary
 
 REFERENCE_SET = set(',?.!-;:"“%‘”�—’…–')
 

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_XLSR_CONFIG
 from safetensors.torch import load_file
 
-from robust_speech import training
-from robust_speech.legacy_flags import translate_legacy_flags
-
-from conftest import TINY_XLSR_CONFIG
+import robust_speech.training.run as training
+from robust_speech.training.legacy_flags import translate_legacy_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 # The Swedish run.sh of the Robust Speech Event guide, verbatim except the dataset and model names.
@@ -86,7 +85,8 @@ def log_history(output_dir):
 def test_the_guides_flags_parse_unchanged():
     printed = []
     model_args, data_args, training_args, recipe_args = training.parse_arguments(guide_argv(), say=printed.append)
-    assert (data_args.dataset_name, data_args.dataset_config_name, data_args.text_column_name) == ("./cv-corpus", "sv-SE", "sentence")
+    assert (data_args.dataset_name, data_args.dataset_config_name, data_args.text_column_name) == ("./cv-corpus", "sv-SE",
+                                                                                                   "sentence")
     assert data_args.chars_to_ignore == list(",?.!-;:\"“%‘”�—’…–")
     assert data_args.use_auth_token and data_args.hub_token is True
     assert model_args.model_name_or_path == "./xls-r-300m" and model_args.freeze_feature_encoder
@@ -94,7 +94,8 @@ def test_the_guides_flags_parse_unchanged():
     assert str(training_args.eval_strategy) in ("steps", "IntervalStrategy.STEPS")
     assert training_args.train_sampling_strategy == "group_by_length" and training_args.length_column_name == "input_length"
     assert training_args.activation_checkpointing and training_args.push_to_hub and recipe_args.overwrite_output_dir
-    assert (training_args.gradient_accumulation_steps, training_args.learning_rate, training_args.save_total_limit) == (4, 7.5e-5, 3)
+    steps, rate, limit = training_args.gradient_accumulation_steps, training_args.learning_rate, training_args.save_total_limit
+    assert (steps, rate, limit) == (4, 7.5e-5, 3)
     assert training_args.report_to == ["tensorboard"]
     if not torch.cuda.is_available():
         assert not training_args.fp16 and any("--fp16 needs a CUDA GPU" in line for line in printed)
@@ -135,7 +136,7 @@ def test_training_end_to_end_as_a_user_runs_it(small_corpus, tiny_config_json, t
     assert model.config.pad_token_id == vocabulary["[PAD]"] == 0 and model.config.ctc_zero_infinity
     assert "<s>" not in processor.tokenizer.get_vocab()
     recognizer = pipeline("automatic-speech-recognition", model=str(output_dir))
-    from robust_speech.audio import load_audio
+    from robust_speech.audio.decode import load_audio
 
     clip = small_corpus.clips_dir("en") / small_corpus.rows("en", "dev")[0]["path"]
     assert isinstance(recognizer(load_audio(clip))["text"], str)
@@ -213,7 +214,7 @@ def test_bnb_script_trains_with_8bit_optimizer_states(small_corpus, tmp_path):
 
 
 def test_language_code_for_the_model_card():
-    from robust_speech.model_card import language_code
+    from robust_speech.training.model_card import language_code
 
     assert language_code(None, "sv-SE") == "sv" and language_code(None, "pt_BR") == "pt"
     assert language_code("de", "clean") == "de" and language_code(None, "clean") is None
@@ -245,10 +246,11 @@ def test_a_feature_mask_wider_than_the_model_is_a_clear_error(small_corpus, tiny
 
 def test_a_filterbank_model_trains_and_evaluates_from_a_config(small_corpus, tmp_path):
     """`"model_type": "wav2vec2-bert"` in --model_config_json: log-mel input, its own feature extractor."""
-    from robust_speech.preprocess import decode_audio
-    from robust_speech.transcribe import Transcriber, load_acoustic_model
-    from robust_speech.decoding import GreedyDecoder
-    from robust_speech.lm import model_vocabulary
+    from robust_speech.data.preprocess import decode_audio
+    from robust_speech.inference.acoustic import load_acoustic_model
+    from robust_speech.inference.decoding import GreedyDecoder
+    from robust_speech.inference.transcribe import Transcriber
+    from robust_speech.lm.ngram import model_vocabulary
 
     config = {"model_type": "wav2vec2-bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
               "intermediate_size": 64, "feature_projection_input_dim": 160, "conv_depthwise_kernel_size": 7,
@@ -270,7 +272,7 @@ def test_a_filterbank_model_trains_and_evaluates_from_a_config(small_corpus, tmp
 def test_training_caches_filterbank_features_unless_augmenting_or_turned_off():
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2FeatureExtractor
 
-    from robust_speech.arguments import RecipeArguments
+    from robust_speech.training.arguments import RecipeArguments
 
     filterbank = SeamlessM4TFeatureExtractor()
     cache = training._feature_cache(filterbank, RecipeArguments(feature_cache_mb=16))

@@ -24,13 +24,19 @@ import datasets
 import numpy as np
 import pytest
 import soundfile
-
 from conftest import make_folder, tone
 from ctc_logits import VOCABULARY
-from entry_points import (robust_speech_command, run_build_ngram, run_eval, run_measured, run_robust_speech,
-                          run_training)
+from entry_points import (
+    robust_speech_command,
+    run_build_ngram,
+    run_eval,
+    run_measured,
+    run_robust_speech,
+    run_training,
+)
 from model_folders import save_random_model
-from robust_speech.skips import SkipLog, read_skip_log
+
+from robust_speech.data.skips import SkipLog, read_skip_log
 
 RATE = 16000
 KEPT = "kept"

@@ -17,11 +17,11 @@ import pytest
 import soundfile as sf
 import torch
 from safetensors.torch import load_file
-from transformers.trainer_utils import get_last_checkpoint
-
-from robust_speech import training
 from test_eval import RATE, random_model_dir, run_eval, varied_audio  # noqa: F401 (fixture)
 from test_training import ROOT, run_script, train_argv
+from transformers.trainer_utils import get_last_checkpoint
+
+import robust_speech.training.run as training
 
 # Checkpoints at steps 2, 4, 6, 8; 6 training examples in batches of 3: every checkpoint is at an epoch boundary.
 COMMON = ("--max_steps", "8", "--save_steps", "2", "--eval_strategy", "no", "--dataloader_num_workers", "0",
@@ -42,7 +42,7 @@ LAUNCHER = textwrap.dedent("""
 
 PAUSE_INSIDE_TRAINING_STEP = """
 from transformers import TrainerCallback
-from robust_speech import training
+import robust_speech.training.run as training
 class PauseInsideStep(TrainerCallback):
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         if state.global_step == 4:  # step 5's gradients are computed, not yet applied; checkpoint-4 is on disk
@@ -281,8 +281,8 @@ def test_eval_on_a_full_disk_is_one_line_and_leaves_no_partial_result(random_mod
 
 def test_transcribe_into_an_unwritable_folder_or_a_full_disk_is_one_line(random_model_dir, short_clips, tmp_path,
                                                                          monkeypatch, capsys):
-    from robust_speech import files
-    from robust_speech.cli import main
+    import robust_speech.core.files as files
+    from robust_speech.cli.verbs import main
 
     audio = str(short_clips / "clip0.wav")
     blocked = tmp_path / "blocked"
@@ -305,7 +305,7 @@ def test_transcribe_into_an_unwritable_folder_or_a_full_disk_is_one_line(random_
 
 
 def test_read_only_output_is_one_line(tmp_path, monkeypatch, capsys):
-    from robust_speech.cli import main
+    from robust_speech.cli.verbs import main
 
     results = tmp_path / "cv_test_eval_results.txt"
     results.write_text("WER: 0.25\nCER: 0.1")

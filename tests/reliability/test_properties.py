@@ -2,10 +2,16 @@
 
 import json
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from robust_speech.text import TextNormalizer, build_vocabulary, is_unspoken_symbol, load_vocabulary
-from robust_speech.transcribe import Chunking
+from robust_speech.inference.chunking import Chunking
+from robust_speech.text.normalizer import TextNormalizer
+from robust_speech.text.vocabulary import (
+    build_vocabulary,
+    is_unspoken_symbol,
+    load_vocabulary,
+)
 
 NORMALIZERS = [TextNormalizer(), TextNormalizer(language="tr"), TextNormalizer(lowercase=False),
                TextNormalizer(dashes_split_words=False), TextNormalizer(chars_to_ignore="")]

@@ -12,10 +12,10 @@ import pytest
 import soundfile as sf
 import torch
 import transformers
-
-from robust_speech import training
 from test_eval import RATE, load_eval_module, random_model_dir, run_eval, varied_audio  # noqa: F401 (fixture)
 from test_training import ROOT, run_script, train_argv
+
+import robust_speech.training.run as training
 
 TOKEN = "hf_PLANTEDtoken1234567890abcdef"
 LOADERS = [(transformers.AutoConfig, "from_pretrained"), (transformers.AutoFeatureExtractor, "from_pretrained"),
@@ -84,7 +84,7 @@ def test_remote_code_runs_only_when_asked(flag, loads, random_model_dir, small_c
 
 def test_hub_datasets_never_get_remote_code(monkeypatch):
     """datasets 5 runs no loading scripts at all; the Hub path must not ask for them either."""
-    from robust_speech.data import SourceSpec, load_speech_split
+    from robust_speech.data.sources import SourceSpec, load_speech_split
 
     calls = []
     table = datasets.Dataset.from_dict({"audio": [{"bytes": None, "path": "a.wav"}], "sentence": ["hi"]})
@@ -130,7 +130,7 @@ def eval_args(model_dir, folder, *extra):
 
 def test_pickle_weights_are_refused_unless_allowed_and_never_run_code(pickle_models, small_corpus, tiny_config_json,
                                                                       tmp_path, capsys):
-    from robust_speech.cli import main as cli_main
+    from robust_speech.cli.verbs import main as cli_main
 
     models, marker = pickle_models
     data = one_clip_dataset(tmp_path / "data")
@@ -211,7 +211,7 @@ def tree(folder: Path) -> set[str]:
 
 
 def test_dataset_paths_and_names_cannot_write_outside_the_output_folder(random_model_dir, tmp_path):
-    from robust_speech.cli import main as cli_main
+    from robust_speech.cli.verbs import main as cli_main
 
     data = tmp_path / "data"
     data.mkdir()

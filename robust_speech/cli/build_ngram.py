@@ -1,0 +1,58 @@
+"""`build_ngram.py`'s command line: its flags, parsed into `LMBuildOptions`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from robust_speech.cli.arguments import add_normalizer_arguments, normalizer_from_args
+from robust_speech.core.errors import RobustSpeechError
+from robust_speech.lm.build import LMBuildOptions, build
+from robust_speech.lm.ngram import DEFAULT_ATTRS, NgramOptions
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="build_ngram.py",
+        description="Build a KenLM n-gram from text and install it into a CTC model folder, where "
+        "Wav2Vec2ProcessorWithLM, pyctcdecode and robust-speech's decoders find it.",
+    )
+    parser.add_argument("--model_dir", help="model folder to install the LM into (its language_model/ is replaced)")
+    parser.add_argument("--output_dir", help="without --model_dir: where to write the ARPA, binary and unigrams")
+    parser.add_argument("--text", nargs="*", default=[], metavar="FILE", help="UTF-8 text files, one sentence per line")
+    parser.add_argument("--dataset_name", help="also take the transcripts of a dataset (Hub id or local path)")
+    parser.add_argument("--dataset_config_name", default=None)
+    parser.add_argument("--split", default="train", help="dataset split(s), '+'-joined (default train)")
+    parser.add_argument("--text_column_name", default=None, help="transcript column (default: auto-detected)")
+    parser.add_argument("--token", default=None, help="Hugging Face token for gated datasets")
+    parser.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
+    parser.add_argument("--prune", type=int, nargs="*", default=[], help="lmplz --prune thresholds, e.g. 0 0 1")
+    parser.add_argument("--memory", default="1G", help="lmplz/build_binary sorting memory (default 1G)")
+    parser.add_argument("--binary_type", default="probing", choices=["probing", "trie"])
+    add_normalizer_arguments(parser, chars_help="override the model's normalizer (default: its text_normalizer.json, "
+                             "else the reference set)")
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ATTRS["alpha"], help="LM weight (tune with robust-speech tune-lm)")
+    parser.add_argument("--beta", type=float, default=DEFAULT_ATTRS["beta"], help="word insertion bonus")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> LMBuildOptions:
+    given = args.chars_to_ignore is not None or not args.do_lower_case or args.casing_language is not None
+    return LMBuildOptions(
+        model_dir=args.model_dir, output_dir=args.output_dir, text=tuple(args.text), dataset_name=args.dataset_name,
+        dataset_config_name=args.dataset_config_name, split=args.split, text_column_name=args.text_column_name,
+        token=args.token, alpha=args.alpha, beta=args.beta,
+        ngram=NgramOptions(order=args.order, prune=tuple(args.prune), memory=args.memory, binary_type=args.binary_type),
+        normalizer=normalizer_from_args(args) if given else None,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        build(options_from_args(args))
+    except RobustSpeechError as error:
+        print(f"build_ngram.py: error: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0

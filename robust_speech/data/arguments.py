@@ -1,0 +1,91 @@
+"""The data flags of the training recipe, as a dataclass parsed by `transformers.HfArgumentParser`.
+
+Field names are the reference recipe's (`run_speech_recognition_ctc.py`), so its commands work unchanged; fields
+it lacks are ours and say so in their help."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Optional
+
+from robust_speech.text.normalizer import DEFAULT_CHARS_TO_IGNORE
+
+
+@dataclass
+class DataTrainingArguments:
+    dataset_name: str = field(
+        metadata={"help": "Hub dataset id or local path (Common Voice folder, audio folder with metadata.csv, "
+                  "CSV/TSV of audio paths, save_to_disk folder, parquet); several joined with '+'"}
+    )
+    dataset_config_name: Optional[str] = field(
+        default=None, metadata={"help": "config (e.g. the language); one per dataset joined with '+', or one for all"}
+    )
+    train_split_name: str = field(
+        default="train+validation", metadata={"help": "training split; join several with '+' (default train+validation)"}
+    )
+    eval_split_name: str = field(default="test", metadata={"help": "evaluation split (default test)"})
+    eval_dataset_name: Optional[str] = field(
+        default=None, metadata={"help": "ours: evaluate on another dataset than --dataset_name"}
+    )
+    eval_dataset_config_name: Optional[str] = field(default=None, metadata={"help": "ours: config of --eval_dataset_name"})
+    audio_column_name: str = field(default="audio", metadata={"help": "column holding the audio (default audio)"})
+    text_column_name: Optional[str] = field(
+        default=None,
+        metadata={"help": "column holding the transcript; default: the first of text, sentence, transcription, "
+                  "transcript, normalized_text, raw_transcription that exists"},
+    )
+    overwrite_cache: bool = field(default=False, metadata={"help": "decode again instead of reading the cache"})
+    preprocessing_num_workers: Optional[int] = field(default=None, metadata={"help": "processes that decode audio"})
+    max_train_samples: Optional[int] = field(default=None, metadata={"help": "keep only the first N training examples"})
+    max_eval_samples: Optional[int] = field(default=None, metadata={"help": "keep only the first N evaluation examples"})
+    chars_to_ignore: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": f"characters removed from transcripts (default: {DEFAULT_CHARS_TO_IGNORE.replace('%', '%%')}); "
+                  "as separate arguments, as in the reference recipe"},
+    )
+    eval_metrics: list[str] = field(default_factory=lambda: ["wer"], metadata={"help": "wer and/or cer"})
+    max_duration_in_seconds: float = field(default=20.0, metadata={"help": "drop longer clips (recorded in skipped.tsv)"})
+    min_duration_in_seconds: float = field(default=0.0, metadata={"help": "drop shorter clips (recorded in skipped.tsv)"})
+    preprocessing_only: bool = field(
+        default=False, metadata={"help": "decode and cache the data, then stop (run once on one machine before "
+                                 "distributed training)"}
+    )
+    token: Optional[str] = field(default=None, metadata={"help": "Hugging Face token for gated datasets and pushing"})
+    use_auth_token: bool = field(default=False, metadata={"help": "deprecated: use --token (this uses the saved login)"})
+    trust_remote_code: bool = field(default=False, metadata={"help": "run dataset/model code from the Hub (off: safer)"})
+    unk_token: str = field(default="[UNK]", metadata={"help": "unknown token of the vocabulary"})
+    pad_token: str = field(default="[PAD]", metadata={"help": "padding token (the CTC blank)"})
+    word_delimiter_token: str = field(default="|", metadata={"help": "word delimiter token"})
+    phoneme_language: Optional[str] = field(default=None, metadata={"help": "language for phoneme tokenizers"})
+    streaming: bool = field(default=False, metadata={"help": "ours: stream the dataset instead of downloading it"})
+    interleave_probabilities: Optional[str] = field(
+        default=None, metadata={"help": "ours: sample several datasets with these weights (e.g. 0.7,0.3)"}
+    )
+    interleave_stopping_strategy: str = field(
+        default="all_exhausted", metadata={"help": "ours: first_exhausted or all_exhausted (default)"}
+    )
+    allow_overlap: bool = field(
+        default=False, metadata={"help": "ours: train even when training examples share a sentence or the audio "
+                                 "with the evaluation split (they are listed in leakage.tsv)"}
+    )
+    vocabulary_min_count: int = field(
+        default=1, metadata={"help": "ours: characters seen fewer times in training text stay out of the vocabulary "
+                             "and their examples are skipped (default 1: keep every character)"}
+    )
+    cache_dir: Optional[str] = field(default=None, metadata={"help": "where datasets and decoded audio are cached"})
+    do_lower_case: bool = field(default=True, metadata={"help": "ours: lowercase transcripts (default true)"})
+    casing_language: Optional[str] = field(
+        default=None, metadata={"help": "ours: language whose casing rules apply (tr, az: dotted/dotless i)"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.use_auth_token and self.token is None:
+            warnings.warn("--use_auth_token is deprecated: pass --token (using the saved Hugging Face login)", FutureWarning)
+        if self.eval_dataset_name is None and self.eval_dataset_config_name is not None:
+            raise ValueError("--eval_dataset_config_name needs --eval_dataset_name")
+
+    @property
+    def hub_token(self) -> str | bool | None:
+        """What `load_dataset(token=...)` gets: the given token, True for the saved login, or None."""
+        return self.token if self.token is not None else (True if self.use_auth_token else None)

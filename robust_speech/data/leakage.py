@@ -1,0 +1,173 @@
+"""The challenge's first rule, enforced: no Common Voice test data in training, no train/eval overlap.
+
+Two checks:
+- `refuse_common_voice_test`: training on the `test` split of any Common Voice version (Hub ids such as
+  `mozilla-foundation/common_voice_11_0`, or a local release folder's `test.tsv`) is an error before anything
+  loads. A local folder's `validated.tsv` is refused too: it holds every test clip.
+- `find_overlaps`: training examples whose normalized sentence, or whose decoded audio (hash of the
+  16-bit samples, see preprocess.audio_fingerprint), also occurs in an evaluation set.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from robust_speech.core.errors import ConfigurationError
+from robust_speech.data.local_datasets import detect_layout
+from robust_speech.data.sources import SourceSpec, split_plus
+from robust_speech.text.normalizer import TextNormalizer
+
+COMMON_VOICE_NAME = re.compile(r"(^|/)common[_-]?voice", re.IGNORECASE)
+LEAKAGE_FILE = "leakage.tsv"
+# Splits that contain Common Voice's test clips: `test` itself and, in a release folder, `validated`.
+FORBIDDEN_HUB_SPLITS = ("test",)
+FORBIDDEN_LOCAL_SPLITS = ("test", "validated")
+
+
+class LeakageError(ConfigurationError):
+    """Training data overlaps evaluation data, or is Common Voice test data."""
+
+
+def split_names(split: str) -> list[str]:
+    """`train+test[:10%]` -> ["train", "test"]."""
+    return [re.sub(r"\[.*\]$", "", part).strip().lower() for part in split_plus(split) if part]
+
+
+def refuse_common_voice_test(sources: Sequence[SourceSpec], split: str) -> None:
+    """Raise `LeakageError` when `split` of any source is (or contains) Common Voice test data."""
+    for source in sources:
+        layout = detect_layout(source.name, source.config)
+        if layout is None:
+            forbidden = FORBIDDEN_HUB_SPLITS if COMMON_VOICE_NAME.search(source.name) else ()
+            used = [name for name in split_names(split) if name in forbidden]
+        elif layout.is_common_voice:
+            used = [name for name in split_names(split) if name in FORBIDDEN_LOCAL_SPLITS]
+        elif layout.kind == "table" and _is_common_voice_table(layout.root):
+            used = [layout.root.stem]
+        else:
+            used = []
+        if used:
+            raise LeakageError(
+                f"refusing to train on Common Voice {used[0]!r} data ({source.label(split)}): "
+                + ("validated.tsv contains every test clip; " if used[0] == "validated" else "")
+                + "the challenge scores on the test split, so it must never be trained on; "
+                "train on train+validation (train.tsv + dev.tsv) instead"
+            )
+
+
+def _is_common_voice_table(path: Path) -> bool:
+    parent = path.parent
+    return path.stem.lower() in FORBIDDEN_LOCAL_SPLITS and (parent / "clips").is_dir()
+
+
+@dataclass(frozen=True)
+class Overlap:
+    kind: str  # "sentence" or "audio"
+    train_example: str
+    train_source: str
+    eval_example: str
+    eval_source: str
+    value: str  # the normalized sentence, or the audio hash
+
+
+@dataclass
+class OverlapReport:
+    overlaps: list[Overlap] = field(default_factory=list)
+    train_examples: int = 0
+    eval_examples: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.overlaps)
+
+    def by_kind(self, kind: str) -> list[Overlap]:
+        return [overlap for overlap in self.overlaps if overlap.kind == kind]
+
+    def leaking_train_examples(self) -> set[str]:
+        return {overlap.train_example for overlap in self.overlaps}
+
+    def summary(self) -> str:
+        if not self.overlaps:
+            return (
+                f"no overlap: none of {self.train_examples} training examples shares a sentence or audio with the "
+                f"{self.eval_examples} evaluation examples"
+            )
+        return (
+            f"{len(self.leaking_train_examples())} of {self.train_examples} training examples overlap the evaluation "
+            f"set: {len(self.by_kind('sentence'))} same sentence, {len(self.by_kind('audio'))} same audio"
+        )
+
+    def format(self, limit: int = 20) -> str:
+        lines = [self.summary()]
+        for overlap in self.overlaps[:limit]:
+            shared = repr(overlap.value) if overlap.kind == "sentence" else f"audio {overlap.value[:12]}"
+            lines.append(f"  {overlap.kind:8s} {overlap.train_example}  ==  {overlap.eval_example}  ({shared})")
+        if len(self.overlaps) > limit:
+            lines.append(f"  ... {len(self.overlaps) - limit} more")
+        return "\n".join(lines)
+
+    def write(self, output_dir: str | os.PathLike) -> Path:
+        path = Path(output_dir) / LEAKAGE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="") as file:
+            writer = csv.writer(file, delimiter="\t", lineterminator="\n")
+            writer.writerow(("kind", "train_example", "train_source", "eval_example", "eval_source", "shared"))
+            for overlap in self.overlaps:
+                writer.writerow((overlap.kind, overlap.train_example, overlap.train_source,
+                                 overlap.eval_example, overlap.eval_source, overlap.value))
+        return path
+
+
+@dataclass(frozen=True)
+class ExampleKeys:
+    """What identifies an example for the overlap check: parallel lists, one entry per example."""
+
+    examples: Sequence[str]
+    sources: Sequence[str]
+    sentences: Sequence[str]
+    audio_hashes: Sequence[str] | None = None  # None when the audio was not decoded (text-only check)
+
+
+def find_overlaps(train: ExampleKeys, evaluation: ExampleKeys, normalizer: TextNormalizer | None = None) -> OverlapReport:
+    """Every (training, evaluation) pair sharing a normalized sentence or identical decoded audio."""
+    normalize = normalizer or TextNormalizer()
+    report = OverlapReport(train_examples=len(train.examples), eval_examples=len(evaluation.examples))
+    eval_by_sentence = defaultdict(list)
+    for index, sentence in enumerate(evaluation.sentences):
+        if sentence and normalize(sentence):
+            eval_by_sentence[normalize(sentence)].append(index)
+    eval_by_audio = defaultdict(list)
+    for index, digest in enumerate(evaluation.audio_hashes or ()):
+        if digest:
+            eval_by_audio[digest].append(index)
+
+    for index, sentence in enumerate(train.sentences):
+        key = normalize(sentence) if sentence else ""
+        for match in eval_by_sentence.get(key, ()) if key else ():
+            report.overlaps.append(_overlap("sentence", train, index, evaluation, match, key))
+    for index, digest in enumerate(train.audio_hashes or ()):
+        for match in eval_by_audio.get(digest, ()) if digest else ():
+            report.overlaps.append(_overlap("audio", train, index, evaluation, match, digest))
+    return report
+
+
+def _overlap(kind: str, train: ExampleKeys, i: int, evaluation: ExampleKeys, j: int, value: str) -> Overlap:
+    return Overlap(kind, train.examples[i], train.sources[i], evaluation.examples[j], evaluation.sources[j], value)
+
+
+def guard_against_overlap(report: OverlapReport, output_dir: str | os.PathLike, *, allow_overlap: bool) -> str:
+    """Write `leakage.tsv` when there is overlap; raise unless `allow_overlap`. Returns the line to print."""
+    if not report:
+        return report.summary()
+    path = report.write(output_dir)
+    if not allow_overlap:
+        raise LeakageError(
+            f"{report.summary()}; see {path}. Remove them from the training data, or pass --allow_overlap "
+            "if the evaluation set is not a test set"
+        )
+    return f"{report.summary()} (allowed by --allow_overlap; listed in {path})"

@@ -1,0 +1,215 @@
+"""The data half of the training recipe: load, guard, build the vocabulary, decode, filter, check overlap.
+
+`run_speech_recognition_ctc.py` and `robust-speech prepare` both call `prepare_datasets`; with
+`--preprocessing_only` the training script stops after it (decoded data cached, skips and overlap reported).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from robust_speech.audio.decode import TARGET_SAMPLING_RATE
+from robust_speech.core.errors import ConfigurationError
+from robust_speech.data.arguments import DataTrainingArguments
+from robust_speech.data.leakage import (
+    ExampleKeys,
+    OverlapReport,
+    find_overlaps,
+    guard_against_overlap,
+    refuse_common_voice_test,
+)
+from robust_speech.data.preprocess import (
+    AUDIO_HASH_COLUMN,
+    EXAMPLE_COLUMN,
+    PreparedSplit,
+    PreprocessOptions,
+    preprocess_split,
+)
+from robust_speech.data.skips import SKIPPED_FILE, SkipLog
+from robust_speech.data.sources import (
+    SOURCE_COLUMN,
+    TEXT_COLUMN,
+    SpeechDataset,
+    load_speech_split,
+    parse_probabilities,
+    parse_sources,
+)
+from robust_speech.text.normalizer import TextNormalizer, build_normalizer
+from robust_speech.text.vocabulary import Vocabulary, build_vocabulary
+
+
+@dataclass
+class PreparedData:
+    train: PreparedSplit | None = None
+    eval: PreparedSplit | None = None
+    vocabulary: Vocabulary | None = None
+    normalizer: TextNormalizer | None = None
+    skip_log: SkipLog = field(default_factory=SkipLog)
+    overlap: OverlapReport | None = None
+    lines: list[str] = field(default_factory=list)  # what was printed, for logs and model cards
+
+
+def normalizer_from(args: DataTrainingArguments) -> TextNormalizer:
+    return build_normalizer(args.chars_to_ignore, do_lower_case=args.do_lower_case, casing_language=args.casing_language)
+
+
+def load_raw_split(args: DataTrainingArguments, which: str, notes: list[str], *, guard: bool = True) -> SpeechDataset:
+    """The undecoded `train` or `eval` split the arguments name (max samples applied)."""
+    if which == "train":
+        name, config, split, limit = args.dataset_name, args.dataset_config_name, args.train_split_name, args.max_train_samples
+    else:
+        name = args.eval_dataset_name or args.dataset_name
+        config = args.eval_dataset_config_name if args.eval_dataset_name else args.dataset_config_name
+        split, limit = args.eval_split_name, args.max_eval_samples
+    sources = parse_sources(name, config, args.text_column_name, args.audio_column_name)
+    if which == "train" and guard:
+        refuse_common_voice_test(sources, split)
+    dataset = load_speech_split(
+        sources,
+        split,
+        token=args.hub_token,
+        streaming=args.streaming,
+        cache_dir=args.cache_dir,
+        interleave_probabilities=parse_probabilities(args.interleave_probabilities, len(sources)),
+        stopping_strategy=args.interleave_stopping_strategy,
+        notes=notes,
+    )
+    if limit is not None:
+        if limit <= 0:
+            raise ConfigurationError(f"--max_{which}_samples must be positive, got {limit}")
+        if isinstance(dataset, datasets.IterableDataset):
+            dataset = dataset.take(limit)
+        elif limit < len(dataset):
+            dataset = dataset.select(range(limit))
+    return dataset
+
+
+def prepare_datasets(
+    args: DataTrainingArguments,
+    output_dir: str | os.PathLike,
+    *,
+    do_train: bool = True,
+    do_eval: bool = True,
+    vocabulary: dict[str, int] | None = None,
+    sampling_rate: int = TARGET_SAMPLING_RATE,
+    log=print,
+) -> PreparedData:
+    """Load, check and decode the splits; writes `skipped.tsv` (and `leakage.tsv`) into `output_dir`.
+
+    `vocabulary`: an existing tokenizer's vocabulary (training examples using other characters are skipped);
+    without it one is built from the normalized training text. `sampling_rate`: the model's feature extractor's.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    prepared = PreparedData(normalizer=normalizer_from(args))
+
+    def say(line: str) -> None:
+        prepared.lines.append(line)
+        log(line)
+
+    notes: list[str] = []
+    raw_train = load_raw_split(args, "train", notes) if do_train else None
+    raw_eval = load_raw_split(args, "eval", notes) if do_eval else None
+    for note in notes:
+        say(f"note: {note}")
+
+    vocabulary_chars = None
+    if vocabulary is not None:
+        vocabulary_chars = "".join(token for token in vocabulary if len(token) == 1 and token != args.word_delimiter_token)
+    elif raw_train is not None and isinstance(raw_train, datasets.Dataset):
+        texts = raw_train.select_columns([TEXT_COLUMN])[:][TEXT_COLUMN]
+        built = build_vocabulary((prepared.normalizer(text) for text in texts if text), min_count=args.vocabulary_min_count)
+        if built.rare_chars:
+            say(f"vocabulary: {built.format_rare()}; left out, their examples are skipped")
+        if built.symbols:
+            say(f"vocabulary: {built.format_symbols()}; their examples are skipped")
+        prepared.vocabulary = built.without_rare()
+        vocabulary_chars = "".join(prepared.vocabulary.char_counts)
+
+    common = dict(
+        sampling_rate=sampling_rate,
+        min_duration_s=args.min_duration_in_seconds,
+        max_duration_s=args.max_duration_in_seconds,
+        normalizer=prepared.normalizer,
+    )
+    streaming_skips = output_dir / SKIPPED_FILE
+    if args.streaming:
+        SkipLog().write(output_dir)  # a fresh file with its header; skips are appended while training reads
+    for which, raw in (("train", raw_train), ("eval", raw_eval)):
+        if raw is None:
+            continue
+        options = PreprocessOptions(**common, vocabulary_chars=vocabulary_chars if which == "train" else None)
+        split = preprocess_split(
+            raw,
+            which,
+            options,
+            prepared.skip_log,
+            num_workers=args.preprocessing_num_workers,
+            cache_dir=args.cache_dir,
+            overwrite_cache=args.overwrite_cache,
+            streaming_skip_file=streaming_skips,
+        )
+        setattr(prepared, which, split)
+        say(split.speed_line(which))
+        if split.total is not None:
+            say(prepared.skip_log.summary(which, split.total))
+
+    if not args.streaming:
+        prepared.skip_log.write(output_dir)
+        if prepared.skip_log.rows:
+            say(f"skipped examples are listed in {output_dir / SKIPPED_FILE}")
+    else:
+        say(f"streaming: skipped examples are appended to {streaming_skips} as training meets them")
+    for which in ("train", "eval"):
+        split = getattr(prepared, which)
+        if split is not None and split.total is not None and split.kept == 0:
+            # Better said here than as an empty-sampler error deep inside the Trainer.
+            raise ConfigurationError(
+                f"{prepared.skip_log.summary(which, split.total)}: no {which} example is left; "
+                f"{output_dir / SKIPPED_FILE} says why each was skipped: fix the data or the filters "
+                "(--max_duration_in_seconds, --min_duration_in_seconds, --chars_to_ignore, --vocabulary_min_count)"
+            )
+
+    if prepared.train is not None and prepared.eval is not None and not args.streaming:
+        prepared.overlap = find_overlaps(keys_of(prepared.train.dataset), keys_of(prepared.eval.dataset), prepared.normalizer)
+        say(guard_against_overlap(prepared.overlap, output_dir, allow_overlap=args.allow_overlap))
+    return prepared
+
+
+def keys_of(dataset: datasets.Dataset) -> ExampleKeys:
+    """The columns the overlap check compares, read without touching the audio arrays."""
+    columns = dataset.select_columns([EXAMPLE_COLUMN, SOURCE_COLUMN, TEXT_COLUMN, AUDIO_HASH_COLUMN])[:]
+    return ExampleKeys(columns[EXAMPLE_COLUMN], columns[SOURCE_COLUMN], columns[TEXT_COLUMN], columns[AUDIO_HASH_COLUMN])
+
+
+def check_leakage(
+    args: DataTrainingArguments, output_dir: str | os.PathLike | None, *, decode_audio: bool = True, log=print
+) -> OverlapReport:
+    """Compare the train and eval splits `args` names, without filtering anything but undecodable audio."""
+    notes: list[str] = []
+    raw = {which: load_raw_split(args, which, notes, guard=False) for which in ("train", "eval")}
+    for note in notes:
+        log(f"note: {note}")
+    normalizer = normalizer_from(args)
+    options = PreprocessOptions(normalizer=normalizer, decode_audio=decode_audio)
+    skip_log = SkipLog()
+    keys = {}
+    for which, dataset in raw.items():
+        if isinstance(dataset, datasets.IterableDataset):
+            raise ConfigurationError("check-leakage reads whole splits: it does not work with --streaming")
+        split = preprocess_split(dataset, which, options, skip_log, num_workers=args.preprocessing_num_workers,
+                                 cache_dir=args.cache_dir, overwrite_cache=args.overwrite_cache)
+        log(split.speed_line(which))
+        keys[which] = keys_of(split.dataset)
+    if skip_log.rows:
+        log(skip_log.summary("train") + "; " + skip_log.summary("eval") + " (not compared)")
+        if output_dir is not None:
+            log(f"skipped examples are listed in {skip_log.write(output_dir)}")
+    report = find_overlaps(keys["train"], keys["eval"], normalizer)
+    if report and output_dir is not None:
+        log(f"overlaps are listed in {report.write(output_dir)}")
+    return report

@@ -1,0 +1,267 @@
+"""Load any Hugging Face or local speech dataset into one undecoded table: `audio`, `sentence`, `source`.
+
+`--dataset_name a+b --dataset_config_name x+y` names several sources (a name or a config alone is shared by
+all); `--train_split_name train+validation` joins splits of each source. Several sources are concatenated,
+or interleaved with `datasets.interleave_datasets` when probabilities are given (or when streaming).
+
+Audio is never decoded here: the column is cast to `Audio(decode=False)`, so rows hold `{"bytes", "path"}` and
+preprocess.py decodes them with audio.py. That keeps datasets' torchcodec dependency out of the way (its
+wheels need CUDA) and lets workers decode in parallel into the Arrow cache.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence, Union
+
+import datasets
+from datasets import Audio
+
+from robust_speech.core.errors import ConfigurationError
+from robust_speech.data.local_datasets import (
+    detect_layout,
+    load_saved_split,
+    read_local_split,
+)
+
+SpeechDataset = Union[datasets.Dataset, datasets.IterableDataset]
+
+AUDIO_COLUMN = "audio"
+TEXT_COLUMN = "sentence"
+SOURCE_COLUMN = "source"
+# Tried in this order when --text_column_name is not given (or is the reference's default "text" and the
+# dataset has no such column): the names Common Voice, LibriSpeech, FLEURS, VoxPopuli and audio folders use.
+TEXT_COLUMN_CANDIDATES = ("text", "sentence", "transcription", "transcript", "normalized_text", "raw_transcription")
+STOPPING_STRATEGIES = ("first_exhausted", "all_exhausted")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One dataset to read: a Hub id or a local path, its config, and the text/audio columns to use."""
+
+    name: str
+    config: str | None = None
+    text_column: str | None = None
+    audio_column: str = AUDIO_COLUMN
+
+    def label(self, split: str) -> str:
+        return f"{self.name}{'/' + self.config if self.config else ''}:{split}"
+
+
+def split_plus(value: str | None) -> list[str | None]:
+    """`a+b` -> ["a", "b"]; empty parts (and None) mean "not given"."""
+    if value is None:
+        return [None]
+    return [part.strip() or None for part in value.split("+")]
+
+
+def parse_sources(
+    dataset_name: str,
+    dataset_config_name: str | None = None,
+    text_column_name: str | None = None,
+    audio_column_name: str = AUDIO_COLUMN,
+) -> list[SourceSpec]:
+    """The sources named by `+`-joined flags; a single value is shared by every source."""
+    if not dataset_name:
+        raise ConfigurationError("--dataset_name is required (a Hub dataset id or a local folder/file)")
+    # A local path that contains "+" is one source, not two.
+    names = [dataset_name] if os.path.exists(os.path.expanduser(dataset_name)) else split_plus(dataset_name)
+    configs = split_plus(dataset_config_name)
+    texts = split_plus(text_column_name)
+    audios = split_plus(audio_column_name)
+    flags = {"--dataset_name": names, "--dataset_config_name": configs, "--text_column_name": texts,
+             "--audio_column_name": audios}
+    longest = max(flags, key=lambda flag: len(flags[flag]))
+    count = len(flags[longest])
+    for flag, values in flags.items():
+        if len(values) not in (1, count):
+            raise ConfigurationError(
+                f"{flag} has {len(values)} '+'-joined parts but {longest} has {count}: give one value for all "
+                "datasets or one per dataset"
+            )
+    if any(name is None for name in names):
+        raise ConfigurationError(f"--dataset_name {dataset_name!r} has an empty part between '+' signs")
+
+    def pick(values, index):
+        return values[0] if len(values) == 1 else values[index]
+
+    return [
+        SourceSpec(pick(names, i), pick(configs, i), pick(texts, i), pick(audios, i) or AUDIO_COLUMN)
+        for i in range(count)
+    ]
+
+
+def parse_probabilities(value: str | Sequence[float] | None, count: int) -> list[float] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            probabilities = [float(part) for part in value.replace("+", ",").split(",") if part.strip()]
+        except ValueError:
+            raise ConfigurationError(f"--interleave_probabilities {value!r}: expected numbers such as 0.7,0.3") from None
+    else:
+        probabilities = [float(part) for part in value]
+    if len(probabilities) != count:
+        raise ConfigurationError(
+            f"--interleave_probabilities gives {len(probabilities)} numbers for {count} datasets: give one per dataset"
+        )
+    if any(p < 0 for p in probabilities) or sum(probabilities) <= 0:
+        raise ConfigurationError("--interleave_probabilities must be non-negative and not all zero")
+    total = sum(probabilities)
+    return [p / total for p in probabilities]
+
+
+def load_speech_split(
+    sources: Sequence[SourceSpec],
+    split: str,
+    *,
+    token: str | bool | None = None,
+    streaming: bool = False,
+    cache_dir: str | None = None,
+    interleave_probabilities: Sequence[float] | None = None,
+    stopping_strategy: str = "all_exhausted",
+    seed: int = 42,
+    notes: list[str] | None = None,
+) -> SpeechDataset:
+    """`split` (possibly `a+b`) of every source, in the canonical columns, joined into one dataset.
+
+    `notes` collects lines worth printing (an implied split, a guessed text column).
+    """
+    notes = notes if notes is not None else []
+    if stopping_strategy not in STOPPING_STRATEGIES:
+        raise ConfigurationError(f"stopping strategy {stopping_strategy!r}: use one of {', '.join(STOPPING_STRATEGIES)}")
+    parts = []
+    for source in sources:
+        parts.append(
+            _load_source_split(source, split, token=token, streaming=streaming, cache_dir=cache_dir, notes=notes)
+        )
+    if len(parts) == 1:
+        return parts[0]
+    if interleave_probabilities is None and not streaming:
+        return _concatenate(parts, sources)
+    try:
+        return datasets.interleave_datasets(
+            parts, probabilities=interleave_probabilities, seed=seed, stopping_strategy=stopping_strategy
+        )
+    except ValueError as error:
+        raise ConfigurationError(f"cannot interleave {', '.join(s.name for s in sources)}: {error}") from None
+
+
+def _concatenate(parts: list[SpeechDataset], sources: Sequence[SourceSpec]) -> SpeechDataset:
+    try:
+        return datasets.concatenate_datasets(parts)
+    except ValueError as error:
+        raise ConfigurationError(f"cannot join {', '.join(s.name for s in sources)}: {error}") from None
+
+
+def _load_source_split(
+    source: SourceSpec, split: str, *, token, streaming: bool, cache_dir: str | None, notes: list[str]
+) -> SpeechDataset:
+    split_names = [part for part in split_plus(split) if part]
+    if not split_names:
+        raise ConfigurationError(f"split {split!r} names no split")
+    layout = detect_layout(source.name, source.config)
+    if layout is None:
+        if _looks_like_path(source.name):
+            raise ConfigurationError(f"{source.name}: no such file or folder")
+        if streaming and len(split_names) > 1:
+            pieces = [_load_hub(source, name, token, True, cache_dir) for name in split_names]
+            return _canonical(datasets.concatenate_datasets(pieces), source, split, notes)
+        return _canonical(_load_hub(source, "+".join(split_names), token, streaming, cache_dir), source, split, notes)
+
+    pieces = []
+    for name in split_names:
+        if layout.kind == "saved":
+            piece = load_saved_split(layout, name)
+        elif layout.kind == "data_files":
+            piece = _load_data_files(layout.root, name, cache_dir)
+        else:
+            piece, note = read_local_split(layout, name)
+            if note:
+                notes.append(note)
+        pieces.append(piece)
+    dataset = pieces[0] if len(pieces) == 1 else datasets.concatenate_datasets(pieces)
+    dataset = _canonical(dataset, source, split, notes)
+    return dataset.to_iterable_dataset() if streaming else dataset
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith(
+        (".csv", ".tsv", ".jsonl", ".parquet", ".arrow")
+    )
+
+
+def _load_hub(source: SourceSpec, split: str, token, streaming: bool, cache_dir: str | None) -> SpeechDataset:
+    try:
+        return datasets.load_dataset(
+            source.name, source.config, split=split, token=token, streaming=streaming, cache_dir=cache_dir
+        )
+    except (FileNotFoundError, ConnectionError) as error:
+        raise ConfigurationError(
+            f"cannot load {source.label(split)} from the Hugging Face Hub ({type(error).__name__}: {error}); "
+            "check the name, your network and --token"
+        ) from None
+    except ValueError as error:
+        # datasets raises ValueError for an unknown split or config; its message lists the valid ones.
+        raise ConfigurationError(f"{source.label(split)}: {error}") from None
+
+
+def _load_data_files(path: Path, split: str, cache_dir: str | None) -> datasets.Dataset:
+    if path.is_file() and path.suffix == ".arrow":
+        return datasets.Dataset.from_file(os.fspath(path))
+    try:
+        if path.is_file():
+            return datasets.load_dataset("parquet", data_files=os.fspath(path), split="train", cache_dir=cache_dir)
+        return datasets.load_dataset(os.fspath(path), split=split, cache_dir=cache_dir)
+    except ValueError as error:
+        raise ConfigurationError(f"{path}: {error}") from None
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"{path}: no dataset found (expected a Common Voice folder, an audio folder with metadata.csv, "
+            "a save_to_disk folder, or parquet/arrow/csv/json data files)"
+        ) from None
+
+
+def _canonical(dataset: SpeechDataset, source: SourceSpec, split: str, notes: list[str]) -> SpeechDataset:
+    """Keep only the audio and the transcript, named `audio` and `sentence`, plus where each row came from."""
+    columns = list(dataset.column_names or [])
+    if not columns and isinstance(dataset, datasets.IterableDataset):
+        # Some streamed datasets declare no features: the first example shows the columns.
+        columns = list(next(iter(dataset.take(1)), {}))
+    if source.audio_column not in columns:
+        raise ConfigurationError(
+            f"{source.label(split)} has no audio column {source.audio_column!r}; pass --audio_column_name "
+            f"(columns: {', '.join(columns)})"
+        )
+    text_column = _text_column(columns, source, split, notes)
+    dataset = dataset.select_columns([source.audio_column, text_column])
+    if source.audio_column != AUDIO_COLUMN:
+        dataset = dataset.rename_column(source.audio_column, AUDIO_COLUMN)
+    if text_column != TEXT_COLUMN:
+        dataset = dataset.rename_column(text_column, TEXT_COLUMN)
+    feature = dataset.features[AUDIO_COLUMN] if dataset.features else None
+    if not (isinstance(feature, dict) and "array" in feature):
+        # Audio, a {bytes, path} struct or a plain path string all cast to undecoded audio.
+        dataset = dataset.cast_column(AUDIO_COLUMN, Audio(decode=False))
+    label = source.label(split)
+    if isinstance(dataset, datasets.Dataset):
+        return dataset.add_column(SOURCE_COLUMN, [label] * len(dataset))
+    return dataset.map(lambda _: {SOURCE_COLUMN: label}, input_columns=[])
+
+
+def _text_column(columns: list[str], source: SourceSpec, split: str, notes: list[str]) -> str:
+    if source.text_column in columns:
+        return source.text_column
+    # The reference recipe's default is "text"; a dataset without it gets the usual names tried.
+    if source.text_column in (None, "text"):
+        for candidate in TEXT_COLUMN_CANDIDATES:
+            if candidate in columns:
+                if source.text_column is not None:
+                    notes.append(f"{source.label(split)} has no column 'text': using {candidate!r} as the transcript")
+                return candidate
+    wanted = source.text_column or " or ".join(TEXT_COLUMN_CANDIDATES)
+    raise ConfigurationError(
+        f"{source.label(split)} has no transcript column {wanted!r}; pass --text_column_name (columns: {', '.join(columns)})"
+    )

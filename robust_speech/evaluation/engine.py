@@ -1,0 +1,112 @@
+"""The engine behind eval.py: any dataset the data layer loads, batched (chunked) inference, LM decoding when
+the model folder has one, then the challenge's `log_results` and our extra report.
+
+eval.py keeps the challenge's fixed parts (arguments, `normalize_text`, `log_results`) in its own file so
+participants can edit them; everything else is here.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable
+
+from robust_speech.core.errors import ConfigurationError, output_errors
+from robust_speech.core.files import safe_filename
+from robust_speech.data.sources import TEXT_COLUMN, load_speech_split, parse_sources
+from robust_speech.evaluation.groups import iter_groups
+from robust_speech.evaluation.options import EvalOptions
+from robust_speech.inference.loading import load_for_inference
+from robust_speech.lm.ngram import read_lm_attrs
+from robust_speech.reports.result_files import evaluation_report, write_json
+
+
+def dataset_id(args) -> str:
+    """The challenge's `"_".join(dataset.split("/") + [config, split])`, with "/" in the config or split (and
+    NUL) replaced too: the reference would write outside the working folder for `--config ../../x`."""
+    return safe_filename("_".join([args.dataset, args.config, args.split]))
+
+
+def unwritable_note(targets: list[str], processor) -> str:
+    """A note when references use characters the model cannot write. They are scored as they are (the
+    challenge's references are never edited beyond normalize_text): each such word counts as an error."""
+    from robust_speech.lm.ngram import model_alphabet, prepare_lm_text
+
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is None:
+        return ""
+    # The references are already normalized by eval.py's normalize_text: check them as they are.
+    checked = prepare_lm_text(targets, lambda text: text, model_alphabet(tokenizer.get_vocab()))
+    if not checked.outside_alphabet:
+        return ""
+    return (f"note: {checked.outside_alphabet} of {len(targets)} references use characters the model cannot write: "
+            f"{checked.format_foreign()}; they are scored as written, so those words count as errors (map them in "
+            "eval.py's normalize_text if they are spelling variants)")
+
+
+
+
+def run_evaluation(args: EvalOptions, *, normalize_text: Callable[[str], str], log_results: Callable) -> dict:
+    """Transcribe the split, hand predictions and normalized targets to `log_results`, write the report.
+
+    `log_results` gets `args` itself, as in the challenge's eval.py (it reads dataset, config, split and
+    log_outputs)."""
+    with output_errors():  # a full disk or an unwritable folder: one line (exit 2), not a traceback
+        return _run_evaluation(args, normalize_text, log_results)
+
+
+def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log_results: Callable) -> dict:
+    import datasets as hf_datasets
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    loaded = load_for_inference(args.model_id, args.load, args.decoding, args.transcription)
+    model_dir, acoustic, decoder, transcriber = loaded.model_dir, loaded.acoustic, loaded.decoder, loaded.transcriber
+    sources = parse_sources(args.dataset, args.config, args.text_column_name)
+    notes: list[str] = []
+    dataset = load_speech_split(sources, args.split, token=args.token, notes=notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    total = len(dataset) if hasattr(dataset, "__len__") else None
+    if total is not None and args.max_eval_samples is not None:
+        total = min(total, args.max_eval_samples)
+    if total == 0:
+        raise ConfigurationError(f"{args.dataset} {args.config} {args.split}: the split has no examples")
+
+    predictions: list[str] = []
+    targets: list[str] = []
+    audio_seconds = inference_seconds = 0.0
+    progress = tqdm(total=total, desc="eval", unit="utt", disable=None, file=sys.stderr)
+    for group in iter_groups(dataset, acoustic.sampling_rate, TEXT_COLUMN, args.max_eval_samples):
+        audios = [array for _index, array, _text in group]
+        tick = time.perf_counter()
+        transcripts = transcriber.transcribe(audios)
+        inference_seconds += time.perf_counter() - tick
+        audio_seconds += sum(a.size for a in audios) / acoustic.sampling_rate
+        predictions.extend(t.text for t in transcripts)
+        targets.extend(normalize_text(text) for _index, _array, text in group)
+        progress.update(len(group))
+    progress.close()
+    if not predictions:
+        raise ConfigurationError(f"{args.dataset} {args.config} {args.split}: the split has no examples")
+
+    note = unwritable_note(targets, acoustic.processor)
+    if note:
+        print(note, file=sys.stderr)
+    result = hf_datasets.Dataset.from_dict({"target": targets, "prediction": predictions})
+    log_results(result, args)
+
+    settings = {
+        "model_id": args.model_id, "dataset": args.dataset, "config": args.config, "split": args.split,
+        "chunk_length_s": args.chunk_length_s, "stride_length_s": args.stride_length_s, "vad": args.vad,
+        "decoder": decoder.engine, "beam_width": decoder.beam_width,
+        "lm": read_lm_attrs(model_dir) if decoder.engine != "greedy" else None, "device": str(acoustic.device),
+        "bf16": bool(args.bf16),
+    }
+    report = evaluation_report(targets, predictions, audio_seconds=audio_seconds, inference_seconds=inference_seconds,
+                               wall_seconds=time.perf_counter() - started, settings=settings)
+    if (args.report or "").lower() != "none":
+        path = write_json(args.report or f"{dataset_id(args)}_eval_report.json", report)
+        print(f"report: {path} (WER 95% CI {report['wer_ci95'][0]:.4f}-{report['wer_ci95'][1]:.4f}, "
+              f"RTFx {report['rtfx']}, decoder {decoder.engine})", file=sys.stderr)
+    return report

@@ -1,0 +1,40 @@
+"""What a caller chooses about running a model: how to load it, which decoder, how to cut long audio.
+
+Plain dataclasses without heavy imports, so command-line fronts build them before torch is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ENGINES = ("greedy", "pyctcdecode", "flashlight")
+DECODER_CHOICES = ("auto", *ENGINES)
+DEFAULT_BEAM_WIDTH = 100
+
+
+@dataclass(frozen=True)
+class DecoderChoice:
+    """`auto`: beam search with the folder's LM when it has one, else greedy (see loading.py)."""
+
+    engine: str = "auto"  # one of DECODER_CHOICES
+    no_lm: bool = False
+    beam_width: int | None = None  # None: the tuned one (decoding.json), else DEFAULT_BEAM_WIDTH
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    device: str | int | None = None  # the reference's -1 (CPU) / 0.. (GPU), a torch name, or None (GPU if any)
+    bf16: bool = False
+    token: str | bool | None = None
+    trust_remote_code: bool = False
+    allow_pickle_weights: bool = False
+
+
+@dataclass(frozen=True)
+class TranscriberOptions:
+    """Long audio: fixed chunks with stride (as the transformers pipeline), or cut at pauses (`vad`)."""
+
+    chunk_length_s: float | None = None
+    stride_length_s: float | None = None
+    batch_size: int = 16
+    vad: bool = False

@@ -1,0 +1,70 @@
+"""Result files beyond the challenge's fixed ones: the machine a number came from and the eval report JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Sequence
+
+from robust_speech.core.files import write_text_atomic
+from robust_speech.reports.metrics import (
+    bootstrap_interval,
+    char_error_rate,
+    utterance_errors,
+    word_error_counts,
+    word_error_rate,
+)
+
+WORST_UTTERANCES = 20
+
+
+def machine_info() -> dict:
+    """CPU model, cores, torch version and GPU, printed with every measured number."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            cpu = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+    }
+
+
+def evaluation_report(references: Sequence[str], predictions: Sequence[str], *, audio_seconds: float,
+                      inference_seconds: float, wall_seconds: float, settings: dict) -> dict:
+    """WER/CER with a bootstrap 95% interval, error counts, the worst utterances, speed and the machine."""
+    per_utterance = utterance_errors(references, predictions)
+    low, high = bootstrap_interval(per_utterance)
+    ranked = sorted(range(len(per_utterance)), key=lambda i: (-per_utterance[i][0], i))[:WORST_UTTERANCES]
+    return {
+        "wer": word_error_rate(references, predictions),
+        "cer": char_error_rate(references, predictions),
+        "wer_ci95": [low, high],
+        "errors": word_error_counts(references, predictions),
+        "utterances": len(references),
+        "audio_seconds": round(audio_seconds, 3),
+        "inference_seconds": round(inference_seconds, 3),
+        "wall_seconds": round(wall_seconds, 3),
+        "rtfx": round(audio_seconds / inference_seconds, 2) if inference_seconds else None,
+        "worst": [
+            {"index": i, "errors": per_utterance[i][0], "words": per_utterance[i][1], "target": references[i],
+             "prediction": predictions[i]}
+            for i in ranked if per_utterance[i][0] > 0
+        ],
+        "settings": settings,
+        "machine": machine_info(),
+    }
+
+
+def write_json(path: str | os.PathLike, data: dict) -> Path:
+    return write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")

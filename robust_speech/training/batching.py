@@ -1,0 +1,92 @@
+"""Batches for CTC training: the padding collator, and duration-bucketed dynamic batches.
+
+`CTCCollator` turns prepared records (`audio.array`, `sentence`) into model inputs: the feature extractor
+normalizes and pads the audio, the tokenizer turns text into label ids padded with -100 (ignored by the CTC
+loss). Doing both here, per batch, keeps a single decoded copy of the audio in the Arrow cache, and lets
+augmentation run on the fly. Without augmentation, a `FeatureCache` computes each example's features once.
+
+`DurationBatchSampler` (`--max_batch_duration_s`) forms batches by padded audio seconds, as lhotse and NeMo
+do: examples are split into buckets of similar duration, and each bucket's batch holds as many examples as
+fit the budget at the bucket's longest duration. Short clips travel in big batches, long ones in small, and
+padding stays within a bucket's width. torch has no such sampler; lhotse's needs its own manifests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+from robust_speech.audio.augment import Augmenter
+from robust_speech.training.feature_cache import FeatureCache
+
+
+@dataclass
+class CTCCollator:
+    processor: object  # Wav2Vec2Processor (feature_extractor + tokenizer)
+    augmenter: Augmenter | None = None
+    feature_cache: FeatureCache | None = None  # only used without augmentation (augmented audio is new each time)
+
+    def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
+        extractor = self.processor.feature_extractor
+        audios = [np.asarray(row["audio"]["array"], dtype=np.float32) for row in rows]
+        if self.augmenter is not None:
+            audios = [self.augmenter(audio) for audio in audios]
+        if self.feature_cache is not None and self.augmenter is None:
+            batch = self.feature_cache.batch(audios)
+        else:
+            batch = extractor(
+                audios, sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt",
+                return_attention_mask=extractor.return_attention_mask,
+            )
+        labels = self.processor.tokenizer([row["sentence"] for row in rows], padding=True, return_tensors="pt",
+                                          return_attention_mask=True)
+        batch["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"].ne(1), -100)
+        return batch
+
+
+class DurationBatchSampler(Sampler[list[int]]):
+    """Batches of indices whose padded duration (bucket's longest clip x batch size) fits `max_batch_duration_s`.
+
+    The number and size of batches are the same every epoch (so `len()` and the LR schedule are stable); which
+    examples share a batch and the batch order are reshuffled per epoch from `seed` and `set_epoch`.
+    """
+
+    def __init__(self, durations: Sequence[float], max_batch_duration_s: float, *, num_buckets: int = 10, seed: int = 0):
+        if max_batch_duration_s <= 0:
+            raise ValueError("max_batch_duration_s must be positive")
+        self.durations = np.asarray(durations, dtype=np.float64)
+        self.max_batch_duration_s = float(max_batch_duration_s)
+        self.seed = seed
+        self.epoch = 0
+        order = np.argsort(self.durations, kind="stable")
+        self.buckets = [bucket for bucket in np.array_split(order, min(num_buckets, max(1, order.size))) if bucket.size]
+        self.bucket_batch_sizes = [
+            max(1, int(self.max_batch_duration_s // max(self.durations[bucket].max(), 1e-6))) for bucket in self.buckets
+        ]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return sum(-(-bucket.size // size) for bucket, size in zip(self.buckets, self.bucket_batch_sizes))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        batches = []
+        for bucket, size in zip(self.buckets, self.bucket_batch_sizes):
+            shuffled = rng.permutation(bucket)
+            batches += [shuffled[start : start + size].tolist() for start in range(0, shuffled.size, size)]
+        for index in rng.permutation(len(batches)):
+            yield batches[index]
+
+
+def padding_ratio(batches: Sequence[Sequence[int]], durations: Sequence[float]) -> float:
+    """Padded seconds / real seconds over `batches` (1.0 = no padding)."""
+    durations = np.asarray(durations, dtype=np.float64)
+    padded = sum(durations[list(batch)].max() * len(batch) for batch in batches)
+    real = sum(durations[list(batch)].sum() for batch in batches)
+    return float(padded / real)

@@ -1,0 +1,145 @@
+"""The model folder as a reproducible Hub repository: README.md model card with the challenge's tags,
+`run.sh` with the exact command line, and copies of the scripts that produced it.
+
+The card's YAML header is built with huggingface_hub's `ModelCardData`/`EvalResult`, so the Hub reads the
+results into its model index exactly as for any other model.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from robust_speech.core.model_folder import MODEL_CARD, RUN_SCRIPT
+
+EVENT_TAG = "robust-speech-event"
+# Flags whose value is a secret: run.sh (and the model card that quotes it) reads it from $HF_TOKEN instead.
+TOKEN_FLAGS = ("--token", "--hub_token", "--push_to_hub_token")
+TOKEN_REFERENCE = '"${HF_TOKEN}"'
+TASK = "automatic-speech-recognition"
+_LANGUAGE_CODE = re.compile(r"^([a-z]{2,3})(?:[-_][A-Za-z0-9]+)*$")
+
+
+def language_code(language: str | None, dataset_config_name: str | None) -> str | None:
+    """ISO 639 code: `--language`, else the primary subtag of a config such as `sv-SE` or `pt_BR`."""
+    for candidate in (language, dataset_config_name):
+        if candidate:
+            match = _LANGUAGE_CODE.match(candidate.split("+")[0].strip())
+            if match:
+                return match.group(1)
+    return None
+
+
+def write_run_script(output_dir: str | os.PathLike, script: str, argv: Sequence[str]) -> Path:
+    """`run.sh`: the command exactly as typed (before any flag translation), runnable from the folder."""
+    path = Path(output_dir) / RUN_SCRIPT
+    command = " ".join(_quoted_without_tokens(["python", os.path.basename(script), *argv]))
+    path.write_text(f"#!/usr/bin/env bash\n# The command that trained this model.\n{command}\n", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def _quoted_without_tokens(argv: Sequence[str]) -> list[str]:
+    """Shell-quoted arguments with every token value replaced by a reference to $HF_TOKEN (never written)."""
+    out, hide_next = [], False
+    for arg in argv:
+        flag, equals, _value = arg.partition("=")
+        if hide_next:
+            out.append(TOKEN_REFERENCE)
+        elif flag in TOKEN_FLAGS and equals:
+            out.append(f"{flag}={TOKEN_REFERENCE}")
+        else:
+            out.append(shlex.quote(arg))
+        hide_next = not hide_next and arg in TOKEN_FLAGS
+    return out
+
+
+def copy_scripts(output_dir: str | os.PathLike, script: str) -> list[Path]:
+    """Copy the training script, and eval.py when it sits next to it (challenge repos hold both)."""
+    copied = []
+    source = Path(script)
+    for candidate in (source, source.with_name("eval.py")):
+        if candidate.is_file() and candidate.suffix == ".py":
+            target = Path(output_dir) / candidate.name
+            if candidate.resolve() != target.resolve():
+                shutil.copyfile(candidate, target)
+            copied.append(target)
+    return copied
+
+
+def write_model_card(
+    output_dir: str | os.PathLike,
+    *,
+    model_name: str,
+    base_model: str | None,
+    dataset_name: str,
+    dataset_config_name: str | None,
+    eval_split_name: str,
+    language: str | None,
+    metrics: dict[str, float],
+    hyperparameters: dict[str, object],
+    command: str,
+    notes: Sequence[str] = (),
+) -> Path:
+    """README.md with YAML tags (task, event, language, dataset) and the evaluation results."""
+    datasets = [name for name in dataset_name.split("+") if name and not os.path.exists(name)] or None
+    tags = [TASK, EVENT_TAG] + ([language] if language else []) + [d for d in (datasets or [])]
+    # A local dataset is named by its folder, not by this machine's path.
+    dataset_type = dataset_name if datasets else Path(dataset_name).name
+    results = [
+        EvalResult(
+            task_type=TASK, task_name="Automatic Speech Recognition", dataset_type=dataset_type,
+            dataset_name=f"{dataset_type} {dataset_config_name or ''}".strip(), dataset_config=dataset_config_name,
+            dataset_split=eval_split_name, metric_type=metric, metric_name=f"Eval {metric.upper()}", metric_value=round(value, 4),
+        )
+        for metric, value in metrics.items()
+    ]
+    data = ModelCardData(
+        language=[language] if language else None, license="apache-2.0", tags=tags, datasets=datasets,
+        base_model=base_model, model_name=model_name, eval_results=results or None, pipeline_tag=TASK,
+        library_name="transformers",
+    )
+    rows = "\n".join(f"| {name} | {value} |" for name, value in hyperparameters.items())
+    result_lines = "\n".join(f"- {metric.upper()}: {value:.4f}" for metric, value in metrics.items()) or "- not evaluated"
+    body = f"""
+# {model_name}
+
+A CTC speech recognizer fine-tuned{f' from `{base_model}`' if base_model else ' from random initialization'} on
+`{dataset_name}`{f' ({dataset_config_name})' if dataset_config_name else ''} with
+[robust-speech](https://github.com/robust-speech), for the Robust Speech Challenge.
+
+## Results on `{eval_split_name}`
+
+{result_lines}
+
+## Use
+
+```python
+from transformers import AutoModelForCTC, AutoProcessor
+
+processor = AutoProcessor.from_pretrained("{model_name}")
+model = AutoModelForCTC.from_pretrained("{model_name}")
+```
+
+## Training
+
+The exact command is in `run.sh`:
+
+```bash
+{command}
+```
+
+| hyper-parameter | value |
+|---|---|
+{rows}
+""" + ("\n## Notes\n\n" + "\n".join(f"- {note}" for note in notes) + "\n" if notes else "")
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+    path = Path(output_dir) / MODEL_CARD
+    card.save(path)
+    return path

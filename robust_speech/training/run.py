@@ -1,0 +1,384 @@
+"""The fine-tuning run behind `run_speech_recognition_ctc.py` (and its 8-bit Adam twin), on HF's Trainer.
+
+Flow, top to bottom in `main`: parse the reference recipe's flags (old spellings translated) -> find a
+checkpoint to resume -> prepare the data (prepare.py: guards, decoding cache, skipped.tsv, overlap check) ->
+processor + model (modeling.py) -> Trainer with the CTC collator, optional duration batches and augmentation
+-> train, evaluate (WER/CER with jiwer) -> save a folder that plain transformers loads, with its model card,
+`run.sh` and scripts -> optionally push it to the Hub.
+
+Runs unchanged under `torchrun` / `accelerate launch`: the Trainer handles DDP (gloo on CPU, NCCL on GPU), and
+data is prepared by the main process first so the others read its cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import (
+    PREFIX_CHECKPOINT_DIR,
+    get_last_checkpoint,
+    rotate_checkpoints,
+)
+
+from robust_speech.audio.augment import Augmenter
+from robust_speech.core.errors import (
+    ConfigurationError,
+    RobustSpeechError,
+    output_error,
+    output_errors,
+)
+from robust_speech.core.model_folder import VOCAB_FILE
+from robust_speech.data.arguments import DataTrainingArguments
+from robust_speech.data.prepare import prepare_datasets
+from robust_speech.data.preprocess import DURATION_COLUMN
+from robust_speech.reports.metrics import error_rates
+from robust_speech.text.normalizer import save_normalizer
+from robust_speech.training.arguments import ModelArguments, RecipeArguments
+from robust_speech.training.batching import CTCCollator, DurationBatchSampler
+from robust_speech.training.feature_cache import FeatureCache
+from robust_speech.training.legacy_flags import translate_legacy_flags
+from robust_speech.training.model_card import (
+    copy_scripts,
+    language_code,
+    write_model_card,
+    write_run_script,
+)
+from robust_speech.training.modeling import (
+    build_model,
+    build_processor,
+    build_tokenizer,
+    load_config,
+    load_feature_extractor,
+    tokenizer_vocabulary,
+)
+
+BNB_OPTIMIZER = "adamw_bnb_8bit"
+# Checkpoints are written under this prefix, then renamed to `checkpoint-N` (see CTCTrainer._save_checkpoint).
+STAGING_PREFIX = "tmp-"
+
+
+class CTCTrainer(Trainer):
+    """HF Trainer plus duration-bucketed batches and a length-grouped sampler fed plain lists."""
+
+    def __init__(self, *args, duration_batches: DurationBatchSampler | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.duration_batches = duration_batches
+        self._staging_root: str | None = None
+
+    def _get_output_dir(self, trial) -> str:
+        return self._staging_root or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Write `checkpoint-N` atomically: into `tmp-checkpoint-N/checkpoint-N`, then renamed into place.
+
+        transformers 5 writes straight into `checkpoint-N` (weights, then optimizer, scheduler, RNG, and
+        trainer_state.json last), and `get_last_checkpoint` resumes from the highest `checkpoint-N` folder
+        whatever it holds: a run killed mid-save (or a full disk) left a checkpoint that resumed from the
+        weights with a missing or stale optimizer/state. Here a `checkpoint-N` folder exists only once
+        complete; a crash leaves `tmp-checkpoint-N`, which resume ignores (and `resume_checkpoint` removes).
+        """
+        run_dir = super()._get_output_dir(trial)
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staging, final = os.path.join(run_dir, STAGING_PREFIX + name), os.path.join(run_dir, name)
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)  # what a crash at this very step left behind
+        self.accelerator.wait_for_everyone()  # every rank writes its RNG state into the staging folder
+        self._staging_root = staging
+        try:
+            super()._save_checkpoint(model, trial)  # writes staging/checkpoint-N; rotation there is a no-op
+        except Exception as error:  # noqa: BLE001 - only write failures are turned into one line
+            mapped = output_error(error, final)
+            if mapped is None:
+                raise
+            raise mapped from None
+        finally:
+            self._staging_root = None
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            written = os.path.join(staging, name)
+            if self.state.best_model_checkpoint and self.state.best_model_checkpoint.startswith(staging):
+                self.state.best_model_checkpoint = final  # the Trainer recorded the staging path
+                self.state.save_to_json(os.path.join(written, "trainer_state.json"))
+            if os.path.isdir(final):  # re-saving a step (resumed from an earlier checkpoint): swap it out
+                os.replace(final, staging + ".old")
+                shutil.rmtree(staging + ".old")
+            os.replace(written, final)
+            os.rmdir(staging)
+            rotate_checkpoints(run_dir, self.args.save_total_limit, self.state.best_model_checkpoint, use_mtime=True)
+        self.accelerator.wait_for_everyone()
+
+    def get_train_dataloader(self):
+        if self.duration_batches is None:
+            return super().get_train_dataloader()
+        loader = torch.utils.data.DataLoader(
+            self.train_dataset,
+            batch_sampler=self.duration_batches,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        # accelerate shards the batches across processes (each rank gets every n-th batch).
+        return self.accelerator.prepare(loader)
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length" and self.args.length_column_name in dataset.column_names:
+            # datasets 5 returns a lazy Column; the sampler indexes it per example, so hand it a list.
+            lengths = list(dataset.select_columns([self.args.length_column_name])[:][self.args.length_column_name])
+            return LengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps, dataset=dataset, lengths=lengths
+            )
+        return super()._get_train_sampler(train_dataset)
+
+
+def parse_arguments(argv: Sequence[str], say=print):
+    argv = adapt_precision_flags(translate_legacy_flags(argv, say), say)
+    if "--report_to" not in " ".join(argv):
+        argv = [*argv, "--report_to", "tensorboard"]  # transformers 5 logs nowhere by default
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments, RecipeArguments))
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def adapt_precision_flags(argv: Sequence[str], say=print) -> list[str]:
+    """`--fp16` needs CUDA: on a machine without it, say so and train in fp32 instead of crashing."""
+    if torch.cuda.is_available():
+        return list(argv)
+    out, index = [], 0
+    while index < len(argv):
+        flag, equals, value = argv[index].partition("=")
+        following = argv[index + 1] if index + 1 < len(argv) else ""
+        if flag == "--fp16":
+            explicit = value if equals else (following if following.lower() in ("true", "false") else "")
+            index += 1 if equals or not explicit else 2
+            if (explicit or "true").lower() == "true":
+                say("note: --fp16 needs a CUDA GPU and none is visible: training in fp32")
+            continue
+        if flag == "--bf16" and "--use_cpu" not in argv:
+            say("note: --bf16 without a GPU: using the CPU's bf16 autocast (--use_cpu)")
+            out.append("--use_cpu")
+        out.append(argv[index])
+        index += 1
+    return out
+
+
+def resume_checkpoint(training_args: TrainingArguments, recipe_args: RecipeArguments, say=print) -> str | None:
+    """The checkpoint to resume: the one given, else the last one in output_dir (unless overwriting)."""
+    if training_args.resume_from_checkpoint:
+        if not os.path.isdir(training_args.resume_from_checkpoint):
+            raise ConfigurationError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: no such folder")
+        return training_args.resume_from_checkpoint
+    output_dir = Path(training_args.output_dir)
+    if not training_args.do_train or recipe_args.overwrite_output_dir or not output_dir.is_dir():
+        return None
+    for partial in sorted(output_dir.glob(f"{STAGING_PREFIX}{PREFIX_CHECKPOINT_DIR}-*")):
+        # A checkpoint whose writing was interrupted: never complete, never resumed from.
+        if training_args.should_save:
+            shutil.rmtree(partial, ignore_errors=True)
+        say(f"note: removed {partial.name}, a checkpoint whose writing was interrupted")
+    last = get_last_checkpoint(os.fspath(output_dir))
+    if last is not None:
+        say(f"resuming from {last} (pass --overwrite_output_dir to start over)")
+        return last
+    if (output_dir / "model.safetensors").exists() or (output_dir / "pytorch_model.bin").exists():
+        raise ConfigurationError(
+            f"{output_dir} already holds a trained model and no checkpoint to resume: pass --overwrite_output_dir "
+            "to replace it, or choose another --output_dir"
+        )
+    return None
+
+
+def make_compute_metrics(processor, names: Sequence[str]):
+    pad_id = processor.tokenizer.pad_token_id
+
+    def compute_metrics(prediction) -> dict[str, float]:
+        predicted = np.where(prediction.predictions == -100, pad_id, prediction.predictions)
+        labels = np.where(prediction.label_ids == -100, pad_id, prediction.label_ids)
+        hypotheses = processor.batch_decode(predicted)
+        # Labels are not CTC output: repeated characters ("ll") are real, so do not collapse them.
+        references = processor.batch_decode(labels, group_tokens=False)
+        return error_rates(references, hypotheses, names)
+
+    return compute_metrics
+
+
+def argmax_logits(logits, labels):
+    """Keep only the best class per frame during evaluation: the full logits would fill memory."""
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return logits.argmax(dim=-1)
+
+
+def main(argv: Sequence[str] | None = None, *, script: str | None = None, default_optim: str | None = None,
+         callbacks: Sequence = ()) -> int:
+    raw_argv = list(sys.argv[1:] if argv is None else argv)
+    script = script or sys.argv[0]
+    argv_for_parse = raw_argv
+    if default_optim and not any(arg.split("=")[0] == "--optim" for arg in raw_argv):
+        argv_for_parse = [*raw_argv, "--optim", default_optim]
+    try:
+        return _run(raw_argv, argv_for_parse, script, callbacks)
+    except RobustSpeechError as error:
+        print(f"{os.path.basename(script)}: error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+def _run(raw_argv, argv, script, callbacks) -> int:
+    model_args, data_args, training_args, recipe_args = parse_arguments(argv)
+    with output_errors(training_args.output_dir):  # a full disk or an unwritable folder: one line, exit 2
+        return _train(raw_argv, script, callbacks, model_args, data_args, training_args, recipe_args)
+
+
+def _train(raw_argv, script, callbacks, model_args, data_args, training_args, recipe_args) -> int:
+    say = print if training_args.process_index == 0 else (lambda line: None)
+    output_dir = Path(training_args.output_dir)
+    checkpoint = resume_checkpoint(training_args, recipe_args, say)
+    set_seed(training_args.seed)
+
+    config = load_config(model_args, data_args)
+    feature_extractor = load_feature_extractor(model_args, data_args, config)
+    with training_args.main_process_first(desc="preparing the data"):
+        prepared = prepare_datasets(
+            data_args, output_dir, do_train=training_args.do_train, do_eval=training_args.do_eval,
+            vocabulary=tokenizer_vocabulary(model_args, data_args), sampling_rate=feature_extractor.sampling_rate, log=say,
+        )
+    if data_args.preprocessing_only:
+        say("preprocessing done: the decoded data is cached; run again without --preprocessing_only to train")
+        return 0
+
+    tokens = prepared.vocabulary.tokens if prepared.vocabulary is not None else None
+    if tokens is None and (output_dir / VOCAB_FILE).is_file():
+        tokens = json.loads((output_dir / VOCAB_FILE).read_text(encoding="utf-8"))  # evaluation of a trained folder
+    tokenizer = build_tokenizer(model_args, data_args, output_dir, tokens)
+    processor = build_processor(feature_extractor, tokenizer)
+    model = build_model(model_args, data_args, config, tokenizer)
+    if training_args.should_save:
+        processor.save_pretrained(output_dir)
+        config.save_pretrained(output_dir)
+        save_normalizer(output_dir, prepared.normalizer)  # build_ngram.py and eval normalize the same way
+
+    rate = feature_extractor.sampling_rate
+    train_dataset = _for_trainer(prepared.train.dataset, training_args, rate) if prepared.train else None
+    eval_dataset = _for_trainer(prepared.eval.dataset, training_args, rate) if prepared.eval else None
+    augmenter = Augmenter.from_flags(recipe_args.augment, recipe_args.augment_prob, recipe_args.augment_snr_db,
+                                     recipe_args.augment_speeds, training_args.seed + training_args.process_index,
+                                     feature_extractor.sampling_rate)
+    duration_batches = None
+    if recipe_args.max_batch_duration_s and train_dataset is not None:
+        durations = list(train_dataset.select_columns([DURATION_COLUMN])[:][DURATION_COLUMN])
+        duration_batches = DurationBatchSampler(durations, recipe_args.max_batch_duration_s, seed=training_args.seed)
+        say(f"duration batches: {len(duration_batches)} batches of at most {recipe_args.max_batch_duration_s} s of padded audio")
+
+    push_to_hub = training_args.push_to_hub
+    training_args.push_to_hub = False  # pushed once at the end, with our model card (the Trainer would write its own)
+    # The Trainer pickles its arguments into every training_args.bin: keep the token out of them (tokens are
+    # never written). Only _push needs it.
+    hub_token, training_args.hub_token = training_args.hub_token, None
+    training_args.remove_unused_columns = False  # the collator needs the audio and sentence columns
+    metric_names = tuple(dict.fromkeys([*data_args.eval_metrics, "wer", "cer"]))
+    trainer = CTCTrainer(
+        model=model,
+        args=training_args,
+        data_collator=CTCCollator(processor, augmenter, _feature_cache(feature_extractor, recipe_args)),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=processor,
+        compute_metrics=make_compute_metrics(processor, metric_names),
+        preprocess_logits_for_metrics=argmax_logits,
+        callbacks=list(callbacks) or None,
+        duration_batches=duration_batches,
+    )
+    for callback in callbacks:  # a callback that shows progress its own way replaces the trainer's printer/bar
+        for replaced in getattr(type(callback), "replaces", ()):
+            trainer.remove_callback(replaced)
+
+    eval_metrics: dict[str, float] = {}
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()
+        metrics = {**result.metrics, "train_samples": len(train_dataset)}
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+    if training_args.do_eval and eval_dataset is not None:
+        metrics = {**trainer.evaluate(), "eval_samples": len(eval_dataset)}
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+        eval_metrics = {name: metrics[f"eval_{name}"] for name in metric_names if f"eval_{name}" in metrics}
+
+    if training_args.should_save:
+        processor.save_pretrained(output_dir)
+        _write_repository(output_dir, script, raw_argv, model_args, data_args, training_args, recipe_args,
+                          eval_metrics, prepared.lines)
+        if push_to_hub:
+            _push(output_dir, training_args, hub_token or data_args.hub_token)
+    return 0
+
+
+def _feature_cache(feature_extractor, recipe_args: RecipeArguments) -> FeatureCache | None:
+    if recipe_args.augment or recipe_args.feature_cache_mb <= 0 or not FeatureCache.worth_it(feature_extractor):
+        return None
+    return FeatureCache(feature_extractor, recipe_args.feature_cache_mb * 2**20)
+
+
+def _for_trainer(dataset, training_args: TrainingArguments, sampling_rate: int):
+    """Add the reference's length column (samples) and hand out numpy arrays instead of Python lists."""
+    if training_args.length_column_name not in dataset.column_names:
+        durations = dataset.select_columns([DURATION_COLUMN])[:][DURATION_COLUMN]
+        dataset = dataset.add_column(training_args.length_column_name, [int(round(d * sampling_rate)) for d in durations])
+    return dataset.with_format("numpy")
+
+
+def _write_repository(output_dir, script, raw_argv, model_args, data_args, training_args, recipe_args, metrics, lines):
+    run_script = write_run_script(output_dir, script, raw_argv)
+    copy_scripts(output_dir, script)
+    hyperparameters = {
+        "learning_rate": training_args.learning_rate,
+        "train_batch_size": training_args.per_device_train_batch_size,
+        "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
+        "num_train_epochs": training_args.num_train_epochs,
+        "max_steps": training_args.max_steps,
+        "warmup_steps": training_args.warmup_steps,
+        "optimizer": getattr(training_args.optim, "value", training_args.optim),
+        "seed": training_args.seed,
+        "world_size": training_args.world_size,
+        "mixed_precision": "fp16" if training_args.fp16 else ("bf16" if training_args.bf16 else "fp32"),
+        "max_batch_duration_s": recipe_args.max_batch_duration_s,
+        "augment": recipe_args.augment,
+    }
+    command = run_script.read_text(encoding="utf-8").splitlines()[-1]
+    write_model_card(
+        output_dir,
+        model_name=training_args.hub_model_id or Path(output_dir).resolve().name,
+        base_model=model_args.model_name_or_path if not model_args.config_name else None,
+        dataset_name=data_args.eval_dataset_name or data_args.dataset_name,
+        dataset_config_name=data_args.eval_dataset_config_name or data_args.dataset_config_name,
+        eval_split_name=data_args.eval_split_name,
+        language=language_code(recipe_args.language, data_args.dataset_config_name),
+        metrics=metrics,
+        hyperparameters={name: value for name, value in hyperparameters.items() if value is not None},
+        command=command,
+        notes=[line for line in lines if "skipped" in line or "overlap" in line],
+    )
+
+
+def _push(output_dir: Path, training_args: TrainingArguments, token: str | bool | None) -> None:
+    """Upload the folder (without intermediate checkpoints) with huggingface_hub."""
+    from huggingface_hub import create_repo, upload_folder
+
+    repo_id = training_args.hub_model_id or output_dir.resolve().name
+    repo = create_repo(repo_id, token=token, private=bool(training_args.hub_private_repo), exist_ok=True)
+    upload_folder(repo_id=repo.repo_id, folder_path=output_dir, token=token,
+                  ignore_patterns=["checkpoint-*", "checkpoint-*/**", f"{STAGING_PREFIX}*"],
+                  commit_message="robust-speech: training finished")
+    print(f"pushed {output_dir} to https://huggingface.co/{repo.repo_id}")
