@@ -105,7 +105,7 @@ def eval_wer(model: Path, corpus, cwd: Path, *extra) -> tuple[float, dict]:
 
 def test_an_lm_from_separate_text_lowers_wer_on_held_out_sentences(learned, tmp_path):
     corpus, model = copy_with_lm(learned, tmp_path, order=4)
-    # The LM text is disjoint from the test sentences after normalization (synth.py guarantees it).
+    # The LM text is disjoint from the test sentences after normalization (data/synth.py guarantees it).
     test_sentences = {row["sentence"] for row in corpus.rows("en", "test")}
     assert not test_sentences & set(corpus.lm_text("en").read_text(encoding="utf-8").splitlines())
 

@@ -105,7 +105,7 @@ def _print_corpus(corpus) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The whole challenge workflow on the embedded default (see robust_speech/demo.py)."""
+    """The whole challenge workflow on the embedded default (see robust_speech/demo/pipeline.py)."""
     from robust_speech.demo.pipeline import DemoPlan, run_demo
 
     run_demo(DemoPlan(languages=_comma_list(args.languages), minutes=args.minutes, output=Path(args.output_dir).resolve(),

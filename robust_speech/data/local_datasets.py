@@ -8,7 +8,7 @@ Handled layouts (`--dataset_name` is a path):
 - a single CSV/TSV/JSONL table of audio paths (absolute, or relative to the table);
 - a `save_to_disk` folder (Dataset or DatasetDict), handled here so the Hub loader never sees it.
 
-Folders of parquet/arrow/csv data files without a metadata table go to `datasets.load_dataset` (see data.py).
+Folders of parquet/arrow/csv data files without a metadata table go to `datasets.load_dataset` (see sources.py).
 datasets' own `audiofolder` builder is not used: it needs torchcodec even with `decode=False`.
 Tables are read with the csv module, never pandas, so a sentence such as `NaN`, `1e3` or `"quoted"` stays
 the text it is (Common Voice TSVs are unquoted, like its own loader reads them).

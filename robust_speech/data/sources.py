@@ -5,7 +5,7 @@ all); `--train_split_name train+validation` joins splits of each source. Several
 or interleaved with `datasets.interleave_datasets` when probabilities are given (or when streaming).
 
 Audio is never decoded here: the column is cast to `Audio(decode=False)`, so rows hold `{"bytes", "path"}` and
-preprocess.py decodes them with audio.py. That keeps datasets' torchcodec dependency out of the way (its
+preprocess.py decodes them with audio/decode.py. That keeps datasets' torchcodec dependency out of the way (its
 wheels need CUDA) and lets workers decode in parallel into the Arrow cache.
 """
 

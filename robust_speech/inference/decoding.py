@@ -3,7 +3,7 @@
     decoder = load_decoder(model_dir, engine="pyctcdecode")
     transcripts = decoder.decode_batch([log_probs, ...])   # each: (frames, vocab) float32 log-softmax
 
-All engines read the same vocab.json and `language_model/` (see lm.py) and apply alpha/beta with the same
+All engines read the same vocab.json and `language_model/` (see lm/ngram.py) and apply alpha/beta with the same
 meaning: score = acoustic log-prob + alpha * ln(P_lm(word)) + beta per word. pyctcdecode takes log10 LM
 scores times ln(10); flashlight's KenLM wrapper returns log10 scores, so its lm_weight is alpha * ln(10).
 Special tokens (`[PAD]`, `[UNK]`, `<s>`, `</s>`) never reach the text.
@@ -241,7 +241,7 @@ class FlashlightDecoder:
     A lexicon decoder can only write lexicon words, while pyctcdecode also writes out-of-vocabulary words
     (scored as `<unk>` plus `unk_score_offset`). To match it, each utterance's greedy spellings that are not in
     the lexicon join it as `<unk>` words before decoding (`open_vocabulary`), scored by `flashlight_lm.bin`,
-    whose `<unk>` carries the same offset (lm.py). What the acoustics spell can thus survive when the LM does
+    whose `<unk>` carries the same offset (lm/ngram.py). What the acoustics spell can thus survive when the LM does
     not know it, and loses to a known word when the LM prefers one, as in pyctcdecode.
     """
 

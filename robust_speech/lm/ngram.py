@@ -10,7 +10,7 @@ The folder layout is the one `pyctcdecode.BeamSearchDecoderCTC.load_from_dir` (a
 
     DIR/flashlight_lm.bin              the same LM with <unk> made `unk_score_offset` less likely (below)
 
-Our decoders (decoding.py) read the same files, so one LM serves pyctcdecode, flashlight and plain transformers.
+Our decoders (inference/decoding.py) read the same files, so one LM serves pyctcdecode, flashlight and plain transformers.
 pyctcdecode adds `unk_score_offset` (log10) to the LM score of any word outside the unigrams; flashlight's
 decoder has no such knob, so it gets a binary whose `<unk>` unigram already carries the offset (pyctcdecode's
 folder must hold exactly three files, hence the copy beside it).

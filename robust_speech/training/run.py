@@ -1,7 +1,7 @@
 """The fine-tuning run behind `run_speech_recognition_ctc.py` (and its 8-bit Adam twin), on HF's Trainer.
 
 Flow, top to bottom in `main`: parse the reference recipe's flags (old spellings translated) -> find a
-checkpoint to resume -> prepare the data (prepare.py: guards, decoding cache, skipped.tsv, overlap check) ->
+checkpoint to resume -> prepare the data (data/prepare.py: guards, decoding cache, skipped.tsv, overlap check) ->
 processor + model (modeling.py) -> Trainer with the CTC collator, optional duration batches and augmentation
 -> train, evaluate (WER/CER with jiwer) -> save a folder that plain transformers loads, with its model card,
 `run.sh` and scripts -> optionally push it to the Hub.
