@@ -6,22 +6,43 @@
 
 Writes `{dataset_id}_eval_results.txt` ("WER: ...\\nCER: ...") and, with --log_outputs, the per-example
 prediction/target logs, exactly as the challenge's eval.py; `normalize_text` and `log_results` stay in this
-file so they can be edited as the challenge asks. The engine (robust_speech/evaluation/engine.py) batches inference,
-chunks long audio like the transformers pipeline, and uses the model folder's language_model/ when present.
+file so they can be edited as the challenge asks.
+
+This file runs in two environments and writes the same files in both:
+- with robust-speech installed, its engine (robust_speech/evaluation/engine.py) batches inference, chunks long
+  audio like the transformers pipeline and decodes with the model folder's language_model/;
+- with only the challenge's packages (torch, transformers, datasets, pyctcdecode, kenlm, jiwer; soundfile and
+  soxr to read audio), the transformers pipeline does the same, one utterance at a time.
+`normalize_text` applies the rules the model was trained with (its text_normalizer.json), in plain Python.
 """
 
 import argparse
+import csv
+import json
+import os
 import re
 import sys
+import tempfile
+import unicodedata
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Dict
 
+import jiwer
 from datasets import Dataset
 
-from robust_speech.cli.arguments import add_engine_arguments, eval_options, parse_device
-from robust_speech.core.errors import RobustSpeechError
-from robust_speech.core.files import atomic_write
-from robust_speech.evaluation.engine import dataset_id, run_evaluation
-from robust_speech.reports.metrics import char_error_rate, word_error_rate
+try:  # the fast engine, when robust-speech is installed
+    from robust_speech.cli.arguments import add_engine_arguments, eval_options, parse_device
+    from robust_speech.core.errors import RobustSpeechError
+    from robust_speech.evaluation.engine import run_evaluation
+except ImportError:
+    run_evaluation = None
+
+    class RobustSpeechError(Exception):
+        exit_code = 2
+
+    def parse_device(value: str):
+        return int(value) if value.lstrip("-").isdigit() else value
 
 
 def log_results(result: Dataset, args: Dict[str, str]):
@@ -31,8 +52,8 @@ def log_results(result: Dataset, args: Dict[str, str]):
     result_id = dataset_id(args)  # "_".join(args.dataset.split("/") + [args.config, args.split])
 
     # The reference used datasets.load_metric("wer"/"cer"), which no longer exists; it wrapped jiwer.
-    wer_result = word_error_rate(result["target"], result["prediction"])
-    cer_result = char_error_rate(result["target"], result["prediction"])
+    wer_result = jiwer.wer(list(result["target"]), list(result["prediction"]))
+    cer_result = jiwer.cer(list(result["target"]), list(result["prediction"]))
 
     result_str = f"WER: {wer_result}\nCER: {cer_result}"
     print(result_str)
@@ -56,6 +77,11 @@ def log_results(result: Dataset, args: Dict[str, str]):
 def normalize_text(text: str) -> str:
     """DO ADAPT FOR YOUR USE CASE. this function normalizes the target text."""
 
+    if TRAINING_RULES is not None:
+        # The rules the model was trained with (its text_normalizer.json): the same as its training targets and
+        # its LM text, character for character.
+        return apply_rules(text, TRAINING_RULES)
+
     # IMPORTANT: these should be the characters that were ignored during training.
     chars_to_ignore_regex = '[,?.!\\-\\;\\:"“%‘”�—’…–]'
     text = re.sub(chars_to_ignore_regex, "", text.lower())
@@ -67,8 +93,161 @@ def normalize_text(text: str) -> str:
     return text
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The model's normalization rules, applied without robust-speech (robust_speech/text/normalizer.py is the
+# other implementation; tests keep the two equal).
+
+NORMALIZER_FILE = "text_normalizer.json"
+TRAINING_RULES = None  # set by main() from the model folder
+# Never spoken, only split words for a tokenizer: zero-width and bidirectional controls, soft hyphen, BOM.
+INVISIBLE = "\u200b\ufeff\u00ad\u2060\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def load_rules(model_id: str):
+    """The model folder's text_normalizer.json (for a Hub id, fetched from the Hub), or None."""
+    path = Path(model_id) / NORMALIZER_FILE
+    if not path.is_file() and not os.path.isdir(model_id):
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(model_id, NORMALIZER_FILE))
+        except Exception:  # no such file in the repo, or offline: the reference's normalize_text applies
+            return None
+    if not path.is_file():
+        return None
+    rules = json.loads(path.read_text(encoding="utf-8"))
+    rules.setdefault("dashes_split_words", True)  # folders written before the key existed
+    return rules
+
+
+def apply_rules(text: str, rules: dict) -> str:
+    table = dict.fromkeys(map(ord, INVISIBLE))
+    for char in rules["chars_to_ignore"]:
+        breaks_words = unicodedata.category(char) == "Pd" or char == "…"
+        table[ord(char)] = " " if rules["dashes_split_words"] and breaks_words else None
+    text = unicodedata.normalize("NFC", text)
+    if rules["lowercase"]:
+        if rules.get("language") in ("tr", "az"):
+            text = text.replace("I", "ı").replace("İ", "i")
+        text = unicodedata.normalize("NFC", text.lower())
+    # Removing a character can leave a base letter next to a combining mark: compose them again.
+    return " ".join(unicodedata.normalize("NFC", text.translate(table)).split())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Files and result names
+
+
+def dataset_id(args) -> str:
+    """The challenge's `"_".join(dataset.split("/") + [config, split])`, with "/" in the config or split (and
+    NUL) replaced too: the reference would write outside the working folder for `--config ../../x`."""
+    name = re.sub(r"[/\\\x00]", "_", "_".join([args.dataset, args.config, args.split]))
+    return name if name not in ("", ".", "..") else name.replace(".", "_") or "_"
+
+
+@contextmanager
+def atomic_write(path: str):
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, staging = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            yield file
+        os.replace(staging, path)
+    except BaseException:
+        if os.path.exists(staging):
+            os.unlink(staging)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Without robust-speech: the transformers pipeline, with the folder's LM
+
+
+def evaluate_with_pipeline(args) -> None:
+    import torch
+    from transformers import pipeline
+
+    device = args.device if args.device is not None else (0 if torch.cuda.is_available() else -1)
+    asr = pipeline("automatic-speech-recognition", model=args.model_id, device=device)
+    decoder_kwargs = {}
+    if asr.type == "ctc_with_lm":
+        decoding = Path(args.model_id) / "decoding.json"  # the beam width robust-speech tune-lm chose
+        decoder_kwargs["beam_width"] = json.loads(decoding.read_text())["beam_width"] if decoding.is_file() else 100
+    rate = asr.feature_extractor.sampling_rate
+    predictions, targets = [], []
+    for audio, sentence in read_split(args):
+        options = {"chunk_length_s": args.chunk_length_s, "stride_length_s": args.stride_length_s}
+        if decoder_kwargs:
+            options["decoder_kwargs"] = decoder_kwargs
+        text = asr(decode_audio(audio, rate), **{key: value for key, value in options.items() if value is not None})
+        # pyctcdecode writes an unknown token as "⁇"; it is no word, so it is left out as robust-speech does.
+        predictions.append(" ".join(text["text"].replace("⁇", " ").split()))
+        targets.append(normalize_text(sentence or ""))
+        print(f"\reval: {len(predictions)} utterances", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    if not predictions:
+        raise RobustSpeechError(f"{args.dataset} {args.config} {args.split}: the split has no examples")
+    log_results(Dataset.from_dict({"target": targets, "prediction": predictions}), args)
+
+
+def read_split(args):
+    """(audio, sentence) pairs of a downloaded Common Voice release folder (`clips/` + `<split>.tsv`, given as
+    the language folder or as the release folder with --config) or of a Hub dataset."""
+    folder = Path(args.dataset)
+    if (folder / args.config / "clips").is_dir():
+        folder = folder / args.config
+    if (folder / "clips").is_dir():
+        name = {"validation": "dev"}.get(args.split, args.split)
+        with open(folder / f"{name}.tsv", encoding="utf-8-sig", newline="") as table:
+            # Common Voice's TSVs are unquoted: a `"` is part of the sentence.
+            for row in csv.DictReader(table, delimiter="\t", quoting=csv.QUOTE_NONE):
+                yield str(folder / "clips" / row["path"]), row["sentence"]
+        return
+    from datasets import Audio, load_dataset
+
+    dataset = load_dataset(args.dataset, args.config, split=args.split)  # a saved Hub login is used when there is one
+    dataset = dataset.cast_column("audio", Audio(decode=False))  # soundfile decodes: no torchcodec needed
+    column = "sentence" if "sentence" in dataset.column_names else "text"
+    for example in dataset:
+        yield example["audio"], example[column]
+
+
+def decode_audio(audio, rate: int):
+    """A file path or a datasets audio dict as mono float32 at `rate`, decoded by soundfile and resampled by soxr
+    in blocks, exactly as robust-speech reads audio (so both paths hear the same samples)."""
+    import io
+
+    import numpy as np
+    import soundfile
+
+    source = audio if isinstance(audio, str) else (io.BytesIO(audio["bytes"]) if audio.get("bytes") else audio["path"])
+    with soundfile.SoundFile(source) as sound:
+        resampler = None
+        if sound.samplerate != rate:
+            import soxr
+
+            resampler = soxr.ResampleStream(sound.samplerate, rate, 1, dtype="float32")
+        pieces = []
+        for block in sound.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+            mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+            pieces.append(mono if resampler is None else resampler.resample_chunk(mono))
+        if resampler is not None:
+            pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+    samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    return samples / peak if peak > 1.0 else samples
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
 def main(args):
-    run_evaluation(eval_options(args), normalize_text=normalize_text, log_results=log_results)
+    global TRAINING_RULES
+    TRAINING_RULES = load_rules(args.model_id)
+    if run_evaluation is not None and not args.pipeline:
+        run_evaluation(eval_options(args), normalize_text=normalize_text, log_results=log_results)
+    else:
+        evaluate_with_pipeline(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log_outputs", action="store_true", help="If defined, write outputs to log file for analysis.")
     parser.add_argument("--device", type=parse_device, default=None,
                         help="The device to run on. -1 for CPU, 0 for the first GPU and so on (default: GPU if any).")
-    add_engine_arguments(parser)
+    parser.add_argument("--pipeline", action="store_true",
+                        help="evaluate with the transformers pipeline even when robust-speech is installed (the path "
+                        "taken without it)")
+    if run_evaluation is not None:
+        add_engine_arguments(parser)
     return parser
 
 

@@ -23,18 +23,9 @@ from pathlib import Path
 import numpy as np
 from common import markdown_table, print_machine, save, spread, timed
 
-from robust_speech.inference.decoding import (
-    FlashlightDecoder,
-    GreedyDecoder,
-    PyctcdecodeDecoder,
-)
-from robust_speech.lm.ngram import (
-    NgramOptions,
-    build_language_model,
-    install_language_model,
-    model_alphabet,
-    prepare_lm_text,
-)
+from robust_speech.inference.decoding import FlashlightDecoder, GreedyDecoder, PyctcdecodeDecoder
+from robust_speech.lm.install import install_language_model
+from robust_speech.lm.ngram import NgramOptions, build_language_model, model_alphabet, prepare_lm_text
 from robust_speech.reports.metrics import word_error_rate
 from robust_speech.text.lines import read_text_lines
 from robust_speech.text.normalizer import TextNormalizer

@@ -11,11 +11,7 @@ from transformers import (
 )
 
 from robust_speech.audio.augment import Augmenter
-from robust_speech.training.batching import (
-    CTCCollator,
-    DurationBatchSampler,
-    padding_ratio,
-)
+from robust_speech.training.batching import CTCCollator, DurationBatchSampler, padding_ratio
 from robust_speech.training.feature_cache import FeatureCache
 
 

@@ -14,12 +14,7 @@ from robust_speech.core.errors import ConfigurationError
 from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.data.preprocess import PreprocessOptions, preprocess_split
 from robust_speech.data.skips import SkipLog
-from robust_speech.data.sources import (
-    SourceSpec,
-    load_speech_split,
-    parse_probabilities,
-    parse_sources,
-)
+from robust_speech.data.sources import SourceSpec, load_speech_split, parse_probabilities, parse_sources
 
 
 def load(name, split="train", config=None, text_column=None, **kwargs):

@@ -8,11 +8,7 @@ from conftest import tone
 from test_cli import run
 
 from robust_speech.data.arguments import DataTrainingArguments
-from robust_speech.data.leakage import (
-    LeakageError,
-    refuse_common_voice_test,
-    split_names,
-)
+from robust_speech.data.leakage import LeakageError, refuse_common_voice_test, split_names
 from robust_speech.data.prepare import check_leakage, prepare_datasets
 from robust_speech.data.sources import SourceSpec, parse_sources
 

@@ -23,13 +23,7 @@ from robust_speech.inference.decoding import (
     TokenLayout,
     load_decoder,
 )
-from robust_speech.lm.ngram import (
-    arpa_unigrams,
-    ctc_alphabet,
-    ensure_end_of_sentence,
-    prepare_lm_text,
-    read_lm_attrs,
-)
+from robust_speech.lm.ngram import arpa_unigrams, ctc_alphabet, ensure_end_of_sentence, prepare_lm_text, read_lm_attrs
 from robust_speech.reports.metrics import word_error_rate
 from robust_speech.text.normalizer import TextNormalizer
 
@@ -167,7 +161,8 @@ def test_every_engine_implements_the_decoder_protocol(lm_model_dir):
 
 
 def test_the_decoder_policy(lm_model_dir, tmp_path):
-    from robust_speech.inference.loading import DecoderChoice, choose_decoder
+    from robust_speech.inference.loading import choose_decoder
+    from robust_speech.inference.options import DecoderChoice
 
     assert choose_decoder(lm_model_dir, DecoderChoice()).engine == "pyctcdecode"
     assert choose_decoder(lm_model_dir, DecoderChoice(no_lm=True)).engine == "greedy"
@@ -317,7 +312,8 @@ def test_tune_lm_picks_the_better_of_two_planted_settings(lm_model_dir, tmp_path
 
     from robust_speech.core.model_folder import DECODING_FILE
     from robust_speech.evaluation.lm_tuning import save_tuning, tune_weights
-    from robust_speech.inference.loading import DecoderChoice, choose_decoder
+    from robust_speech.inference.loading import choose_decoder
+    from robust_speech.inference.options import DecoderChoice
 
     folder = tmp_path / "model"
     shutil.copytree(lm_model_dir, folder)

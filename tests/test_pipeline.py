@@ -136,6 +136,46 @@ def test_the_lm_folder_decodes_the_same_in_transformers_and_in_our_engine(learne
     assert ours == [" ".join(text.split()) for text in theirs] and any(ours)
 
 
+def run_folder_eval(model: Path, corpus, cwd: Path, *extra, without_robust_speech: bool = False) -> dict[str, bytes]:
+    """The folder's own ./eval.py run in `cwd`, as the organizers run a submission; its result files' bytes."""
+    cwd.mkdir()
+    argv = [str(model / "eval.py"), "--model_id", str(model), "--dataset", str(corpus.root), "--config", "en", "--split",
+            "test", "--log_outputs", *extra]
+    command = [sys.executable, *argv]
+    if without_robust_speech:  # an environment with the challenge's packages only
+        command = [sys.executable, "-c", "import runpy, sys; sys.modules['robust_speech'] = None; "
+                   f"sys.argv = {argv!r}; runpy.run_path(sys.argv[0], run_name='__main__')"]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {path.name: path.read_bytes() for path in cwd.glob("*.txt")}
+
+
+def test_the_model_folder_is_a_submission_that_runs_without_robust_speech(learned, tmp_path):
+    from transformers import AutoProcessor, pipeline
+
+    corpus, model = copy_with_lm(learned, tmp_path, order=3)
+    shutil.copy(ROOT / "eval.py", model)  # as training copies it when run through run_speech_recognition_ctc.py
+    assert type(AutoProcessor.from_pretrained(model)).__name__ == "Wav2Vec2ProcessorWithLM"
+    assert pipeline("automatic-speech-recognition", model=str(model)).type == "ctc_with_lm"
+
+    chunking = ("--chunk_length_s", "2", "--stride_length_s", "0.4")  # the test clips are cut into chunks too
+    ours = run_folder_eval(model, corpus, tmp_path / "with", *chunking)
+    standalone = run_folder_eval(model, corpus, tmp_path / "without", *chunking, without_robust_speech=True)
+    assert sorted(ours) == sorted(standalone) and len(ours) == 3  # results, predictions, targets
+    assert ours == standalone
+    greedy = run_folder_eval(model, corpus, tmp_path / "greedy", *chunking, "--no_lm")
+    predictions = next(name for name in ours if name.endswith("_predictions.txt"))
+    assert greedy[predictions] != ours[predictions]  # the LM decoded both runs above
+
+    removed = subprocess.run([sys.executable, str(ROOT / "build_ngram.py"), "--model_dir", str(model), "--remove_lm"],
+                             capture_output=True, text=True)
+    assert removed.returncode == 0, removed.stderr
+    assert type(AutoProcessor.from_pretrained(model)).__name__ == "Wav2Vec2Processor"
+    assert pipeline("automatic-speech-recognition", model=str(model)).type == "ctc"
+    assert not (model / "language_model").exists() and not (model / "alphabet.json").exists()
+    assert run_folder_eval(model, corpus, tmp_path / "removed", *chunking, without_robust_speech=True) == greedy
+
+
 def test_tune_lm_writes_weights_that_eval_then_uses(learned, tmp_path, capsys):
     from robust_speech.cli.verbs import main
 

@@ -8,11 +8,7 @@ from conftest import make_folder, tone
 
 from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.data.prepare import prepare_datasets
-from robust_speech.data.preprocess import (
-    PreprocessOptions,
-    audio_fingerprint,
-    preprocess_split,
-)
+from robust_speech.data.preprocess import PreprocessOptions, audio_fingerprint, preprocess_split
 from robust_speech.data.skips import SkipLog, read_skip_log
 from robust_speech.data.sources import load_speech_split, parse_sources
 from robust_speech.text.normalizer import TextNormalizer

@@ -9,12 +9,7 @@ from robust_speech.audio.augment import add_noise, add_reverb
 from robust_speech.audio.decode import audio_info, load_audio
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.data.sentences import LANGUAGES, load_sentences
-from robust_speech.data.synth import (
-    TSV_COLUMNS,
-    SynthConfig,
-    read_tsv,
-    synthesize_corpus,
-)
+from robust_speech.data.synth import TSV_COLUMNS, SynthConfig, read_tsv, synthesize_corpus
 from robust_speech.text.normalizer import TextNormalizer
 
 

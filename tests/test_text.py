@@ -6,11 +6,7 @@ import pytest
 from robust_speech.core.errors import TextError
 from robust_speech.text.collisions import audit_collisions
 from robust_speech.text.lines import read_text_lines
-from robust_speech.text.normalizer import (
-    DEFAULT_CHARS_TO_IGNORE,
-    TextNormalizer,
-    parse_chars_to_ignore,
-)
+from robust_speech.text.normalizer import DEFAULT_CHARS_TO_IGNORE, TextNormalizer, parse_chars_to_ignore
 from robust_speech.text.vocabulary import build_vocabulary, load_vocabulary
 
 REFERENCE_SET = set(',?.!-;:"“%‘”�—’…–')
@@ -35,10 +31,9 @@ def test_normalizer_lowercases_removes_and_collapses():
     assert normalize("“Quoted” 50% ; done:") == "quoted 50 done"
 
 
-def test_normalizer_keeps_words_apart_when_removing_dashes_and_ellipses():
-    normalize = TextNormalizer()
-    assert normalize("Wait—what? Well-known…really") == "wait what well known really"
-    assert TextNormalizer(dashes_split_words=False)("well-known") == "wellknown"
+def test_dashes_are_deleted_as_the_guide_does_unless_they_split_words():
+    assert TextNormalizer()("Wait—what? Well-known…really") == "waitwhat wellknownreally"
+    assert TextNormalizer(dashes_split_words=True)("Wait—what? Well-known…really") == "wait what well known really"
 
 
 def test_normalizer_composes_unicode_and_drops_invisible_characters():

@@ -6,11 +6,7 @@ import argparse
 
 from robust_speech.evaluation.options import EvalOptions, EvalSplit
 from robust_speech.inference.options import DECODER_CHOICES, DecoderChoice, LoadOptions
-from robust_speech.text.normalizer import (
-    DEFAULT_CHARS_TO_IGNORE,
-    TextNormalizer,
-    build_normalizer,
-)
+from robust_speech.text.normalizer import DEFAULT_CHARS_TO_IGNORE, TextNormalizer, build_normalizer
 
 
 def add_loading_arguments(group) -> None:
@@ -99,13 +95,15 @@ def add_normalizer_arguments(parser: argparse.ArgumentParser, *, chars_help: str
     )
     parser.add_argument("--do_lower_case", type=string_to_bool, nargs="?", const=True, default=True,
                         help="lowercase transcripts (default true; --do_lower_case false keeps case)")
+    parser.add_argument("--dashes_split_words", type=string_to_bool, nargs="?", const=True, default=False,
+                        help="dash-like characters of --chars_to_ignore break words instead of vanishing (default false)")
     parser.add_argument("--casing_language", default=None,
                         help="language whose casing rules apply (tr, az: dotted and dotless i)")
 
 
 def normalizer_from_args(args: argparse.Namespace) -> TextNormalizer:
     return build_normalizer(args.chars_to_ignore, do_lower_case=args.do_lower_case,
-                            casing_language=args.casing_language)
+                            casing_language=args.casing_language, dashes_split_words=args.dashes_split_words)
 
 
 def eval_split(args: argparse.Namespace) -> EvalSplit:

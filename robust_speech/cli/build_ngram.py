@@ -9,6 +9,7 @@ from typing import Sequence
 from robust_speech.cli.arguments import add_normalizer_arguments, normalizer_from_args
 from robust_speech.core.errors import RobustSpeechError
 from robust_speech.lm.build import LMBuildOptions, build
+from robust_speech.lm.install import remove_language_model
 from robust_speech.lm.ngram import DEFAULT_ATTRS, NgramOptions
 
 
@@ -34,11 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "else the reference set)")
     parser.add_argument("--alpha", type=float, default=DEFAULT_ATTRS["alpha"], help="LM weight (tune with robust-speech tune-lm)")
     parser.add_argument("--beta", type=float, default=DEFAULT_ATTRS["beta"], help="word insertion bonus")
+    parser.add_argument("--remove_lm", action="store_true",
+                        help="instead: take the LM out of --model_dir (language_model/, alphabet.json, the flashlight "
+                        "copy, decoding.json); its configs go back to the plain Wav2Vec2Processor")
     return parser
 
 
 def options_from_args(args: argparse.Namespace) -> LMBuildOptions:
-    given = args.chars_to_ignore is not None or not args.do_lower_case or args.casing_language is not None
+    given = (args.chars_to_ignore is not None or not args.do_lower_case or args.casing_language is not None
+             or args.dashes_split_words)
     return LMBuildOptions(
         model_dir=args.model_dir, output_dir=args.output_dir, text=tuple(args.text), dataset_name=args.dataset_name,
         dataset_config_name=args.dataset_config_name, split=args.split, text_column_name=args.text_column_name,
@@ -49,7 +54,15 @@ def options_from_args(args: argparse.Namespace) -> LMBuildOptions:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.remove_lm:
+        if not args.model_dir or args.text or args.dataset_name:
+            parser.error("--remove_lm takes only --model_dir")
+        removed = remove_language_model(args.model_dir)
+        print(f"removed {', '.join(path.name for path in removed) or 'nothing (no LM)'} from {args.model_dir}; "
+              "it now loads as a plain Wav2Vec2Processor (greedy decoding)")
+        return 0
     try:
         build(options_from_args(args))
     except RobustSpeechError as error:

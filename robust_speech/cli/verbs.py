@@ -18,11 +18,7 @@ from robust_speech.cli.arguments import (
     load_options,
     normalizer_from_args,
 )
-from robust_speech.core.errors import (
-    ConfigurationError,
-    RobustSpeechError,
-    output_errors,
-)
+from robust_speech.core.errors import ConfigurationError, RobustSpeechError, output_errors
 from robust_speech.core.model_folder import ATTRS_FILE, DECODING_FILE, LM_DIRECTORY, VOCAB_FILE
 from robust_speech.evaluation.options import (
     DEFAULT_ALPHAS,
@@ -149,6 +145,7 @@ def cmd_check_leakage(args: argparse.Namespace) -> int:
         eval_dataset_name=args.eval, eval_dataset_config_name=args.eval_config, eval_split_name=args.eval_split,
         text_column_name=args.text_column_name, audio_column_name=args.audio_column_name,
         chars_to_ignore=args.chars_to_ignore, do_lower_case=args.do_lower_case, casing_language=args.casing_language,
+        dashes_split_words=args.dashes_split_words,
         preprocessing_num_workers=args.preprocessing_num_workers, token=args.token,
     )
     report = check_leakage(data_args, args.output_dir, decode_audio=not args.text_only)

@@ -75,6 +75,11 @@ class DataTrainingArguments:
     )
     cache_dir: Optional[str] = field(default=None, metadata={"help": "where datasets and decoded audio are cached"})
     do_lower_case: bool = field(default=True, metadata={"help": "ours: lowercase transcripts (default true)"})
+    dashes_split_words: bool = field(
+        default=False, metadata={"help": "ours: dash-like characters of --chars_to_ignore (and the ellipsis) break words "
+                                 "instead of vanishing ('wait—what' stays two words); saved with the model, so the LM "
+                                 "and eval.py follow (default false: deleted, as the guide's normalize_text does)"}
+    )
     casing_language: Optional[str] = field(
         default=None, metadata={"help": "ours: language whose casing rules apply (tr, az: dotted/dotless i)"}
     )

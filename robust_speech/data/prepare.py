@@ -54,7 +54,8 @@ class PreparedData:
 
 
 def normalizer_from(args: DataTrainingArguments) -> TextNormalizer:
-    return build_normalizer(args.chars_to_ignore, do_lower_case=args.do_lower_case, casing_language=args.casing_language)
+    return build_normalizer(args.chars_to_ignore, do_lower_case=args.do_lower_case, casing_language=args.casing_language,
+                            dashes_split_words=args.dashes_split_words)
 
 
 def load_raw_split(args: DataTrainingArguments, which: str, notes: list[str], *, guard: bool = True) -> SpeechDataset:

@@ -24,20 +24,10 @@ import numpy as np
 from datasets import Features, List, Value
 from datasets.fingerprint import Hasher
 
-from robust_speech.audio.decode import (
-    TARGET_SAMPLING_RATE,
-    audio_info,
-    load_audio,
-    resample,
-)
+from robust_speech.audio.decode import TARGET_SAMPLING_RATE, audio_info, load_audio, resample
 from robust_speech.core.errors import AudioError
 from robust_speech.data.skips import SKIPPED_COLUMNS, SKIPPED_FILE, SkipLog
-from robust_speech.data.sources import (
-    AUDIO_COLUMN,
-    SOURCE_COLUMN,
-    TEXT_COLUMN,
-    SpeechDataset,
-)
+from robust_speech.data.sources import AUDIO_COLUMN, SOURCE_COLUMN, TEXT_COLUMN, SpeechDataset
 from robust_speech.text.normalizer import TextNormalizer
 
 # Bumped whenever the map's output changes for the same input, so old caches are not reused.

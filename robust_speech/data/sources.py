@@ -20,11 +20,7 @@ import datasets
 from datasets import Audio
 
 from robust_speech.core.errors import ConfigurationError
-from robust_speech.data.local_datasets import (
-    detect_layout,
-    load_saved_split,
-    read_local_split,
-)
+from robust_speech.data.local_datasets import detect_layout, load_saved_split, read_local_split
 
 SpeechDataset = Union[datasets.Dataset, datasets.IterableDataset]
 

@@ -8,12 +8,7 @@ import numpy as np
 
 from robust_speech.core.errors import AudioError
 from robust_speech.data.preprocess import decode_audio
-from robust_speech.data.sources import (
-    AUDIO_COLUMN,
-    TEXT_COLUMN,
-    load_speech_split,
-    parse_sources,
-)
+from robust_speech.data.sources import AUDIO_COLUMN, TEXT_COLUMN, load_speech_split, parse_sources
 from robust_speech.evaluation.options import EvalSplit
 
 

@@ -22,12 +22,7 @@ import numpy as np
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.core.model_folder import DECODING_FILE, LM_DIRECTORY
 from robust_speech.evaluation.groups import load_split, split_log_probs
-from robust_speech.evaluation.options import (
-    DEFAULT_ALPHAS,
-    DEFAULT_BEAM_WIDTHS,
-    DEFAULT_BETAS,
-    EvalSplit,
-)
+from robust_speech.evaluation.options import DEFAULT_ALPHAS, DEFAULT_BEAM_WIDTHS, DEFAULT_BETAS, EvalSplit
 from robust_speech.inference.decoding import load_decoder
 from robust_speech.inference.loading import load_for_inference, resolve_model_dir
 from robust_speech.inference.options import LoadOptions, TranscriberOptions

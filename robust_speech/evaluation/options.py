@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from robust_speech.inference.options import (
-    DecoderChoice,
-    LoadOptions,
-    TranscriberOptions,
-)
+from robust_speech.inference.options import DecoderChoice, LoadOptions, TranscriberOptions
 
 # tune-lm's grid: alpha x beta at the smallest beam width, then the best pair at each width.
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)

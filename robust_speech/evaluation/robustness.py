@@ -18,23 +18,13 @@ from typing import Sequence
 
 import numpy as np
 
-from robust_speech.audio.augment import (
-    NOISE_COLORS,
-    add_noise,
-    add_reverb,
-    band_limit,
-    change_speed,
-)
+from robust_speech.audio.augment import NOISE_COLORS, add_noise, add_reverb, band_limit, change_speed
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.data.sources import TEXT_COLUMN
 from robust_speech.evaluation.groups import iter_groups, load_split
 from robust_speech.evaluation.options import DEFAULT_RT60_S, DEFAULT_SNR_DB, EvalSplit
 from robust_speech.inference.loading import load_for_inference
-from robust_speech.inference.options import (
-    DecoderChoice,
-    LoadOptions,
-    TranscriberOptions,
-)
+from robust_speech.inference.options import DecoderChoice, LoadOptions, TranscriberOptions
 from robust_speech.reports.metrics import char_error_rate, word_error_rate
 from robust_speech.reports.plots import plot_robustness
 from robust_speech.text.normalizer import model_normalizer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
                         token: str | bool | None = None, trust_remote_code: bool = False,
                         allow_pickle_weights: bool = False) -> AcousticModel:
     """The model and processor of a folder or Hub id; remote code and pickle weights only when asked."""
-    from transformers import AutoModelForCTC, AutoProcessor
+    from transformers import AutoModelForCTC, AutoProcessor, Wav2Vec2Processor
 
     from robust_speech.core.safe_loading import refused_pickle, weights_options
 
@@ -70,7 +71,10 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
     weights = weights_options(model_id, allow_pickle_weights)
     try:
         # trust_remote_code is passed even when False: left None, transformers asks on a terminal instead.
-        processor = AutoProcessor.from_pretrained(model_id, token=token, trust_remote_code=trust_remote_code)
+        # A folder with an LM names Wav2Vec2ProcessorWithLM, which would load the LM into pyctcdecode here too;
+        # our decoders load it themselves, so the acoustic side takes the processor without it.
+        loader = Wav2Vec2Processor if names_processor_with_lm(model_id) else AutoProcessor
+        processor = loader.from_pretrained(model_id, token=token, trust_remote_code=trust_remote_code)
         model = AutoModelForCTC.from_pretrained(model_id, token=token, dtype=dtype, trust_remote_code=trust_remote_code,
                                                 **weights).to(device).eval()
     except (OSError, ValueError) as error:
@@ -100,3 +104,14 @@ def check_processor_files(model_id: str | os.PathLike) -> None:
             f"{folder}: no processor files ({', '.join(missing)} missing); copy them from the training output folder "
             "(run_speech_recognition_ctc.py writes them) or save the processor there with processor.save_pretrained"
         )
+
+
+def names_processor_with_lm(model_id: str | os.PathLike) -> bool:
+    """Whether a local folder's processor config names `Wav2Vec2ProcessorWithLM` (see lm/install.py)."""
+    path = Path(model_id) / PROCESSOR_FILES[0][0]
+    if not path.is_file():
+        return False
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8")).get("processor_class", "")).endswith("WithLM")
+    except ValueError:
+        return False

@@ -23,20 +23,9 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from robust_speech.core.errors import ConfigurationError, MissingDependencyError
-from robust_speech.core.model_folder import (
-    ALPHABET_FILE,
-    FLASHLIGHT_BINARY,
-    LM_DIRECTORY,
-    UNIGRAMS_FILE,
-)
+from robust_speech.core.model_folder import ALPHABET_FILE, FLASHLIGHT_BINARY, LM_DIRECTORY, UNIGRAMS_FILE
 from robust_speech.inference.options import DEFAULT_BEAM_WIDTH, ENGINES
-from robust_speech.lm.ngram import (
-    DEFAULT_ATTRS,
-    ctc_alphabet,
-    language_model_binary,
-    model_vocabulary,
-    read_lm_attrs,
-)
+from robust_speech.lm.ngram import DEFAULT_ATTRS, ctc_alphabet, language_model_binary, model_vocabulary, read_lm_attrs
 from robust_speech.text.vocabulary import PAD_TOKEN, UNK_TOKEN, WORD_DELIMITER
 
 LN10 = math.log(10.0)

@@ -18,11 +18,11 @@ from robust_speech.core.errors import ConfigurationError
 from robust_speech.core.model_folder import UNIGRAMS_FILE
 from robust_speech.data.leakage import refuse_common_voice_test
 from robust_speech.data.sources import TEXT_COLUMN, load_speech_split, parse_sources
+from robust_speech.lm.install import install_language_model
 from robust_speech.lm.ngram import (
     DEFAULT_ATTRS,
     NgramOptions,
     build_language_model,
-    install_language_model,
     model_alphabet,
     model_vocabulary,
     prepare_lm_text,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections import Counter
@@ -31,11 +30,9 @@ from typing import Iterable, Sequence
 
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.core.model_folder import (
-    ALPHABET_FILE,
     ATTRS_FILE,
     FLASHLIGHT_BINARY,
     LM_DIRECTORY,
-    UNIGRAMS_FILE,
     VOCAB_FILE,
 )
 from robust_speech.lm.kenlm_tools import KenLMError, KenLMPrograms, kenlm_programs
@@ -262,30 +259,6 @@ def write_unigrams(path: Path, unigrams: Sequence[str]) -> Path:
     return path
 
 
-def install_language_model(model_dir: str | os.PathLike, binary_path: Path, unigrams: Sequence[str],
-                           attrs: dict | None = None, flashlight_binary: Path | None = None) -> Path:
-    """Put the LM into `model_dir` in pyctcdecode's layout; an existing language_model/ is replaced whole."""
-    model_dir = Path(model_dir)
-    alphabet = ctc_alphabet(model_vocabulary(model_dir))
-    staging = Path(tempfile.mkdtemp(prefix=".language_model-", dir=model_dir))
-    try:
-        shutil.copyfile(binary_path, staging / binary_path.name)
-        write_unigrams(staging / UNIGRAMS_FILE, unigrams)
-        (staging / ATTRS_FILE).write_text(json.dumps({**DEFAULT_ATTRS, **(attrs or {})}) + "\n", encoding="utf-8")
-        target = model_dir / LM_DIRECTORY
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    (model_dir / ALPHABET_FILE).write_text(alphabet.dumps(), encoding="utf-8")
-    stale = model_dir / FLASHLIGHT_BINARY
-    if flashlight_binary is not None:
-        shutil.copyfile(flashlight_binary, stale.with_name(f".{FLASHLIGHT_BINARY}.tmp"))
-        os.replace(stale.with_name(f".{FLASHLIGHT_BINARY}.tmp"), stale)
-    elif stale.exists():
-        stale.unlink()  # built for the previous LM
-    return model_dir / LM_DIRECTORY
 
 
 def read_lm_attrs(model_dir: str | os.PathLike) -> dict:

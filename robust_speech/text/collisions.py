@@ -10,12 +10,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from robust_speech.text.normalizer import (
-    _APOSTROPHES,
-    _INVISIBLE_TABLE,
-    TextNormalizer,
-    _is_word_separator,
-)
+from robust_speech.text.normalizer import _APOSTROPHES, _INVISIBLE_TABLE, TextNormalizer, _is_word_separator
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,7 @@ from transformers.trainer_utils import (
 )
 
 from robust_speech.audio.augment import Augmenter
-from robust_speech.core.errors import (
-    ConfigurationError,
-    RobustSpeechError,
-    output_error,
-    output_errors,
-)
+from robust_speech.core.errors import ConfigurationError, RobustSpeechError, output_error, output_errors
 from robust_speech.core.model_folder import VOCAB_FILE
 from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.data.prepare import prepare_datasets
@@ -46,12 +41,7 @@ from robust_speech.training.arguments import ModelArguments, RecipeArguments
 from robust_speech.training.batching import CTCCollator, DurationBatchSampler
 from robust_speech.training.feature_cache import FeatureCache
 from robust_speech.training.legacy_flags import translate_legacy_flags
-from robust_speech.training.model_card import (
-    copy_scripts,
-    language_code,
-    write_model_card,
-    write_run_script,
-)
+from robust_speech.training.model_card import copy_scripts, language_code, write_model_card, write_run_script
 from robust_speech.training.modeling import (
     build_model,
     build_processor,

@@ -7,11 +7,7 @@ from hypothesis import strategies as st
 
 from robust_speech.inference.chunking import Chunking
 from robust_speech.text.normalizer import TextNormalizer
-from robust_speech.text.vocabulary import (
-    build_vocabulary,
-    is_unspoken_symbol,
-    load_vocabulary,
-)
+from robust_speech.text.vocabulary import build_vocabulary, is_unspoken_symbol, load_vocabulary
 
 NORMALIZERS = [TextNormalizer(), TextNormalizer(language="tr"), TextNormalizer(lowercase=False),
                TextNormalizer(dashes_split_words=False), TextNormalizer(chars_to_ignore="")]
@@ -61,3 +57,69 @@ def test_chunks_cover_every_sample_exactly_once(samples, chunk_s, left_s, right_
     assert covered[0][0] == 0 and covered[-1][1] == samples
     assert all(a[1] == b[0] for a, b in zip(covered, covered[1:]))
     assert all(start < end for start, end in covered)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One normalization: training targets, LM text and eval.py's normalize_text agree character for character
+
+RULES = [  # (chars_to_ignore flag values, do_lower_case, casing_language, dashes_split_words)
+    (None, True, None, False), (None, True, None, True), ([",", ".", "'", "-"], False, None, False),
+    (None, True, "tr", True), ([], True, None, False),
+]
+_EVAL = {}
+
+
+def eval_module():
+    if "module" not in _EVAL:
+        import importlib.util
+        from pathlib import Path
+
+        spec = importlib.util.spec_from_file_location("challenge_eval_rules", Path(__file__).parents[2] / "eval.py")
+        _EVAL["module"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_EVAL["module"])
+    return _EVAL["module"]
+
+
+def saved_rules(tmp_path_factory, rule: int):
+    """The normalizer training builds from its flags, saved in a model folder as training saves it."""
+    from robust_speech.data.arguments import DataTrainingArguments
+    from robust_speech.data.prepare import normalizer_from
+    from robust_speech.text.normalizer import save_normalizer
+
+    chars, lower, language, dashes = RULES[rule]
+    normalizer = normalizer_from(DataTrainingArguments(dataset_name="x", chars_to_ignore=chars, do_lower_case=lower,
+                                                       casing_language=language, dashes_split_words=dashes))
+    folder = tmp_path_factory.mktemp("rules")
+    save_normalizer(folder, normalizer)
+    return normalizer, folder
+
+
+LETTERS = "abcdeéfghiIİıjklmnopqrstuvwxyzäöüßçñ ABCÄÖÜÉ\n\t  "
+
+
+@settings(max_examples=60, deadline=None)
+@given(rule=st.integers(0, len(RULES) - 1), pieces=st.lists(st.sampled_from(
+    list(LETTERS) + list(',?.!-;:"“%‘”�—’…–\'') + ["e\u0301", "\u200b", "\u00ad", "\u200e"]), max_size=40))
+def test_training_targets_lm_text_and_eval_normalize_alike(tmp_path_factory, rule, pieces):
+    from robust_speech.lm.ngram import prepare_lm_text
+    from robust_speech.text.normalizer import model_normalizer
+
+    text = "".join(pieces)
+    normalizer, folder = saved_rules(tmp_path_factory, rule)
+    module = eval_module()
+    module.TRAINING_RULES = module.load_rules(str(folder))
+    target = normalizer(text)  # what training learns to write
+    lm_lines = prepare_lm_text([text], model_normalizer(folder), None).lines  # what build_ngram.py feeds lmplz
+    assert module.normalize_text(text) == target
+    assert lm_lines == ([target] if target else [])
+
+
+def test_the_default_deletes_dashes_as_the_guide_does_and_the_option_splits_everywhere(tmp_path_factory):
+    module = eval_module()
+    for rule, expected in ((0, "a wellknown finetuning trick"), (1, "a well known fine tuning trick")):
+        normalizer, folder = saved_rules(tmp_path_factory, rule)
+        module.TRAINING_RULES = module.load_rules(str(folder))
+        assert normalizer("A well-known fine-tuning trick.") == expected
+        assert module.normalize_text("A well-known fine-tuning trick.") == expected
+    module.TRAINING_RULES = None  # a folder without rules: the reference's normalize_text
+    assert module.normalize_text("A well-known fine-tuning trick.") == "a wellknown finetuning trick"

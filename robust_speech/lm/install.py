@@ -1,0 +1,111 @@
+"""A language model in a model folder: installed in pyctcdecode's layout, or removed, with the folder's processor
+configs naming `Wav2Vec2ProcessorWithLM` exactly while the LM is there.
+
+transformers decides from those configs whether a folder decodes with its LM: `AutoProcessor` reads the
+`processor_class` of processor_config.json / tokenizer_config.json, and the ASR pipeline reads the one inside
+the feature extractor's settings (the nested "feature_extractor" of processor_config.json, or
+preprocessor_config.json). A folder that says `Wav2Vec2Processor` beside a `language_model/` is decoded greedily
+by plain transformers; one that says `...WithLM` without it does not load at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from robust_speech.core.model_folder import (
+    ALPHABET_FILE,
+    ATTRS_FILE,
+    DECODING_FILE,
+    FLASHLIGHT_BINARY,
+    LM_DIRECTORY,
+    UNIGRAMS_FILE,
+)
+from robust_speech.lm.ngram import DEFAULT_ATTRS, ctc_alphabet, model_vocabulary, write_unigrams
+
+PLAIN_PROCESSOR = "Wav2Vec2Processor"
+PROCESSOR_WITH_LM = "Wav2Vec2ProcessorWithLM"
+# Where transformers looks for the processor class: the file, and the key path inside it.
+PROCESSOR_CLASS_KEYS = (("processor_config.json", ()), ("processor_config.json", ("feature_extractor",)),
+                        ("preprocessor_config.json", ()), ("tokenizer_config.json", ()))
+
+
+def install_language_model(model_dir: str | os.PathLike, binary_path: Path, unigrams: Sequence[str],
+                           attrs: dict | None = None, flashlight_binary: Path | None = None) -> Path:
+    """Put the LM into `model_dir` in pyctcdecode's layout; an existing language_model/ is replaced whole."""
+    model_dir = Path(model_dir)
+    alphabet = ctc_alphabet(model_vocabulary(model_dir))
+    staging = Path(tempfile.mkdtemp(prefix=".language_model-", dir=model_dir))
+    try:
+        shutil.copyfile(binary_path, staging / binary_path.name)
+        write_unigrams(staging / UNIGRAMS_FILE, unigrams)
+        (staging / ATTRS_FILE).write_text(json.dumps({**DEFAULT_ATTRS, **(attrs or {})}) + "\n", encoding="utf-8")
+        target = model_dir / LM_DIRECTORY
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    (model_dir / ALPHABET_FILE).write_text(alphabet.dumps(), encoding="utf-8")
+    stale = model_dir / FLASHLIGHT_BINARY
+    if flashlight_binary is not None:
+        shutil.copyfile(flashlight_binary, stale.with_name(f".{FLASHLIGHT_BINARY}.tmp"))
+        os.replace(stale.with_name(f".{FLASHLIGHT_BINARY}.tmp"), stale)
+    elif stale.exists():
+        stale.unlink()  # built for the previous LM
+    declare_processor_class(model_dir, with_lm=True)
+    return model_dir / LM_DIRECTORY
+
+
+def remove_language_model(model_dir: str | os.PathLike) -> list[Path]:
+    """Take the LM out of `model_dir` (and what was built or tuned for it); the configs go back to the plain
+    processor. Returns what was removed."""
+    model_dir = Path(model_dir)
+    removed = []
+    for name in (LM_DIRECTORY, ALPHABET_FILE, FLASHLIGHT_BINARY, DECODING_FILE):
+        path = model_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(path)
+    declare_processor_class(model_dir, with_lm=False)
+    return removed
+
+
+def declare_processor_class(model_dir: str | os.PathLike, *, with_lm: bool) -> list[Path]:
+    """Name `Wav2Vec2ProcessorWithLM` (or the plain processor) wherever transformers reads the processor class.
+
+    Only folders whose processor is a Wav2Vec2 CTC processor are changed; another class (a w2v-BERT processor,
+    say) has no LM twin in transformers, so its LM serves our decoders only."""
+    model_dir = Path(model_dir)
+    wanted, other = (PROCESSOR_WITH_LM, PLAIN_PROCESSOR) if with_lm else (PLAIN_PROCESSOR, PROCESSOR_WITH_LM)
+    changed = []
+    for filename, keys in PROCESSOR_CLASS_KEYS:
+        path = model_dir / filename
+        if not path.is_file():
+            continue
+        config = json.loads(path.read_text(encoding="utf-8"))
+        section = config
+        for key in keys:
+            section = section.get(key) if isinstance(section, dict) else None
+        if not isinstance(section, dict):
+            continue
+        current = section.get("processor_class")
+        # The feature extractor's own settings may lack the key: it is added where the top level is ours.
+        if current == wanted or current not in (other, None) or (current is None and not keys):
+            continue
+        if current is None and config.get("processor_class") not in (wanted, other):
+            continue
+        section["processor_class"] = wanted
+        staging = path.with_name(f".{filename}.tmp")
+        staging.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(staging, path)
+        changed.append(path)
+    return changed
