@@ -99,6 +99,36 @@ def test_result_files_have_the_challenges_names_and_format(random_model_dir, aud
     assert errors["reference_words"] == 2 + 5 and report["machine"]["cores"] >= 1
 
 
+def test_both_paths_read_a_hub_dataset_and_write_the_same_files(random_model_dir, audio_folder, tmp_path, monkeypatch):
+    """A Hub id (here `datasets.load_dataset` answers offline with the audio as bytes, as the Hub gives it):
+    robust-speech's engine and the pipeline path (`--pipeline`, the one taken without robust-speech) agree."""
+    import datasets
+
+    rows = [{"audio": {"bytes": (audio_folder / name).read_bytes(), "path": name}, "sentence": sentence}
+            for name, sentence in zip(FILES[:2], SENTENCES[:2])]
+    hub_split = datasets.Dataset.from_list(rows).cast_column("audio", datasets.Audio(decode=False))
+    asked = []
+
+    def load_dataset(name, config=None, *args, **kwargs):
+        asked.append((name, config, kwargs.get("split")))
+        return hub_split
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    module = load_eval_module()
+    written = {}
+    for path in ("engine", "pipeline"):
+        (tmp_path / path).mkdir()
+        monkeypatch.chdir(tmp_path / path)
+        argv = ["--model_id", str(random_model_dir), "--dataset", "someone/speech", "--config", "xx", "--split", "test",
+                "--log_outputs", "--report", "none", *(["--pipeline"] if path == "pipeline" else [])]
+        module.main(module.build_parser().parse_args(argv))
+        written[path] = {file.name: file.read_bytes() for file in (tmp_path / path).iterdir()}
+    assert all(name == "someone/speech" and config == "xx" and split == "test" for name, config, split in asked)
+    assert len(asked) == 2 and sorted(written["engine"]) == sorted(written["pipeline"])
+    assert written["engine"] == written["pipeline"]
+    assert b"1\nthe catsat on the mat\n" in written["pipeline"]["log_someone_speech_xx_test_targets.txt"]
+
+
 def test_logs_are_written_only_when_asked(random_model_dir, audio_folder, tmp_path):
     result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config",
                       "default", "--split", "train", "--max_eval_samples", "1", "--report", "none")
