@@ -54,7 +54,10 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path):
 def test_vocab_command_writes_vocab_json(tmp_path):
     (tmp_path / "t.txt").write_text("Hello world.\nHola mundo.\n", encoding="utf-8")
     result = run("vocab", "--text", str(tmp_path / "t.txt"), "--output", str(tmp_path / "vocab.json"))
-    assert "wrote" in result.stdout and (tmp_path / "vocab.json").is_file()
+    assert f"wrote {tmp_path / 'vocab.json'}: 14 tokens" in result.stdout
+    vocabulary = json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8"))
+    # [PAD]=0 (the CTC blank), [UNK]=1, |=2, then the normalized text's characters in code point order.
+    assert vocabulary == {"[PAD]": 0, "[UNK]": 1, "|": 2, **{char: 3 + i for i, char in enumerate("adehlmnoruw")}}
 
 
 def test_synth_command_writes_a_corpus(tmp_path):

@@ -182,6 +182,20 @@ def test_vad_finds_the_spoken_parts_and_eval_transcribes_them(random_model_dir, 
     assert result.returncode == 0, result.stderr
     report = json.loads(next(tmp_path.glob("*_eval_report.json")).read_text())
     assert report["settings"]["vad"] is True and report["utterances"] == 1
+    # What eval.py wrote is the two spoken parts transcribed on their own, not the recording with its silences.
+    from robust_speech.audio.decode import load_audio
+    from robust_speech.inference.acoustic import load_acoustic_model
+    from robust_speech.inference.decoding import GreedyDecoder
+    from robust_speech.inference.transcribe import Transcriber
+
+    acoustic = load_acoustic_model(random_model_dir, "cpu")
+    transcriber = Transcriber(acoustic, GreedyDecoder(json.loads((random_model_dir / "vocab.json").read_text())))
+    heard = load_audio(folder / "talk.wav")  # the 16-bit WAV eval.py read, not the float array written
+    pieces = [heard[start:end] for start, end in speech_segments(heard, RATE)]
+    spoken = " ".join(t.text for t in transcriber.transcribe(pieces) if t.text)
+    whole = transcriber.transcribe([heard])[0].text
+    written = next(tmp_path.glob("log_*_predictions.txt")).read_text().splitlines()[1]
+    assert written == spoken and written != whole
 
 
 def test_transcribe_writes_text_subtitles_and_word_times(random_model_dir, audio_folder, tmp_path, capsys):
@@ -203,9 +217,44 @@ def test_transcribe_writes_text_subtitles_and_word_times(random_model_dir, audio
     assert main(["transcribe", str(audio_folder / "mid.wav"), "--model", str(random_model_dir), "--format", "doc"]) == 2
 
 
-def test_bf16_inference_on_cpu_runs_and_is_recorded(random_model_dir, audio_folder, tmp_path):
-    result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config",
-                      "default", "--split", "train", "--max_eval_samples", "2", "--bf16", "--device", "-1")
-    assert result.returncode == 0, result.stderr
+def test_subtitle_cues_have_the_word_times_and_each_formats_clock():
+    from robust_speech.inference.decoding import Transcript, WordSpan
+    from robust_speech.inference.writers import cues, timed_words, to_srt, to_vtt
+
+    spans = [WordSpan("hello", 0, 25), WordSpan("world", 30, 60), WordSpan("late", 180_000, 180_050)]
+    words = timed_words(Transcript("hello world late", tuple(spans)), 0.02)  # 20 ms frames: the last is 1 h in
+    assert to_srt(words) == ("1\n00:00:00,000 --> 00:00:01,200\nhello world\n\n"
+                             "2\n01:00:00,000 --> 01:00:01,000\nlate\n")
+    assert to_vtt(words) == ("WEBVTT\n\n00:00:00.000 --> 00:00:01.200\nhello world\n\n"
+                             "01:00:00.000 --> 01:00:01.000\nlate\n")
+    # A cue ends before it would pass 42 characters or 6 seconds.
+    narrow = timed_words(Transcript("", tuple(WordSpan("abcde", 10 * i, 10 * i + 5) for i in range(9))), 0.02)
+    assert [text for _start, _end, text in cues(narrow)] == ["abcde " * 6 + "abcde", "abcde abcde"]
+    slow = timed_words(Transcript("", tuple(WordSpan("a", 100 * i, 100 * i + 10) for i in range(5))), 0.02)
+    assert to_srt(slow).split("\n\n")[0] == "1\n00:00:00,000 --> 00:00:04,200\na a a"  # a 4th: 6.2 s
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_bf16_inference_on_cpu_computes_in_bf16_and_is_recorded(random_model_dir, audio_folder, tmp_path, monkeypatch,
+                                                                 bf16):
+    import transformers
+
+    computed = []  # the dtype the CTC head computed in, per forward pass
+    real = transformers.AutoModelForCTC.from_pretrained
+
+    def watched(*args, **kwargs):
+        model = real(*args, **kwargs)
+        model.lm_head.register_forward_hook(lambda _module, _inputs, output: computed.append(output.dtype))
+        return model
+
+    monkeypatch.setattr(transformers.AutoModelForCTC, "from_pretrained", watched)
+    monkeypatch.chdir(tmp_path)
+    module = load_eval_module()
+    module.main(module.build_parser().parse_args([
+        "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config", "default", "--split", "train",
+        "--max_eval_samples", "2", "--device", "-1", *(["--bf16"] if bf16 else [])]))
+    import torch
+
+    assert computed and set(computed) == {torch.bfloat16 if bf16 else torch.float32}
     report = json.loads(next(tmp_path.glob("*_eval_report.json")).read_text())
-    assert report["settings"]["bf16"] is True and report["settings"]["device"] == "cpu"
+    assert report["settings"]["bf16"] is bf16 and report["settings"]["device"] == "cpu"

@@ -261,10 +261,24 @@ def test_build_ngram_reports_left_out_sentences_and_refuses_no_text(lm_model_dir
     assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0 and "no text" in refused.stderr
 
 
-def test_build_ngram_refuses_common_voice_test_sentences(tmp_path):
-    result = run_build_ngram("--output_dir", str(tmp_path), "--dataset_name", "mozilla-foundation/common_voice_8_0",
-                             "--dataset_config_name", "sv-SE", "--split", "test")
-    assert result.returncode == 2 and "test" in result.stderr and "Traceback" not in result.stderr
+def test_build_ngram_refuses_common_voice_test_sentences(tmp_path, small_corpus, monkeypatch, capsys):
+    import datasets
+
+    from robust_speech.cli.build_ngram import main
+
+    def load_dataset(*args, **kwargs):  # the refusal comes before any load, Hub or local
+        raise AssertionError(f"loaded {args}")
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    for dataset, config in (("mozilla-foundation/common_voice_8_0", "sv-SE"), (str(small_corpus.root), "en")):
+        assert main(["--output_dir", str(tmp_path), "--dataset_name", dataset, "--dataset_config_name", config,
+                     "--split", "train+test"]) == 2
+        error = capsys.readouterr().err
+        assert "refusing to train on Common Voice 'test' data" in error and "Traceback" not in error
+    # The same local corpus's training split is allowed: the refusal is about the split, not the dataset.
+    assert main(["--output_dir", str(tmp_path / "lm"), "--dataset_name", str(small_corpus.root),
+                 "--dataset_config_name", "en", "--split", "train", "--order", "2"]) == 0
+    assert (tmp_path / "lm" / "unigrams.txt").read_text().split()
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -13,16 +13,26 @@ def result_file(folder, name, wer, cer=0.1):
     return str(path)
 
 
+def final_score_line(out: str) -> float:
+    """The number on the one line that is `FINAL_SCORE: <number>` and nothing else."""
+    lines = [line for line in out.splitlines() if line.startswith("FINAL_SCORE:")]
+    assert len(lines) == 1
+    number = lines[0].removeprefix("FINAL_SCORE: ")
+    assert number == repr(float(number))  # the whole line is the number, printed in full
+    return float(number)
+
+
 def test_final_score_is_the_mean_of_the_three_wers(tmp_path, capsys):
     files = [result_file(tmp_path, "mozilla-foundation_common_voice_8_0_sv-SE_test_eval_results.txt", 0.2),
-             result_file(tmp_path, "speech-recognition-community-v2_dev_data_sv-SE_validation_eval_results.txt", 0.4),
+             result_file(tmp_path, "speech-recognition-community-v2_dev_data_sv-SE_validation_eval_results.txt", 0.45),
              result_file(tmp_path, "speech-recognition-community-v2_eval_data_sv-SE_validation_eval_results.txt", 0.6)]
     output = tmp_path / "score.json"
     assert main(["score", *files, "--output", str(output)]) == 0
-    assert "FINAL_SCORE: 0.4" in capsys.readouterr().out
+    printed = final_score_line(capsys.readouterr().out)
+    assert printed == pytest.approx((0.2 + 0.45 + 0.6) / 3, abs=1e-12)
     score = json.loads(output.read_text())
-    assert score["final_score"] == pytest.approx(0.4) and score["missing"] == []
-    assert score["parts"]["real_dev"]["wer"] == 0.4
+    assert score["final_score"] == printed and score["missing"] == []
+    assert score["parts"]["real_dev"]["wer"] == 0.45
 
 
 def test_missing_parts_fall_back_to_what_exists(tmp_path, capsys):
@@ -30,7 +40,7 @@ def test_missing_parts_fall_back_to_what_exists(tmp_path, capsys):
     dev = result_file(tmp_path, "my_long_dev_eval_results.txt", 0.5)
     assert main(["score", "--cv_test", cv, "--real_dev", dev, "--output", ""]) == 0
     out = capsys.readouterr().out
-    assert "missing: real-world test" in out and "FINAL_SCORE: 0.4" in out
+    assert "missing: real-world test" in out and final_score_line(out) == pytest.approx(0.4, abs=1e-12)
 
 
 @pytest.mark.parametrize("content, message", [("WER: 0.1\n", "not an eval.py result file"),

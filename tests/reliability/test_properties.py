@@ -2,9 +2,11 @@
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from robust_speech.core.errors import ConfigurationError
 from robust_speech.inference.chunking import Chunking
 from robust_speech.text.normalizer import TextNormalizer
 from robust_speech.text.vocabulary import build_vocabulary, is_unspoken_symbol, load_vocabulary
@@ -45,11 +47,14 @@ def test_the_vocabulary_round_trips_through_vocab_json(tmp_path_factory, texts):
 @given(samples=st.integers(0, 2_000_000), chunk_s=st.floats(0.1, 30.0), left_s=st.floats(0.0, 10.0),
        right_s=st.floats(0.0, 10.0), align=st.sampled_from([1, 160, 320]))
 def test_chunks_cover_every_sample_exactly_once(samples, chunk_s, left_s, right_s, align):
-    try:
-        chunking = Chunking.from_seconds(chunk_s, (left_s, right_s), 16000, align)
-    except Exception as error:  # only the documented refusal is allowed
-        assert "must be longer than the strides" in str(error)
+    def aligned(seconds: float) -> int:
+        return int(round(seconds * 16000 / align) * align)
+
+    if aligned(chunk_s) <= aligned(left_s) + aligned(right_s):  # the documented refusal, and only then
+        with pytest.raises(ConfigurationError, match="must be longer than the strides"):
+            Chunking.from_seconds(chunk_s, (left_s, right_s), 16000, align)
         return
+    chunking = Chunking.from_seconds(chunk_s, (left_s, right_s), 16000, align)
     covered = [chunk.kept for chunk in chunking.plan(samples)]
     if samples == 0:
         assert all(start == end for start, end in covered)
