@@ -22,7 +22,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +33,7 @@ from datasets import Dataset
 try:  # the fast engine, when robust-speech is installed
     from robust_speech.cli.arguments import add_engine_arguments, eval_options, parse_device
     from robust_speech.core.errors import RobustSpeechError
+    from robust_speech.core.files import atomic_write  # also turns a full disk into one line naming the file
     from robust_speech.evaluation.engine import run_evaluation
 except ImportError:
     run_evaluation = None
@@ -43,6 +43,18 @@ except ImportError:
 
     def parse_device(value: str):
         return int(value) if value.lstrip("-").isdigit() else value
+
+    @contextmanager
+    def atomic_write(path: str):
+        """The file whole or not at all: written under a temporary name, then renamed."""
+        staging = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.partial")
+        try:
+            with open(staging, "w", encoding="utf-8") as file:
+                yield file
+            os.replace(staging, path)
+        finally:
+            if os.path.exists(staging):
+                os.unlink(staging)
 
 
 def log_results(result: Dataset, args: Dict[str, str]):
@@ -143,20 +155,6 @@ def dataset_id(args) -> str:
     NUL) replaced too: the reference would write outside the working folder for `--config ../../x`."""
     name = re.sub(r"[/\\\x00]", "_", "_".join([args.dataset, args.config, args.split]))
     return name if name not in ("", ".", "..") else name.replace(".", "_") or "_"
-
-
-@contextmanager
-def atomic_write(path: str):
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, staging = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            yield file
-        os.replace(staging, path)
-    except BaseException:
-        if os.path.exists(staging):
-            os.unlink(staging)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------------------
