@@ -3,11 +3,14 @@ reuse and `--force`, the benchmark summary's ratio rows, and the KenLM source do
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile
-from conftest import dominant_frequency, tone
+from conftest import TINY_XLSR_CONFIG, dominant_frequency, tone
 from model_folders import save_random_model
+from test_training import train_argv
 
 # ---------------------------------------------------------------------------------------------------------
 # `robust-speech robustness --speeds 0.9,1.1 --bandwidths_hz 1000`
@@ -99,3 +102,53 @@ def test_robustness_speed_and_band_levels_must_be_positive():
         conditions_from_levels((), (), speeds=(0.0,))
     with pytest.raises(ConfigurationError, match="--bandwidths_hz -4000"):
         conditions_from_levels((), (), bandwidths_hz=(-4000.0,))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# `--config_name`: a randomly initialized model of that config's shape
+
+
+def test_config_name_trains_a_random_init_model_of_that_configs_shape(small_corpus, tmp_path):
+    import torch
+    from transformers import AutoModelForCTC, Wav2Vec2Config, Wav2Vec2ForCTC
+
+    import robust_speech.training.run as training
+
+    # A checkpoint folder (config.json and weights), as a Hub id would be: of another shape than the tiny one,
+    # with a distinctive init scale, and weights no initialization produces (every value 0.25).
+    shape = {**TINY_XLSR_CONFIG, "hidden_size": 48, "num_hidden_layers": 3, "num_attention_heads": 4,
+             "intermediate_size": 96, "initializer_range": 0.05, "vocab_size": 40}
+    architecture = tmp_path / "architecture"
+    checkpoint = Wav2Vec2ForCTC(Wav2Vec2Config(**shape))
+    with torch.no_grad():
+        for parameter in checkpoint.parameters():
+            parameter.fill_(0.25)
+    checkpoint.save_pretrained(architecture)
+    assert (architecture / "config.json").is_file() and (architecture / "model.safetensors").is_file()
+
+    output_dir = tmp_path / "model"
+    argv = train_argv(small_corpus, "unused", output_dir, "--config_name", str(architecture), "--max_steps", "2",
+                      "--eval_strategy", "no", "--do_eval", "false")
+    at = argv.index("--model_config_json")
+    del argv[at:at + 2]  # --config_name alone
+    assert training.main(argv, script="test") == 0
+    state = json.loads((output_dir / "trainer_state.json").read_text(encoding="utf-8"))
+    assert state["global_step"] == 2
+    assert all(np.isfinite(entry["loss"]) for entry in state["log_history"] if "loss" in entry)
+
+    model = AutoModelForCTC.from_pretrained(output_dir)
+    vocabulary = json.loads((output_dir / "vocab.json").read_text(encoding="utf-8"))
+    config = model.config
+    assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.intermediate_size) == (
+        48, 3, 4, 96)
+    assert len(model.wav2vec2.encoder.layers) == 3
+    assert model.wav2vec2.encoder.layers[0].feed_forward.intermediate_dense.weight.shape == (96, 48)
+    assert model.lm_head.weight.shape == (len(vocabulary), 48)  # the head sized to the data's vocabulary, not 40
+    # Random init, not the checkpoint's weights: no parameter is still (about) 0.25 everywhere after two small
+    # steps, and the attention projections are drawn at the config's initializer_range.
+    for name, parameter in model.named_parameters():
+        assert (parameter - 0.25).abs().max() > 0.05, name
+    for layer in model.wav2vec2.encoder.layers:
+        weight = layer.attention.q_proj.weight
+        assert abs(weight.mean().item()) < 0.01 and weight.std().item() == pytest.approx(0.05, rel=0.15)
+    assert "base_model" not in (output_dir / "README.md").read_text(encoding="utf-8").split("---")[1]
