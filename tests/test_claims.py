@@ -332,3 +332,115 @@ def test_demo_force_flag_reaches_the_plan(tmp_path, monkeypatch, flags, force):
     assert main(["demo", "--out", str(tmp_path / "out"), "--minutes", "2", "--languages", "en,de", *flags]) == 0
     assert [(plan.force, plan.languages, plan.minutes, plan.output) for plan in plans] == [
         (force, ("en", "de"), 2.0, tmp_path / "out")]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# `make bench`: the summary's ratio rows, built from the benchmarks' JSON
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def run_all(monkeypatch):
+    import importlib
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # run_all.py imports its sibling common.py
+    return importlib.import_module("run_all")
+
+
+def _training(reference: tuple[float, float], **ours: tuple[float, float]) -> dict:
+    """training_speed_<model>_<tag>.json: (audio s per s, peak MB) per recipe, ratios against the reference."""
+    names = {"ours": "ours (duration batches, fused AdamW, SDPA)", "bf16": "ours + bf16"}
+    results = {"reference (fixed batches, group_by_length, adamw_torch, eager)": {
+        "audio_s_per_s": reference[0], "peak_memory_mb": reference[1], "speedup": 1.0, "memory_ratio": 1.0}}
+    for key, (speed, memory) in ours.items():
+        results[names[key]] = {"audio_s_per_s": speed, "peak_memory_mb": memory, "speedup": speed / reference[0],
+                               "memory_ratio": memory / reference[1]}
+    return {"results": results}
+
+
+def _eval_subset(utterances: int, ours_rtfx: float, pipeline_rtfx: float, identical: int,
+                 bf16: tuple[float, int, float] | None = None) -> dict:
+    subset = {"utterances": utterances, "ours": {"rtfx": ours_rtfx, "wer": 0.3}, "pipeline": {"rtfx": pipeline_rtfx,
+              "wer": 0.23}, "identical_texts": identical, "speedup": ours_rtfx / pipeline_rtfx}
+    if bf16:
+        rtfx, same, wer = bf16
+        subset["ours_bf16"] = {"rtfx": rtfx, "identical_texts": same, "wer": wer}
+        subset["speedup_bf16"] = rtfx / pipeline_rtfx
+    return subset
+
+
+def _decoding(beams: dict[int, tuple[float, float, float, float]]) -> dict:
+    """beam -> (pyctcdecode s, its WER, flashlight s, its WER), in the benchmark's order (a pool row in between)."""
+    results = [{"engine": "greedy", "beam": None, "median_s": 0.01, "wer": 0.52}]
+    for beam, (pyctc_s, pyctc_wer, flash_s, flash_wer) in beams.items():
+        results += [{"engine": "pyctcdecode", "beam": beam, "median_s": pyctc_s, "wer": pyctc_wer},
+                    {"engine": "pyctcdecode pool(2)", "beam": beam, "median_s": pyctc_s / 2, "wer": pyctc_wer},
+                    {"engine": "flashlight", "beam": beam, "median_s": flash_s, "wer": flash_wer,
+                     "speedup_vs_pyctcdecode": pyctc_s / flash_s, "speedup_vs_pyctcdecode_pool": pyctc_s / 2 / flash_s}]
+    return {"results": results}
+
+
+def hand_made_results(folder: Path, tag: str, small: str, large: str) -> Path:
+    """The JSON of one `make bench` run (shapes `small` and `large`), with round numbers."""
+    files = {
+        f"training_speed_{small}": _training((100.0, 1000.0), ours=(250.0, 800.0), bf16=(300.0, 600.0)),
+        f"training_speed_{large}": _training((40.0, 2000.0), ours=(48.0, 1500.0)),
+        f"optimizer_memory_{large}": {"adamw": {"state_mb": 400.0}, "adamw8bit": {"state_mb": 100.0},
+                                      "state_ratio": 100.0 / 400.0},
+        f"eval_speed_{small}": {"results": {"test": _eval_subset(40, 900.0, 200.0, 39),
+                                            "long": _eval_subset(3, 300.0, 250.0, 2)}},
+        f"eval_speed_{large}": {"results": {"test": _eval_subset(40, 600.0, 150.0, 40, bf16=(750.0, 33, 0.2345))}},
+        "decoding": _decoding({20: (4.0, 0.25, 0.5, 0.2), 50: (9.0, 0.22, 0.6, 0.21)}),
+        "flops": {"matmul_peak_gflops": 200.0, "results": {
+            large: {"achieved_gflops": 130.0, "fraction_of_matmul_peak": 130.0 / 200.0},
+            small: {"achieved_gflops": 20.4, "fraction_of_matmul_peak": 20.4 / 200.0}}},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / f"{name}_{tag}.json").write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def expected_rows(small: str, large: str) -> list[list[str]]:
+    return [
+        [f"training throughput ({small})", "ours / reference audio s per s", "2.50x", ">= 1.5x", "peak memory 0.80x"],
+        [f"training throughput ({small}, bf16)", "ours / reference audio s per s", "3.00x", ">= 1.5x",
+         "peak memory 0.60x"],
+        [f"training throughput ({large})", "ours / reference audio s per s", "1.20x", ">= 1.5x", "peak memory 0.75x"],
+        [f"optimizer state ({large})", "AdamW8bit / AdamW bytes", "0.25x", "<= 0.3x", ""],
+        [f"eval RTFx ({small}, short clips)", "ours / pipeline RTFx", "4.50x", ">= 3x", "identical texts 39/40"],
+        [f"eval RTFx ({small}, long recordings)", "ours / pipeline RTFx", "1.20x", ">= 3x", "identical texts 2/3"],
+        [f"eval RTFx ({large}, short clips)", "ours / pipeline RTFx", "4.00x", ">= 3x", "identical texts 40/40"],
+        [f"eval RTFx ({large}, short clips, bf16)", "ours bf16 / pipeline RTFx", "5.00x", ">= 3x",
+         "identical texts 33/40; WER 0.2345 vs 0.2300"],
+        ["decoding (beam 20)", "flashlight / pyctcdecode speed", "8.0x", ">= 3x at equal WER", "WER 0.2000 vs 0.2500"],
+        ["decoding (beam 50)", "flashlight / pyctcdecode speed", "15.0x", ">= 3x at equal WER", "WER 0.2100 vs 0.2200"],
+        [f"forward FLOP/s ({large})", "achieved / measured matmul peak", "65%", "(the limit)", "130.0 of 200 GFLOP/s"],
+        [f"forward FLOP/s ({small})", "achieved / measured matmul peak", "10%", "(the limit)", "20.4 of 200 GFLOP/s"],
+    ]
+
+
+def test_bench_summary_rows_carry_each_ratio_goal_and_note_from_the_json(run_all, tmp_path):
+    results = hand_made_results(tmp_path / "results", "cpu", "tiny", "base")
+    assert run_all.summary_rows("cpu", "cpu", results) == expected_rows("tiny", "base")
+    table = run_all.write_summary("cpu", "cpu", results)
+    assert (results / "summary_cpu.md").read_text(encoding="utf-8") == table + "\n"
+    lines = table.splitlines()
+    assert lines[:2] == ["| benchmark | ratio | measured | goal | notes |", "|---|---|---|---|---|"]
+    assert lines[2] == "| training throughput (tiny) | ours / reference audio s per s | 2.50x | >= 1.5x | peak memory 0.80x |"
+    assert lines[5] == "| optimizer state (base) | AdamW8bit / AdamW bytes | 0.25x | <= 0.3x |  |"
+    assert len(lines) == 2 + len(expected_rows("tiny", "base"))
+
+
+def test_bench_gpu_summary_reads_the_xlsr_shapes(run_all, tmp_path):
+    results = hand_made_results(tmp_path / "results", "gpu", "base", "xlsr300m")
+    assert run_all.summary_rows("cuda", "gpu", results) == expected_rows("base", "xlsr300m")
+
+
+def test_the_committed_cpu_summary_is_the_one_its_json_gives(run_all, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(BENCHMARKS / "results", tmp_path / "results")
+    assert run_all.write_summary("cpu", "cpu", copy) + "\n" == (BENCHMARKS / "results" / "summary_cpu.md").read_text(
+        encoding="utf-8")
