@@ -4,13 +4,20 @@ reuse and `--force`, the benchmark summary's ratio rows, and the KenLM source do
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 from conftest import TINY_XLSR_CONFIG, dominant_frequency, tone
-from model_folders import save_random_model
+from model_folders import save_processor, save_random_model
 from test_training import train_argv
 
 # ---------------------------------------------------------------------------------------------------------
@@ -444,3 +451,109 @@ def test_the_committed_cpu_summary_is_the_one_its_json_gives(run_all, tmp_path):
     copy = shutil.copytree(BENCHMARKS / "results", tmp_path / "results")
     assert run_all.write_summary("cpu", "cpu", copy) + "\n" == (BENCHMARKS / "results" / "summary_cpu.md").read_text(
         encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# KenLM built from source when lmplz is absent: a package index that cannot be reached is one line
+
+
+def _pip_sees_only(monkeypatch, index_url: str) -> dict[str, str]:
+    """pip's one source is `index_url`: no config files, find-links or extra indexes (subprocesses inherit it)."""
+    settings = {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": index_url, "PIP_FIND_LINKS": "",
+                "PIP_EXTRA_INDEX_URL": ""}
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PIP_NO_INDEX", raising=False)
+    return settings
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens there once closed: connections are refused
+
+
+class HangingUpIndex:
+    """An index host that accepts each connection and closes it unanswered; counts the connections."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.socket.getsockname()[1]}/simple"
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _address = self.socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with connection:
+                connection.recv(65536)
+
+
+@pytest.mark.parametrize("index", ["refused", "hangs up", "no kenlm"])
+def test_kenlm_source_download_without_the_index_is_one_line_naming_the_ways_out(index, tmp_path, monkeypatch):
+    import robust_speech.lm.kenlm_tools as kenlm_tools
+
+    monkeypatch.setattr(kenlm_tools, "missing_build_requirements", lambda: [])  # the download is what is tested
+    hanging = HangingUpIndex() if index == "hangs up" else None
+    if index == "refused":
+        url = f"http://127.0.0.1:{_closed_port()}/simple"
+    elif hanging:
+        url = hanging.url
+    else:  # an index that answers, without kenlm
+        (tmp_path / "empty_index").mkdir()
+        url = (tmp_path / "empty_index").as_uri()
+    _pip_sees_only(monkeypatch, url)
+    printed = []
+    started = time.perf_counter()
+    with pytest.raises(kenlm_tools.KenLMError) as raised:
+        kenlm_tools.build_from_source(tmp_path / "kenlm", progress=printed.append)
+    seconds = time.perf_counter() - started
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(
+        "KenLM's lmplz is not installed and pip could not download the kenlm source to build it: ")
+    assert message.endswith("; put KenLM's lmplz and build_binary on PATH, or let pip reach PyPI (or a mirror named "
+                            "in PIP_INDEX_URL) and run again")
+    reason = {"refused": "the package index cannot be reached (connection refused",
+              "hangs up": "the package index cannot be reached (",
+              "no kenlm": ": No matching distribution found for kenlm;"}[index]
+    assert reason in message
+    if hanging:
+        assert hanging.connections == 2  # one retry, not pip's five
+        hanging.socket.close()
+    assert seconds < 60 and not (tmp_path / "kenlm" / "bin").exists()
+    assert printed == ["KenLM: lmplz is not installed; building it once from the kenlm source on PyPI (about a minute)"]
+
+
+def test_build_ngram_without_lmplz_and_without_the_index_stops_with_that_line(tmp_path, monkeypatch):
+    import robust_speech.lm.kenlm_tools as kenlm_tools
+
+    if kenlm_tools.missing_build_requirements():
+        pytest.skip(f"the KenLM build needs {kenlm_tools.missing_build_requirements()} first (named in its own error)")
+    # PATH holds the build tools and nothing else (no lmplz); an empty cache; an index that refuses connections.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in kenlm_tools.BUILD_TOOLS:
+        (tools / name).symlink_to(shutil.which(name))
+    settings = _pip_sees_only(monkeypatch, f"http://127.0.0.1:{_closed_port()}/simple")
+    model = save_processor(tmp_path / "model")
+    text = tmp_path / "corpus.txt"
+    text.write_text("a cat sat\nthe cat ran\n" * 5, encoding="utf-8")
+    env = {**os.environ, **settings, "PATH": str(tools), "ROBUST_SPEECH_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, str(BENCHMARKS.parent / "build_ngram.py"), "--model_dir", str(model),
+                             "--text", str(text), "--order", "2"], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("build_ngram.py: error: KenLM's lmplz is not installed and pip could not download "
+                                "the kenlm source to build it: the package index cannot be reached (connection refused")
+    assert "put KenLM's lmplz and build_binary on PATH, or let pip reach PyPI" in lines[-1]
+    assert not (model / "language_model").exists()
