@@ -4,7 +4,8 @@ No Debian package or PyPI wheel ships these two programs (the `kenlm` wheel is o
 and the blog recipe users follow compiles them by hand. Here the first call downloads the same source
 distribution pip would (`pip download --no-binary :all: --no-deps kenlm`), configures it with cmake and builds
 just the two targets (~1 minute on 2 cores), then every later call finds them in
-`<cache>/kenlm/bin`. A missing compiler or library is named with the Debian package that provides it.
+`<cache>/kenlm/bin`. A missing compiler or library is named with the Debian package that provides it; a
+package index that cannot be reached (or holds no kenlm) is one line naming the ways out, after one retry.
 """
 
 from __future__ import annotations
@@ -86,12 +87,8 @@ def build_from_source(destination: Path, *, jobs: int | None = None, progress=pr
     with tempfile.TemporaryDirectory(prefix="kenlm-build-", dir=destination) as work:
         work = Path(work)
         progress("KenLM: lmplz is not installed; building it once from the kenlm source on PyPI (about a minute)")
-        _run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "--no-build-isolation",
-              "kenlm", "-d", str(work / "download")], work, "downloading the kenlm source")
-        archives = sorted((work / "download").glob("kenlm-*.tar.gz"))
-        if not archives:
-            raise KenLMError(f"pip download gave no kenlm-*.tar.gz in {work / 'download'}")
-        with tarfile.open(archives[0]) as archive:
+        archive_path = download_source(work)
+        with tarfile.open(archive_path) as archive:
             archive.extractall(work / "src", filter="data")
         source = next((work / "src").iterdir())
         progress(f"KenLM: configuring {source.name}")
@@ -107,6 +104,46 @@ def build_from_source(destination: Path, *, jobs: int | None = None, progress=pr
         os.replace(staging, bin_dir)
     progress(f"KenLM: installed lmplz and build_binary in {bin_dir}")
     return KenLMPrograms(bin_dir / "lmplz", bin_dir / "build_binary")
+
+
+# What pip prints when the package index cannot be reached at all (no network, a firewall, a dead mirror).
+UNREACHABLE_SIGNS = {
+    "connection refused": "connection refused", "newconnectionerror": "no connection",
+    "failed to establish a new connection": "no connection", "name or service not known": "the host name is unknown",
+    "temporary failure in name resolution": "no name resolution", "network is unreachable": "network unreachable",
+    "no route to host": "no route to host", "timed out": "timed out", "proxyerror": "the proxy refused",
+    "certificate verify failed": "its TLS certificate was refused", "connection aborted": "connection aborted",
+    "connection reset": "connection reset", "remotedisconnected": "the server closed the connection",
+}
+NO_SOURCE_ADVICE = ("put KenLM's lmplz and build_binary on PATH, or let pip reach PyPI (or a mirror named in "
+                    "PIP_INDEX_URL) and run again")
+# A small sdist: a stalled index should fail within about a minute, not after pip's default 5 retries.
+DOWNLOAD_OPTIONS = ("--retries", "1", "--timeout", "20")
+
+
+def download_source(work: Path) -> Path:
+    """The kenlm sdist, downloaded as pip would (`pip download --no-binary :all: --no-deps kenlm`) into
+    `work/download`. When that fails (the package index unreachable, no kenlm there), one line says why and the
+    two ways out: lmplz on PATH, or pip allowed to reach PyPI."""
+    download = work / "download"
+    log = work / "download.log"
+    command = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "--no-build-isolation",
+               *DOWNLOAD_OPTIONS, "kenlm", "-d", str(download)]
+    with open(log, "w", encoding="utf-8") as output:
+        result = subprocess.run(command, cwd=work, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    archives = sorted(download.glob("kenlm-*.tar.gz"))
+    if result.returncode == 0 and archives:
+        return archives[0]
+    text = log.read_text(encoding="utf-8", errors="replace")
+    lowered = text.lower()
+    signs = list(dict.fromkeys(reason for sign, reason in UNREACHABLE_SIGNS.items() if sign in lowered))
+    if signs:
+        why = f"the package index cannot be reached ({', '.join(signs)})"
+    else:
+        errors = [line.removeprefix("ERROR:").strip() for line in text.splitlines() if line.startswith("ERROR:")]
+        why = errors[-1] if errors else (f"pip exit {result.returncode}" if result.returncode else "no kenlm-*.tar.gz")
+    raise KenLMError(f"KenLM's lmplz is not installed and pip could not download the kenlm source to build it: {why}; "
+                     f"{NO_SOURCE_ADVICE}")
 
 
 def _run(command: list[str], cwd: Path, what: str) -> None:
