@@ -258,3 +258,14 @@ def test_bf16_inference_on_cpu_computes_in_bf16_and_is_recorded(random_model_dir
     assert computed and set(computed) == {torch.bfloat16 if bf16 else torch.float32}
     report = json.loads(next(tmp_path.glob("*_eval_report.json")).read_text())
     assert report["settings"]["bf16"] is bf16 and report["settings"]["device"] == "cpu"
+
+
+def test_eval_boosts_hotwords_with_beam_search_and_reports_them(random_model_dir, audio_folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    module = load_eval_module()
+    module.main(module.build_parser().parse_args([
+        "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config", "default", "--split", "train",
+        "--max_eval_samples", "1", "--hotwords", "good night", "cat", "--hotword_weight", "5"]))
+    settings = json.loads(next(tmp_path.glob("*_eval_report.json")).read_text())["settings"]
+    assert settings["decoder"] == "pyctcdecode" and settings["lm"] is None  # no LM in the folder: beam search alone
+    assert settings["hotwords"] == ["good night", "cat"] and settings["hotword_weight"] == 5.0

@@ -176,6 +176,33 @@ def test_the_decoder_policy(lm_model_dir, tmp_path):
         choose_decoder(lm_model_dir, DecoderChoice("beamy"))
 
 
+@pytest.mark.parametrize("engine", ["pyctcdecode", "flashlight"])
+def test_hotwords_raise_the_recall_of_the_boosted_words(lm_model_dir, engine):
+    # "kat" (a name the LM never saw) is spoken, its first letter half heard as "c": the LM's "cat" wins.
+    spoken = ["we like the kat", "the kat sat on the mat", "a dog ate the kat"]
+    heard = [emissions(text, confusions={text.index("kat"): ("c", 0.5)}) for text in spoken]
+    plain = [t.text for t in load_decoder(lm_model_dir, engine, beam_width=16).decode_batch(heard)]
+    boosted = load_decoder(lm_model_dir, engine, beam_width=16, hotwords=("kat",), hotword_weight=20.0)
+    assert sum("kat" in text.split() for text in plain) == 0
+    assert [t.text for t in boosted.decode_batch(heard)] == spoken  # every "kat" found, nothing else changed
+    assert [t.text for t in boosted.decode_batch([emissions("the cat sat on the mat")])] == ["the cat sat on the mat"]
+
+
+def test_hotwords_reach_the_decoder_through_the_policy_and_need_beam_search(lm_model_dir, tmp_path):
+    from robust_speech.inference.loading import DecoderChoice, choose_decoder
+
+    heard = emissions("we like the kat", confusions={12: ("c", 0.5)})
+    choice = DecoderChoice(hotwords=("kat",), hotword_weight=20.0)
+    assert choose_decoder(lm_model_dir, choice).decode(heard).text == "we like the kat"
+    bare = save_processor(tmp_path / "bare")  # no LM: auto becomes beam search without one, to boost
+    assert choose_decoder(bare, choice).engine == "pyctcdecode"
+    for forced in (DecoderChoice("greedy", hotwords=("kat",)), DecoderChoice(no_lm=True, hotwords=("kat",))):
+        with pytest.raises(ConfigurationError, match="--hotwords need beam search"):
+            choose_decoder(lm_model_dir, forced)
+    with pytest.raises(ConfigurationError, match="cannot spell"):
+        load_decoder(lm_model_dir, "flashlight", hotwords=("Zürich",))
+
+
 def test_layout_folds_specials_into_the_blank():
     layout = TokenLayout.from_vocabulary({"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, "a": 5})
     assert layout.blank == 0 and layout.delimiter == 4 and layout.specials == (1, 2)

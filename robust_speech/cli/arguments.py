@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from robust_speech.evaluation.options import EvalOptions, EvalSplit
-from robust_speech.inference.options import DECODER_CHOICES, DecoderChoice, LoadOptions
+from robust_speech.inference.options import DECODER_CHOICES, DEFAULT_HOTWORD_WEIGHT, DecoderChoice, LoadOptions
 from robust_speech.text.normalizer import DEFAULT_CHARS_TO_IGNORE, TextNormalizer, build_normalizer
 
 
@@ -27,6 +27,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no_lm", action="store_true", help="ignore the model folder's language_model/ (greedy)")
     group.add_argument("--beam_width", type=int, default=None,
                        help="beam width of the LM decoders (default: the one tune-lm chose, else 100)")
+    add_hotword_arguments(group)
     group.add_argument("--batch_size", type=int, default=16, help="utterances (or chunks) per forward pass")
     group.add_argument("--vad", action="store_true", help="cut long audio at pauses found by silero-vad instead of "
                        "fixed chunks")
@@ -45,17 +46,27 @@ def parse_device(value: str) -> int | str:
     return int(value) if value.lstrip("-").isdigit() else value
 
 
+def add_hotword_arguments(group) -> None:
+    group.add_argument("--hotwords", nargs="+", default=(), metavar="WORD_OR_PHRASE",
+                       help="words or phrases to boost in beam search (quote a phrase: --hotwords 'new york' oslo), "
+                       "written as the model writes them (normalized)")
+    group.add_argument("--hotword_weight", type=float, default=DEFAULT_HOTWORD_WEIGHT,
+                       help=f"log-score bonus per boosted word (default {DEFAULT_HOTWORD_WEIGHT:g}, pyctcdecode's)")
+
+
 def add_decoder_arguments(parser: argparse.ArgumentParser) -> None:
     """The decoder and loading flags of the verbs that run a model (transcribe, robustness)."""
     parser.add_argument("--decoder", default="auto", choices=DECODER_CHOICES)
     parser.add_argument("--no_lm", action="store_true")
     parser.add_argument("--beam_width", type=int, default=None)
+    add_hotword_arguments(parser)
     parser.add_argument("--device", default=None)
     add_loading_arguments(parser)
 
 
 def decoder_choice(args: argparse.Namespace) -> DecoderChoice:
-    return DecoderChoice(engine=args.decoder, no_lm=args.no_lm, beam_width=args.beam_width)
+    return DecoderChoice(engine=args.decoder, no_lm=args.no_lm, beam_width=args.beam_width,
+                         hotwords=tuple(args.hotwords), hotword_weight=args.hotword_weight)
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:

@@ -17,7 +17,7 @@ from robust_speech.data.sources import TEXT_COLUMN, load_speech_split, parse_sou
 from robust_speech.evaluation.groups import iter_groups
 from robust_speech.evaluation.options import EvalOptions
 from robust_speech.inference.loading import load_for_inference
-from robust_speech.lm.ngram import read_lm_attrs
+from robust_speech.lm.ngram import language_model_binary, read_lm_attrs
 from robust_speech.reports.result_files import evaluation_report, write_json
 
 
@@ -100,7 +100,10 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
         "model_id": args.model_id, "dataset": args.dataset, "config": args.config, "split": args.split,
         "chunk_length_s": args.chunk_length_s, "stride_length_s": args.stride_length_s, "vad": args.vad,
         "decoder": decoder.engine, "beam_width": decoder.beam_width,
-        "lm": read_lm_attrs(model_dir) if decoder.engine != "greedy" else None, "device": str(acoustic.device),
+        "hotwords": list(args.decoding.hotwords),
+        "hotword_weight": args.decoding.hotword_weight if args.decoding.hotwords else None,
+        "lm": read_lm_attrs(model_dir) if decoder.engine != "greedy" and language_model_binary(model_dir) else None,
+        "device": str(acoustic.device),
         "bf16": bool(args.bf16),
     }
     report = evaluation_report(targets, predictions, audio_seconds=audio_seconds, inference_seconds=inference_seconds,

@@ -24,7 +24,7 @@ import numpy as np
 
 from robust_speech.core.errors import ConfigurationError, MissingDependencyError
 from robust_speech.core.model_folder import ALPHABET_FILE, FLASHLIGHT_BINARY, LM_DIRECTORY, UNIGRAMS_FILE
-from robust_speech.inference.options import DEFAULT_BEAM_WIDTH, ENGINES
+from robust_speech.inference.options import DEFAULT_BEAM_WIDTH, DEFAULT_HOTWORD_WEIGHT, ENGINES
 from robust_speech.lm.ngram import DEFAULT_ATTRS, ctc_alphabet, language_model_binary, model_vocabulary, read_lm_attrs
 from robust_speech.text.vocabulary import PAD_TOKEN, UNK_TOKEN, WORD_DELIMITER
 
@@ -171,10 +171,13 @@ class PyctcdecodeDecoder:
     engine = "pyctcdecode"
 
     def __init__(self, model_dir: str | os.PathLike, *, beam_width: int = DEFAULT_BEAM_WIDTH, use_lm: bool = True,
-                 alpha: float | None = None, beta: float | None = None, processes: int | None = None):
+                 alpha: float | None = None, beta: float | None = None, processes: int | None = None,
+                 hotwords: Sequence[str] = (), hotword_weight: float = DEFAULT_HOTWORD_WEIGHT):
         from pyctcdecode import BeamSearchDecoderCTC, build_ctcdecoder
 
         self._pool = None
+        # pyctcdecode's own boosting: a bonus for every (partial) match of a hotword or phrase in a beam.
+        self._boost = {"hotwords": list(hotwords), "hotword_weight": hotword_weight} if hotwords else {}
         model_dir = Path(model_dir)
         self.layout = TokenLayout.from_vocabulary(model_vocabulary(model_dir))
         self.beam_width = beam_width
@@ -193,7 +196,8 @@ class PyctcdecodeDecoder:
         self.close()
 
     def decode(self, log_probs: np.ndarray) -> Transcript:
-        beam = self.decoder.decode_beams(self.layout.fold_specials(log_probs), beam_width=self.beam_width)[0]
+        beam = self.decoder.decode_beams(self.layout.fold_specials(log_probs), beam_width=self.beam_width,
+                                         **self._boost)[0]
         return self._transcript(beam)
 
     def decode_batch(self, batch: Sequence[np.ndarray]) -> list[Transcript]:
@@ -207,7 +211,7 @@ class PyctcdecodeDecoder:
             # multiprocessing module is torn down, which otherwise prints errors from Pool.__del__).
             self._finalizer = weakref.finalize(self, self._pool.terminate)
         beams = self.decoder.decode_beams_batch(self._pool, [self.layout.fold_specials(x) for x in batch],
-                                                beam_width=self.beam_width)
+                                                beam_width=self.beam_width, **self._boost)
         return [self._transcript(result[0]) for result in beams]
 
     @staticmethod
@@ -232,12 +236,18 @@ class FlashlightDecoder:
     the lexicon join it as `<unk>` words before decoding (`open_vocabulary`), scored by `flashlight_lm.bin`,
     whose `<unk>` carries the same offset (lm/ngram.py). What the acoustics spell can thus survive when the LM does
     not know it, and loses to a known word when the LM prefers one, as in pyctcdecode.
+
+    Hotwords: each word of each hotword or phrase joins the lexicon, and its LM score gets a bonus worth
+    `hotword_weight` in the beam's log score (the LM score is scaled by alpha * ln 10, so the bonus is
+    `hotword_weight / (alpha * ln 10)` in LM units) through a KenLM wrapper. Unlike pyctcdecode, the words of a
+    phrase are boosted one by one, wherever they occur.
     """
 
     engine = "flashlight"
 
     def __init__(self, model_dir: str | os.PathLike, *, beam_width: int = DEFAULT_BEAM_WIDTH, alpha: float | None = None,
-                 beta: float | None = None, beam_threshold: float = 25.0, open_vocabulary: bool = True):
+                 beta: float | None = None, beam_threshold: float = 25.0, open_vocabulary: bool = True,
+                 hotwords: Sequence[str] = (), hotword_weight: float = DEFAULT_HOTWORD_WEIGHT):
         try:
             from flashlight.lib.text.decoder import (
                 CriterionType,
@@ -268,10 +278,20 @@ class FlashlightDecoder:
         self.beta = attrs["beta"] if beta is None else beta
         token_of = {label: index for index, label in enumerate(layout.labels) if label and label != " "}
         unigrams = (model_dir / LM_DIRECTORY / UNIGRAMS_FILE).read_text(encoding="utf-8").split()
-        lexicon = {word: [[*word, WORD_DELIMITER]] for word in unigrams if all(char in token_of for char in word)}
+        boosted = {word for phrase in hotwords for word in phrase.split()}
+        unspellable = sorted(word for word in boosted if not all(char in token_of for char in word))
+        if unspellable:
+            raise ConfigurationError(f"--hotwords {', '.join(unspellable)}: the model cannot spell them (characters "
+                                     "outside its vocabulary); normalize them as the training text was")
+        words = [word for word in unigrams if all(char in token_of for char in word)]
+        lexicon = {word: [[*word, WORD_DELIMITER]] for word in [*words, *sorted(boosted - set(words))]}
         lexicon["<unk>"] = [["<unk>"]]  # create_word_dict needs the entry; the trie never spells it
         self.word_dict = create_word_dict(lexicon)
         self.lm = KenLM(os.fspath(binary), self.word_dict)
+        self._hotword_weight = hotword_weight
+        self._boosted = {self.word_dict.get_index(word) for word in boosted}
+        if self._boosted:
+            self.lm = _BoostedLM(self.lm, self._bonuses())
         self.trie = Trie(len(layout.labels), silence)
         start = self.lm.start(False)
         for word in lexicon:
@@ -316,7 +336,16 @@ class FlashlightDecoder:
 
     def set_weights(self, alpha: float, beta: float) -> None:
         self.alpha, self.beta = alpha, beta
+        if self._boosted:
+            self.lm.bonuses = self._bonuses()
         self.decoder = self._make()
+
+    def _bonuses(self) -> dict[int, float]:
+        """Each boosted word's bonus in LM units (log10), worth `hotword_weight` in the beam's log score."""
+        if self.alpha <= 0:
+            raise ConfigurationError("--hotwords with the flashlight engine need an LM weight (alpha) above 0: the "
+                                     "boost goes through the LM score; use --decoder pyctcdecode otherwise")
+        return dict.fromkeys(self._boosted, self._hotword_weight / (self.alpha * LN10))
 
     def _admit_spellings(self, batch: Sequence[np.ndarray]) -> None:
         """Add the greedy spellings that the lexicon lacks, as `<unk>` words (see the class docstring)."""
@@ -349,6 +378,29 @@ class FlashlightDecoder:
         if self.open_vocabulary:
             self._admit_spellings(prepared)  # one smearing pass for the whole batch
         return [self._decode(emissions, admit=False) for emissions in prepared]
+
+
+def _BoostedLM(lm, bonuses: dict[int, float]):
+    """flashlight's KenLM with a bonus added to the score of boosted words (a Python LM, as flashlight-text's
+    LM interface allows: only built when hotwords are given, since each LM call then passes through Python)."""
+    from flashlight.lib.text.decoder import LM
+
+    class BoostedLM(LM):
+        def __init__(self):
+            LM.__init__(self)
+            self.lm, self.bonuses = lm, bonuses
+
+        def start(self, start_with_nothing):
+            return self.lm.start(start_with_nothing)
+
+        def score(self, state, token_index):
+            state, score = self.lm.score(state, token_index)
+            return state, score + self.bonuses.get(token_index, 0.0)
+
+        def finish(self, state):
+            return self.lm.finish(state)
+
+    return BoostedLM()
 
 
 def load_decoder(model_dir: str | os.PathLike, engine: str = "pyctcdecode", **options) -> Decoder:

@@ -4,8 +4,8 @@ Every entry point that runs a trained model (eval.py, `robust-speech transcribe`
 loads it here, so they resolve folders, load weights safely and choose decoders the same way.
 
 The decoder policy: `auto` beam-searches with pyctcdecode when the folder has a `language_model/`, else decodes
-greedily; `no_lm` always means greedy; the beam width is the one asked for, else the one `tune-lm` wrote into
-`decoding.json`, else `DEFAULT_BEAM_WIDTH`.
+greedily (or beam-searches without an LM when hotwords are to be boosted); `no_lm` always means greedy; the beam
+width is the one asked for, else the one `tune-lm` wrote into `decoding.json`, else `DEFAULT_BEAM_WIDTH`.
 """
 
 from __future__ import annotations
@@ -86,10 +86,16 @@ def choose_decoder(model_dir: Path, choice: DecoderChoice) -> Decoder:
         engine = "greedy"
     if engine == "flashlight" and not has_lm:
         raise ConfigurationError(f"--decoder flashlight needs {model_dir}/{LM_DIRECTORY}/: build it with build_ngram.py")
+    if choice.hotwords and engine == "greedy":
+        if choice.engine == "greedy" or choice.no_lm:
+            raise ConfigurationError("--hotwords need beam search: drop --no_lm / --decoder greedy (pyctcdecode boosts "
+                                     "them with or without an LM)")
+        engine = "pyctcdecode"  # auto without an LM: beam search without one, so the hotwords can be boosted
     if engine == "greedy":
         return load_decoder(model_dir, engine)
     beam_width = choice.beam_width or tuned_beam_width(model_dir) or DEFAULT_BEAM_WIDTH
-    return load_decoder(model_dir, engine, beam_width=beam_width)
+    boost = {"hotwords": choice.hotwords, "hotword_weight": choice.hotword_weight} if choice.hotwords else {}
+    return load_decoder(model_dir, engine, beam_width=beam_width, **boost)
 
 
 def tuned_beam_width(model_dir: str | os.PathLike) -> int | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 ENGINES = ("greedy", "pyctcdecode", "flashlight")
 DECODER_CHOICES = ("auto", *ENGINES)
 DEFAULT_BEAM_WIDTH = 100
+DEFAULT_HOTWORD_WEIGHT = 10.0  # pyctcdecode's: added to a beam's log score per boosted word
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class DecoderChoice:
     engine: str = "auto"  # one of DECODER_CHOICES
     no_lm: bool = False
     beam_width: int | None = None  # None: the tuned one (decoding.json), else DEFAULT_BEAM_WIDTH
+    hotwords: tuple[str, ...] = ()  # words or phrases to boost (beam search only)
+    hotword_weight: float = DEFAULT_HOTWORD_WEIGHT
 
 
 @dataclass(frozen=True)
