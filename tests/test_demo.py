@@ -5,11 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from robust_speech.reports.scoring import read_results_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_a_short_demo_runs_every_stage_and_reports_only_what_eval_wrote(tmp_path):
     out = tmp_path / "demo"
     # A relative --out, as `make demo` gives it: the stages run scripts in other folders.

@@ -329,6 +329,7 @@ def test_programs_on_path_win_over_the_cache(monkeypatch, tmp_path):
     assert kenlm_tools.find_programs() == kenlm_tools.KenLMPrograms(tmp_path / "lmplz", tmp_path / "build_binary")
 
 
+@pytest.mark.slow
 def test_lmplz_is_built_from_source_when_absent(tmp_path):
     """The full bootstrap (pip download of the sdist, cmake, compile) into an empty cache: 30-60 s here, so it
     runs in the default suite and CI exercises it on every submission."""

@@ -103,6 +103,7 @@ def eval_wer(model: Path, corpus, cwd: Path, *extra) -> tuple[float, dict]:
     return wer, json.loads(next(cwd.glob("*_eval_report.json")).read_text())
 
 
+@pytest.mark.slow
 def test_an_lm_from_separate_text_lowers_wer_on_held_out_sentences(learned, tmp_path):
     corpus, model = copy_with_lm(learned, tmp_path, order=4)
     # The LM text is disjoint from the test sentences after normalization (data/synth.py guarantees it).
@@ -193,6 +194,7 @@ def test_tune_lm_writes_weights_that_eval_then_uses(learned, tmp_path, capsys):
     assert report["settings"]["lm"]["alpha"] == attrs["alpha"]
 
 
+@pytest.mark.slow
 def test_robustness_degrades_the_test_set_and_writes_curves(learned, tmp_path):
     from robust_speech.evaluation.robustness import read_robustness
 
