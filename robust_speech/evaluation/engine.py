@@ -18,6 +18,7 @@ from robust_speech.evaluation.groups import iter_groups
 from robust_speech.evaluation.options import EvalOptions
 from robust_speech.inference.loading import load_for_inference
 from robust_speech.lm.ngram import read_lm_attrs
+from robust_speech.reports.metrics import empty_references
 from robust_speech.reports.result_files import evaluation_report, write_json
 
 
@@ -44,6 +45,13 @@ def unwritable_note(targets: list[str], processor) -> str:
             "eval.py's normalize_text if they are spelling variants)")
 
 
+def empty_reference_note(targets: list[str]) -> str:
+    """A note when references are empty after normalize_text: they are scored, not dropped (as jiwer does)."""
+    empty = empty_references(targets)
+    if not empty:
+        return ""
+    return (f"note: {empty} of {len(targets)} references are empty after normalize_text; every word predicted for "
+            "them counts as an insertion (as jiwer counts it)")
 
 
 def run_evaluation(args: EvalOptions, *, normalize_text: Callable[[str], str], log_results: Callable) -> dict:
@@ -90,9 +98,9 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
     if not predictions:
         raise ConfigurationError(f"{args.dataset} {args.config} {args.split}: the split has no examples")
 
-    note = unwritable_note(targets, acoustic.processor)
-    if note:
-        print(note, file=sys.stderr)
+    for note in (unwritable_note(targets, acoustic.processor), empty_reference_note(targets)):
+        if note:
+            print(note, file=sys.stderr)
     result = hf_datasets.Dataset.from_dict({"target": targets, "prediction": predictions})
     log_results(result, args)
 
