@@ -35,6 +35,7 @@ REFUSED = [
     (["--use_cache", "true"], "--use_cache: a CTC encoder keeps no generation cache"),
     (["--remove_unused_columns", "true"], "--remove_unused_columns: the CTC collator needs the audio"),
     (["--ctc_loss_reduction", "max"], "--ctc_loss_reduction max: choose mean or sum"),
+    (["--model_name_or_path", "m", "--config_name", "c"], "--config_name trains a randomly initialized model"),
     (["--overwrite_output_dir", "--resume_from_checkpoint", "x"], "contradict each other"),
     (["--push_to_hub", "--hub_strategy", "checkpoint"], "--hub_strategy checkpoint: the finished folder is pushed once"),
     (["--push_to_hub", "--hub_always_push"], "--hub_always_push: the folder is pushed once"),

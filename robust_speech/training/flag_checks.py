@@ -60,6 +60,9 @@ def _unsupported(given, model_args, data_args, training_args, recipe_args) -> st
     if "remove_unused_columns" in given and training_args.remove_unused_columns:
         return ("--remove_unused_columns: the CTC collator needs the audio and sentence columns, so they are always "
                 "kept (drop the flag)")
+    if model_args.config_name and model_args.model_name_or_path:
+        return ("--config_name trains a randomly initialized model, so the weights of --model_name_or_path would be "
+                "ignored: give one of the two (--model_config_json edits a checkpoint's config)")
     if model_args.ctc_loss_reduction not in CTC_LOSS_REDUCTIONS:
         return f"--ctc_loss_reduction {model_args.ctc_loss_reduction}: choose {' or '.join(CTC_LOSS_REDUCTIONS)}"
     if recipe_args.overwrite_output_dir and training_args.resume_from_checkpoint:
