@@ -372,7 +372,7 @@ def _for_trainer(dataset, training_args: TrainingArguments, sampling_rate: int):
 
 def _write_repository(output_dir, script, raw_argv, model_args, data_args, training_args, recipe_args, metrics, lines):
     run_script = write_run_script(output_dir, script, raw_argv)
-    copy_scripts(output_dir, script)
+    scripts = [path.name for path in copy_scripts(output_dir, script)]
     hyperparameters = {
         "learning_rate": training_args.learning_rate,
         "train_batch_size": training_args.per_device_train_batch_size,
@@ -400,6 +400,7 @@ def _write_repository(output_dir, script, raw_argv, model_args, data_args, train
         hyperparameters={name: value for name, value in hyperparameters.items() if value is not None},
         command=command,
         notes=[line for line in lines if "skipped" in line or "overlap" in line],
+        scripts=scripts,
     )
 
 
