@@ -226,6 +226,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from robust_speech.audio.decode import load_audio
     from robust_speech.inference.loading import load_for_inference
     from robust_speech.inference.options import TranscriberOptions
+    from robust_speech.inference.transcribe import long_audio_progress
     from robust_speech.inference.writers import FORMATS, write_transcript
 
     formats = FORMATS if args.format == "all" else tuple(args.format.split(","))
@@ -240,11 +241,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     chunking = TranscriberOptions(chunk_length_s, args.stride_length_s, vad=args.vad)
     loaded = load_for_inference(args.model, load_options(args), decoder_choice(args), chunking)
     transcriber, rate = loaded.transcriber, loaded.acoustic.sampling_rate
+    transcriber.note = lambda line: print(line, file=sys.stderr, flush=True)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     for path in args.files:
         audio = load_audio(path, rate)
-        transcript = transcriber.transcribe([audio])[0]
+        progress = long_audio_progress([audio], rate)
+        transcript = transcriber.transcribe([audio], progress=progress)[0]
+        if progress is not None:
+            progress.close()
         written = write_transcript(output_dir / Path(path).stem, transcript, transcriber.seconds_per_frame, formats,
                                    str(path), audio.size / rate)
         print(f"{path}: {transcript.text}")
