@@ -187,9 +187,10 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(small_corpus, tiny_co
 def test_two_process_ddp_on_cpu_writes_one_model(small_corpus, tiny_config_json, tmp_path):
     output_dir = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
-    result = run_script("run_speech_recognition_ctc.py", train_argv(
-        small_corpus, tiny_config_json, output_dir, "--max_steps", "4", "--eval_strategy", "no", "--ddp_backend", "gloo",
-        "--max_batch_duration_s", "12"), launcher=torchrun)
+    argv = train_argv(small_corpus, tiny_config_json, output_dir, "--max_steps", "4", "--eval_strategy", "no",
+                      "--ddp_backend", "gloo", "--max_batch_duration_s", "12")
+    at = argv.index("--per_device_train_batch_size")  # duration batches replace the fixed batch size
+    result = run_script("run_speech_recognition_ctc.py", argv[:at] + argv[at + 2:], launcher=torchrun)
     state = json.loads((output_dir / "trainer_state.json").read_text())
     assert state["global_step"] == 4
     assert (output_dir / "model.safetensors").is_file() and len(list(output_dir.glob("*.safetensors"))) == 1

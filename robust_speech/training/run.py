@@ -375,7 +375,8 @@ def _write_repository(output_dir, script, raw_argv, model_args, data_args, train
     scripts = [path.name for path in copy_scripts(output_dir, script)]
     hyperparameters = {
         "learning_rate": training_args.learning_rate,
-        "train_batch_size": training_args.per_device_train_batch_size,
+        # With duration batches the batch size varies by bucket: the budget in seconds is reported instead.
+        "train_batch_size": None if recipe_args.max_batch_duration_s else training_args.per_device_train_batch_size,
         "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
         "num_train_epochs": training_args.num_train_epochs,
         "max_steps": training_args.max_steps,
