@@ -49,6 +49,15 @@ def test_padding_is_far_below_fixed_size_random_batches(durations):
     assert padding_ratio(dynamic, durations) < 1.15 < padding_ratio(fixed, durations)
 
 
+def test_drop_last_leaves_out_each_buckets_short_batch(durations):
+    full = DurationBatchSampler(durations, 60.0, seed=1)
+    dropped = DurationBatchSampler(durations, 60.0, seed=1, drop_last=True)
+    batches = list(dropped)
+    assert len(batches) == len(dropped) < len(full)
+    sizes = dict(zip(map(tuple, map(sorted, (b.tolist() for b in dropped.buckets))), dropped.bucket_batch_sizes))
+    assert all(len(batch) == next(size for bucket, size in sizes.items() if batch[0] in bucket) for batch in batches)
+
+
 def test_a_clip_longer_than_the_budget_gets_a_batch_of_its_own():
     sampler = DurationBatchSampler([1.0, 2.0, 30.0, 1.5], 10.0, num_buckets=2)
     batches = list(sampler)

@@ -129,6 +129,35 @@ def test_both_paths_read_a_hub_dataset_and_write_the_same_files(random_model_dir
     assert b"1\nthe catsat on the mat\n" in written["pipeline"]["log_someone_speech_xx_test_targets.txt"]
 
 
+def test_empty_references_are_scored_and_counted(random_model_dir, tmp_path):
+    """A clip whose transcript normalizes to nothing is scored like jiwer scores it, and the report counts it."""
+    import jiwer
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with open(folder / "metadata.csv", "w", encoding="utf-8") as table:
+        table.write("file_name,sentence\n")
+        for index, sentence in enumerate(["?!", "good night"]):
+            sf.write(folder / f"{index}.wav", varied_audio(1.5, 10 + index), RATE)
+            table.write(f"{index}.wav,{sentence}\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_eval(work, "--model_id", str(random_model_dir), "--dataset", str(folder), "--config", "default",
+                      "--split", "train", "--log_outputs")
+    assert result.returncode == 0, result.stderr
+    dataset_id = "_".join(str(folder).split("/") + ["default", "train"])
+    targets = (work / f"log_{dataset_id}_targets.txt").read_text().split("\n")[1::2][:2]
+    predictions = (work / f"log_{dataset_id}_predictions.txt").read_text().split("\n")[1::2][:2]
+    assert targets == ["", "good night"] and predictions[0].split()  # the random model says something there
+    wer = float(re.search(r"WER: (\S+)", (work / f"{dataset_id}_eval_results.txt").read_text()).group(1))
+    assert wer == jiwer.wer(targets, predictions)
+    report = json.loads((work / f"{dataset_id}_eval_report.json").read_text())
+    assert report["empty_references"] == 1
+    assert report["errors"]["insertions"] >= len(predictions[0].split())
+    assert 0 in [row["index"] for row in report["worst"]]
+    assert "note: 1 of 2 references are empty after normalize_text" in result.stderr
+
+
 def test_logs_are_written_only_when_asked(random_model_dir, audio_folder, tmp_path):
     result = run_eval(tmp_path, "--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config",
                       "default", "--split", "train", "--max_eval_samples", "1", "--report", "none")

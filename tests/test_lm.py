@@ -166,10 +166,18 @@ def test_the_decoder_policy(lm_model_dir, tmp_path):
 
     assert choose_decoder(lm_model_dir, DecoderChoice()).engine == "pyctcdecode"
     assert choose_decoder(lm_model_dir, DecoderChoice(no_lm=True)).engine == "greedy"
-    assert choose_decoder(lm_model_dir, DecoderChoice("flashlight", no_lm=True)).engine == "greedy"
+    assert choose_decoder(lm_model_dir, DecoderChoice("greedy", no_lm=True)).engine == "greedy"
+    with pytest.raises(ConfigurationError, match="--no_lm decodes greedily, so --decoder flashlight would be ignored"):
+        choose_decoder(lm_model_dir, DecoderChoice("flashlight", no_lm=True))
     assert choose_decoder(lm_model_dir, DecoderChoice("flashlight", beam_width=7)).beam_width == 7
+    with pytest.raises(ConfigurationError, match=r"--beam_width 7 applies to the LM decoders.*\(--no_lm\)"):
+        choose_decoder(lm_model_dir, DecoderChoice(no_lm=True, beam_width=7))
+    with pytest.raises(ConfigurationError, match=r"greedily \(--decoder greedy\)"):
+        choose_decoder(lm_model_dir, DecoderChoice("greedy", beam_width=7))
     bare = save_processor(tmp_path / "bare")
     assert choose_decoder(bare, DecoderChoice()).engine == "greedy"
+    with pytest.raises(ConfigurationError, match=r"greedily \(.*bare has no language_model/\)"):
+        choose_decoder(bare, DecoderChoice(beam_width=7))
     with pytest.raises(ConfigurationError, match="needs .*language_model"):
         choose_decoder(bare, DecoderChoice("flashlight"))
     with pytest.raises(ConfigurationError, match="--decoder beamy"):

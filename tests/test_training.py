@@ -200,9 +200,10 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(small_corpus, tiny_co
 def test_two_process_ddp_on_cpu_writes_one_model(small_corpus, tiny_config_json, tmp_path):
     output_dir = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
-    result = run_script("run_speech_recognition_ctc.py", train_argv(
-        small_corpus, tiny_config_json, output_dir, "--max_steps", "4", "--eval_strategy", "no", "--ddp_backend", "gloo",
-        "--max_batch_duration_s", "12"), launcher=torchrun)
+    argv = train_argv(small_corpus, tiny_config_json, output_dir, "--max_steps", "4", "--eval_strategy", "no",
+                      "--ddp_backend", "gloo", "--max_batch_duration_s", "12")
+    at = argv.index("--per_device_train_batch_size")  # duration batches replace the fixed batch size
+    result = run_script("run_speech_recognition_ctc.py", argv[:at] + argv[at + 2:], launcher=torchrun)
     state = json.loads((output_dir / "trainer_state.json").read_text())
     assert state["global_step"] == 4
     assert (output_dir / "model.safetensors").is_file() and len(list(output_dir.glob("*.safetensors"))) == 1
@@ -340,3 +341,33 @@ def test_training_caches_filterbank_features_unless_augmenting_or_turned_off():
     assert training._feature_cache(filterbank, RecipeArguments(augment="noise")) is None
     assert training._feature_cache(filterbank, RecipeArguments(feature_cache_mb=0)) is None
     assert training._feature_cache(Wav2Vec2FeatureExtractor(return_attention_mask=True), RecipeArguments()) is None
+
+
+@pytest.mark.parametrize("dataset, scripts", [
+    ("mozilla-foundation/common_voice_8_0", ("run_speech_recognition_ctc.py", "eval.py")),
+    ("{local}", ("run_speech_recognition_ctc.py",)),
+])
+def test_the_model_card_says_how_to_run_the_folders_scripts_and_invents_no_link(tmp_path, dataset, scripts):
+    import re
+
+    from robust_speech.training.model_card import EVAL_REQUIREMENTS, write_model_card
+
+    local = tmp_path / "data" / "my_corpus"
+    local.mkdir(parents=True)
+    dataset = dataset.format(local=local)
+
+    path = write_model_card(tmp_path, model_name="me/xls-r-sv", base_model="facebook/wav2vec2-xls-r-300m",
+                            dataset_name=dataset, dataset_config_name="sv-SE", eval_split_name="test", language="sv",
+                            metrics={"wer": 0.2}, hyperparameters={"seed": 1},
+                            command="python run_speech_recognition_ctc.py --seed 1", scripts=scripts)
+    card = path.read_text(encoding="utf-8")
+    body = card.split("---", 2)[2]
+    assert "github.com" not in card and not re.search(r"\]\(https?://", body)  # no link to anywhere
+    for requirement in EVAL_REQUIREMENTS:
+        assert f"`{requirement}`" in body
+    shown = "path/to/my_corpus" if dataset == str(local) else dataset
+    assert f"python eval.py --model_id . --dataset {shown} --config sv-SE --split test --log_outputs" in body
+    assert str(local) not in card  # never this machine's path
+    assert ("`eval.py` in this folder" in body) == ("eval.py" in scripts)
+    assert "--chunk_length_s 5.0 --stride_length_s 1.0" in body
+    assert "`run.sh` runs `run_speech_recognition_ctc.py`, which needs the robust-speech package installed" in body

@@ -68,17 +68,34 @@ def _comma_list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def refuse_flags_without(args: argparse.Namespace, needs: dict[str, tuple[str, bool]]) -> None:
+    """One line for a flag given (not None) while the feature it tunes is off: {flag: (what turns it on, on?)}."""
+    for flag, (needed, on) in needs.items():
+        if getattr(args, flag) is not None and not on:
+            raise ConfigurationError(f"--{flag} needs {needed}: without it the flag changes nothing")
+
+
+SYNTH_DEFAULTS = {"noise_color": "pink", "degraded_splits": "dev,test,long", "long_min_s": 60.0, "long_max_s": 300.0}
+
+
 def _synth_config(args: argparse.Namespace):
     from robust_speech.data.synth import SynthConfig
 
+    refuse_flags_without(args, {
+        "noise_color": ("--noise_snr_db", args.noise_snr_db is not None),
+        "degraded_splits": ("--noise_snr_db or --reverb_rt60_s", args.noise_snr_db is not None or args.reverb_rt60_s is not None),
+        "long_min_s": ("--long_recordings", args.long_recordings > 0),
+        "long_max_s": ("--long_recordings", args.long_recordings > 0),
+    })
+    value = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in SYNTH_DEFAULTS.items()}
     return SynthConfig(
         languages=_comma_list(args.languages),
         train_size=args.train_size, dev_size=args.dev_size, test_size=args.test_size,
         lm_sentences=args.lm_sentences, long_recordings=args.long_recordings,
-        long_duration_s=(args.long_min_s, args.long_max_s), audio_format=args.format,
+        long_duration_s=(value["long_min_s"], value["long_max_s"]), audio_format=args.format,
         sampling_rate=args.sampling_rate, speakers=args.speakers, hold_out_voices=not args.share_voices,
-        noise_snr_db=args.noise_snr_db, noise_color=args.noise_color, reverb_rt60_s=args.reverb_rt60_s,
-        degraded_splits=_comma_list(args.degraded_splits),
+        noise_snr_db=args.noise_snr_db, noise_color=value["noise_color"], reverb_rt60_s=args.reverb_rt60_s,
+        degraded_splits=_comma_list(value["degraded_splits"]),
         seed=args.seed,
     )
 
@@ -127,6 +144,11 @@ def cmd_prepare(argv: Sequence[str]) -> int:
     parser = HfArgumentParser((DataTrainingArguments, PrepareArguments), prog="robust-speech prepare",
                               description=PREPARE_DESCRIPTION)
     data_args, prepare_args = parser.parse_args_into_dataclasses(args=list(argv))
+    given = {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    for flag in TRAINING_ONLY_DATA_FLAGS:
+        if flag in given:
+            raise ConfigurationError(f"--{flag} applies to training (run_speech_recognition_ctc.py); prepare only "
+                                     "loads, decodes and checks the data (drop the flag)")
     prepared = prepare_datasets(data_args, prepare_args.output_dir, do_train=prepare_args.do_train,
                                 do_eval=prepare_args.do_eval)
     if prepared.vocabulary is not None:
@@ -201,21 +223,30 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from robust_speech.audio.decode import load_audio
     from robust_speech.inference.loading import load_for_inference
     from robust_speech.inference.options import TranscriberOptions
+    from robust_speech.inference.transcribe import long_audio_progress
     from robust_speech.inference.writers import FORMATS, write_transcript
 
     formats = FORMATS if args.format == "all" else tuple(args.format.split(","))
     unknown = [name for name in formats if name not in FORMATS]
     if unknown:
         raise ConfigurationError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)} or all")
-    chunking = TranscriberOptions(None, None, vad=True) if args.vad else TranscriberOptions(args.chunk_length_s,
-                                                                                          args.stride_length_s)
+    # Without --vad, long files are cut into fixed chunks (10 s unless asked otherwise); with --vad they are cut at
+    # pauses, and a --chunk_length_s given as well cuts speech segments longer than it (as eval.py does).
+    chunk_length_s = args.chunk_length_s if args.chunk_length_s is not None else (None if args.vad else TRANSCRIBE_CHUNK_S)
+    if args.stride_length_s is not None and chunk_length_s is None:
+        raise ConfigurationError("--stride_length_s needs --chunk_length_s")
+    chunking = TranscriberOptions(chunk_length_s, args.stride_length_s, vad=args.vad)
     loaded = load_for_inference(args.model, load_options(args), decoder_choice(args), chunking)
     transcriber, rate = loaded.transcriber, loaded.acoustic.sampling_rate
+    transcriber.note = lambda line: print(line, file=sys.stderr, flush=True)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     for path in args.files:
         audio = load_audio(path, rate)
-        transcript = transcriber.transcribe([audio])[0]
+        progress = long_audio_progress([audio], rate)
+        transcript = transcriber.transcribe([audio], progress=progress)[0]
+        if progress is not None:
+            progress.close()
         written = write_transcript(output_dir / Path(path).stem, transcript, transcriber.seconds_per_frame, formats,
                                    str(path), audio.size / rate)
         print(f"{path}: {transcript.text}")
@@ -226,9 +257,10 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 def cmd_robustness(args: argparse.Namespace) -> int:
     from robust_speech.evaluation.robustness import RobustnessOptions, run_robustness
 
+    refuse_flags_without(args, {"noise_color": ("--snr_db levels", bool(args.snr_db))})
     result = run_robustness(RobustnessOptions(
         model=args.model, split=eval_split(args), output_dir=args.output_dir, snr_db=args.snr_db,
-        noise_color=args.noise_color, rt60_s=args.rt60_s, speeds=args.speeds, bandwidths_hz=args.bandwidths_hz,
+        noise_color=args.noise_color or "pink", rt60_s=args.rt60_s, speeds=args.speeds, bandwidths_hz=args.bandwidths_hz,
         chunk_length_s=args.chunk_length_s, stride_length_s=args.stride_length_s, decoding=decoder_choice(args),
         load=load_options(args), batch_size=args.batch_size, max_samples=args.max_samples, seed=args.seed,
     ))
@@ -237,10 +269,14 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     return 0
 
 
+TRANSCRIBE_CHUNK_S = 10.0
 PREPARE_DESCRIPTION = (
     "Load, check and decode the training and evaluation data exactly as run_speech_recognition_ctc.py does "
     "(same flags), cache the decoded audio, and report skipped examples (skipped.tsv) and train/eval overlap."
 )
+# Data flags that `prepare` accepts (they are the training script's) but that only training uses: it evaluates
+# no model, always stops after preprocessing, and loads no model code.
+TRAINING_ONLY_DATA_FLAGS = ("eval_metrics", "preprocessing_only", "trust_remote_code")
 # Verbs whose flags are parsed by HfArgumentParser from the dataclasses the training script uses.
 DATACLASS_VERBS = {"prepare": cmd_prepare}
 
@@ -281,16 +317,18 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--test_size", type=int, default=10)
     synth.add_argument("--lm_sentences", type=int, default=1000, help="LM-only sentences per language (lm_text.txt)")
     synth.add_argument("--long_recordings", type=int, default=0, help="long-form recordings per language")
-    synth.add_argument("--long_min_s", type=float, default=60.0)
-    synth.add_argument("--long_max_s", type=float, default=300.0)
+    synth.add_argument("--long_min_s", type=float, default=None, help="with --long_recordings: shortest, s (default 60)")
+    synth.add_argument("--long_max_s", type=float, default=None, help="with --long_recordings: longest, s (default 300)")
     synth.add_argument("--format", default="mp3", choices=["mp3", "wav", "flac", "ogg"])
     synth.add_argument("--sampling_rate", type=int, default=48_000)
     synth.add_argument("--speakers", type=int, default=12, help="voices per language")
     synth.add_argument("--share_voices", action="store_true", help="let dev/test voices also speak in train")
     synth.add_argument("--noise_snr_db", type=float, default=None, help="add noise at this SNR to --degraded_splits")
-    synth.add_argument("--noise_color", default="pink", choices=["white", "pink", "brown"])
+    synth.add_argument("--noise_color", default=None, choices=["white", "pink", "brown"],
+                       help="with --noise_snr_db (default pink)")
     synth.add_argument("--reverb_rt60_s", type=float, default=None, help="add reverberation with this RT60")
-    synth.add_argument("--degraded_splits", default="dev,test,long")
+    synth.add_argument("--degraded_splits", default=None,
+                       help="with --noise_snr_db/--reverb_rt60_s: the splits degraded (default dev,test,long)")
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(run=cmd_synth)
 
@@ -360,9 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--model", required=True, help="model folder or Hub id")
     transcribe.add_argument("--output_dir", default=".")
     transcribe.add_argument("--format", default="all", help="comma-separated: txt,srt,vtt,json, or all")
-    transcribe.add_argument("--chunk_length_s", type=float, default=10.0)
+    transcribe.add_argument("--chunk_length_s", type=float, default=None,
+                            help=f"chunk length in seconds (default {TRANSCRIBE_CHUNK_S:g}; with --vad: none)")
     transcribe.add_argument("--stride_length_s", type=float, default=None)
-    transcribe.add_argument("--vad", action="store_true")
+    transcribe.add_argument("--vad", action="store_true", help="cut at pauses (silero-vad); a --chunk_length_s given "
+                            "too cuts longer speech segments")
     add_decoder_arguments(transcribe)
     transcribe.set_defaults(run=cmd_transcribe)
 
@@ -377,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     robustness.add_argument("--output_dir", default="robustness")
     robustness.add_argument("--snr_db", type=_number_list, default=DEFAULT_SNR_DB,
                             help="noise levels, comma-separated ('' for none; default 20,10,5,0)")
-    robustness.add_argument("--noise_color", default="pink", choices=["white", "pink", "brown"])
+    robustness.add_argument("--noise_color", default=None, choices=["white", "pink", "brown"],
+                            help="with --snr_db levels (default pink)")
     robustness.add_argument("--rt60_s", type=_number_list, default=DEFAULT_RT60_S,
                             help="reverberation times in seconds ('' for none; default 0.3,0.6,0.9)")
     robustness.add_argument("--speeds", type=_number_list, default=(), help="speed factors, e.g. 0.9,1.1 (default none)")

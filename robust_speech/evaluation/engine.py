@@ -17,7 +17,9 @@ from robust_speech.data.sources import TEXT_COLUMN, load_speech_split, parse_sou
 from robust_speech.evaluation.groups import iter_groups
 from robust_speech.evaluation.options import EvalOptions
 from robust_speech.inference.loading import load_for_inference
+from robust_speech.inference.transcribe import long_audio_progress
 from robust_speech.lm.ngram import language_model_binary, read_lm_attrs
+from robust_speech.reports.metrics import empty_references
 from robust_speech.reports.result_files import evaluation_report, write_json
 
 
@@ -44,6 +46,13 @@ def unwritable_note(targets: list[str], processor) -> str:
             "eval.py's normalize_text if they are spelling variants)")
 
 
+def empty_reference_note(targets: list[str]) -> str:
+    """A note when references are empty after normalize_text: they are scored, not dropped (as jiwer does)."""
+    empty = empty_references(targets)
+    if not empty:
+        return ""
+    return (f"note: {empty} of {len(targets)} references are empty after normalize_text; every word predicted for "
+            "them counts as an insertion (as jiwer counts it)")
 
 
 def run_evaluation(args: EvalOptions, *, normalize_text: Callable[[str], str], log_results: Callable) -> dict:
@@ -62,6 +71,7 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
     started = time.perf_counter()
     loaded = load_for_inference(args.model_id, args.load, args.decoding, args.transcription)
     model_dir, acoustic, decoder, transcriber = loaded.model_dir, loaded.acoustic, loaded.decoder, loaded.transcriber
+    transcriber.note = lambda line: print(line, file=sys.stderr, flush=True)
     sources = parse_sources(args.dataset, args.config, args.text_column_name)
     notes: list[str] = []
     dataset = load_speech_split(sources, args.split, token=args.token, notes=notes)
@@ -80,7 +90,10 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
     for group in iter_groups(dataset, acoustic.sampling_rate, TEXT_COLUMN, args.max_eval_samples):
         audios = [array for _index, array, _text in group]
         tick = time.perf_counter()
-        transcripts = transcriber.transcribe(audios)
+        inner = long_audio_progress(audios, acoustic.sampling_rate)
+        transcripts = transcriber.transcribe(audios, progress=inner)
+        if inner is not None:
+            inner.close()
         inference_seconds += time.perf_counter() - tick
         audio_seconds += sum(a.size for a in audios) / acoustic.sampling_rate
         predictions.extend(t.text for t in transcripts)
@@ -90,9 +103,9 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
     if not predictions:
         raise ConfigurationError(f"{args.dataset} {args.config} {args.split}: the split has no examples")
 
-    note = unwritable_note(targets, acoustic.processor)
-    if note:
-        print(note, file=sys.stderr)
+    for note in (unwritable_note(targets, acoustic.processor), empty_reference_note(targets)):
+        if note:
+            print(note, file=sys.stderr)
     result = hf_datasets.Dataset.from_dict({"target": targets, "prediction": predictions})
     log_results(result, args)
 

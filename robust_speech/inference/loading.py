@@ -4,8 +4,10 @@ Every entry point that runs a trained model (eval.py, `robust-speech transcribe`
 loads it here, so they resolve folders, load weights safely and choose decoders the same way.
 
 The decoder policy: `auto` beam-searches with pyctcdecode when the folder has a `language_model/`, else decodes
-greedily (or beam-searches without an LM when hotwords are to be boosted); `no_lm` always means greedy; the beam
-width is the one asked for, else the one `tune-lm` wrote into `decoding.json`, else `DEFAULT_BEAM_WIDTH`.
+greedily (or beam-searches without an LM when hotwords are to be boosted); `no_lm` means greedy (with
+`--decoder pyctcdecode/flashlight` it is a contradiction, refused); the beam width is the one asked for, else the
+one `tune-lm` wrote into `decoding.json`, else `DEFAULT_BEAM_WIDTH`; a beam width asked for a greedy run is refused
+rather than ignored.
 """
 
 from __future__ import annotations
@@ -80,17 +82,22 @@ def choose_decoder(model_dir: Path, choice: DecoderChoice) -> Decoder:
         raise ConfigurationError(f"--decoder {choice.engine}: choose one of {', '.join(DECODER_CHOICES)}")
     has_lm = language_model_binary(model_dir) is not None
     engine = choice.engine
+    if choice.no_lm and engine not in ("auto", "greedy"):
+        raise ConfigurationError(f"--no_lm decodes greedily, so --decoder {engine} would be ignored: give one of the two")
     if engine == "auto":
         engine = "pyctcdecode" if has_lm and not choice.no_lm else "greedy"
-    if choice.no_lm and engine != "greedy":
-        engine = "greedy"
-    if engine == "flashlight" and not has_lm:
-        raise ConfigurationError(f"--decoder flashlight needs {model_dir}/{LM_DIRECTORY}/: build it with build_ngram.py")
     if choice.hotwords and engine == "greedy":
         if choice.engine == "greedy" or choice.no_lm:
             raise ConfigurationError("--hotwords need beam search: drop --no_lm / --decoder greedy (pyctcdecode boosts "
                                      "them with or without an LM)")
         engine = "pyctcdecode"  # auto without an LM: beam search without one, so the hotwords can be boosted
+    if engine == "greedy" and choice.beam_width is not None:
+        why = ("--no_lm" if choice.no_lm else "--decoder greedy" if choice.engine == "greedy"
+               else f"{model_dir} has no {LM_DIRECTORY}/")
+        raise ConfigurationError(f"--beam_width {choice.beam_width} applies to the LM decoders, but this run decodes "
+                                 f"greedily ({why}): drop --beam_width")
+    if engine == "flashlight" and not has_lm:
+        raise ConfigurationError(f"--decoder flashlight needs {model_dir}/{LM_DIRECTORY}/: build it with build_ngram.py")
     if engine == "greedy":
         return load_decoder(model_dir, engine)
     beam_width = choice.beam_width or tuned_beam_width(model_dir) or DEFAULT_BEAM_WIDTH

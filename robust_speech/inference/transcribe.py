@@ -2,11 +2,18 @@
 
 Unlike the transformers pipeline, the chunks of all utterances are run together in batches of similar length
 under `torch.inference_mode`, each output cut to its own number of frames.
+
+Long audio without chunking: one forward pass over a whole recording costs more per second the longer it is
+(the encoder's self-attention is quadratic in frames). `progress` callbacks report audio seconds as the encoder's
+layers finish, so even a single two-hour forward shows it is moving, and `Transcriber(note=...)` is told once
+when an unchunked input is longer than `LONG_UNCHUNKED_S`.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+import sys
+import time
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -16,9 +23,24 @@ from robust_speech.inference.acoustic import AcousticModel
 from robust_speech.inference.chunking import Chunking, kept_frames
 from robust_speech.inference.decoding import Transcript, WordSpan
 
+# Above this length an unchunked forward pass costs about twice as much per audio second as the same audio in
+# 20 s chunks, on the wav2vec2-base shape (benchmarks/long_audio.py; benchmarks/results/long_audio_cpu.md: equal
+# at 120 s, 1.36x measured at 240 s, 2x at about 430 s by the fit; a two-hour recording about 25 CPU hours and
+# 157 GB of memory unchunked against 1 CPU hour chunked). The tiny shape reaches 2x only at about 1230 s, so
+# for small models the note comes early; it is a hint, not a limit.
+LONG_UNCHUNKED_S = 420.0
+# Chunk length the note suggests: the chunked cost per audio second stays flat at any recording length.
+SUGGESTED_CHUNK_S = 20.0
 
-def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
-    """(frames, vocab) float32 log-softmax for each 16 kHz mono array, in input order."""
+Progress = Callable[[float], None]  # called with audio seconds done since the last call
+
+
+def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch_size: int = 16,
+                    progress: Progress | None = None) -> list[np.ndarray]:
+    """(frames, vocab) float32 log-softmax for each 16 kHz mono array, in input order.
+
+    `progress` gets audio seconds as they are processed: each batch's seconds are spread over its encoder stages
+    (the convolutional feature encoder, then every transformer layer), reported as each stage finishes."""
     extractor = acoustic.processor.feature_extractor
     model = acoustic.model
     # Group-norm models (return_attention_mask False) saw no padding in training: only equal lengths share a batch.
@@ -27,14 +49,21 @@ def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch
     # Audio shorter than the encoder's receptive field (a 1-sample clip, a sliver of a last chunk) gives no
     # frame, so no text; alone in a batch it would stop the convolution.
     minimum = acoustic.min_samples
+    rate = extractor.sampling_rate
     order = []
     for index in sorted(range(len(audios)), key=lambda index: len(audios[index]), reverse=True):
         if len(audios[index]) < minimum:
             outputs[index] = np.zeros((0, model.config.vocab_size), np.float32)
+            if progress is not None:
+                progress(len(audios[index]) / rate)
         else:
             order.append(index)
+    stages = _encoder_stages(model) if progress is not None else []
     with torch.inference_mode():
         for batch in _batches(order, audios, batch_size, pads_safely):
+            seconds = sum(len(audios[i]) for i in batch) / rate
+            handles = [stage.register_forward_hook(lambda *_hook, share=seconds / (len(stages) + 1): progress(share))
+                       for stage in stages]
             inputs = extractor([np.asarray(audios[i], dtype=np.float32) for i in batch], sampling_rate=extractor.sampling_rate,
                                padding=True, return_tensors="pt", return_attention_mask=True)
             lengths = inputs["attention_mask"].sum(dim=-1)
@@ -43,8 +72,14 @@ def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch
             inputs = {key: value.to(acoustic.device) for key, value in inputs.items()}
             main = model.main_input_name
             inputs[main] = inputs[main].to(acoustic.dtype)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=acoustic.cpu_bf16):
-                logits = model(**inputs).logits
+            try:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=acoustic.cpu_bf16):
+                    logits = model(**inputs).logits
+            finally:
+                for handle in handles:
+                    handle.remove()
+            if progress is not None:
+                progress(seconds / (len(stages) + 1))  # the CTC head and the rest of the batch
             log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
             if pads_safely:
                 frames = model._get_feat_extract_output_lengths(lengths).tolist()
@@ -53,6 +88,20 @@ def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch
             for row, index in enumerate(batch):
                 outputs[index] = log_probs[row, : int(frames[row])]
     return outputs  # type: ignore[return-value]
+
+
+def _scaled(progress: Progress, factor: float) -> Progress:
+    return lambda seconds: progress(seconds * factor)
+
+
+def _encoder_stages(model) -> list[torch.nn.Module]:
+    """The modules a forward pass runs one after another: the feature encoder (if any) and each encoder layer."""
+    base = getattr(model, "base_model", model)
+    stages = [base.feature_extractor] if isinstance(getattr(base, "feature_extractor", None), torch.nn.Module) else []
+    layers = getattr(getattr(base, "encoder", None), "layers", None)
+    if isinstance(layers, torch.nn.ModuleList):
+        stages.extend(layers)
+    return stages
 
 
 def _batches(order: list[int], audios, batch_size: int, pads_safely: bool) -> Iterator[list[int]]:
@@ -70,10 +119,13 @@ class Transcriber:
     """Audio arrays (at the model's rate) in, transcripts out: chunked as configured, decoded by `decoder`."""
 
     def __init__(self, acoustic: AcousticModel, decoder, *, chunk_length_s: float | None = None,
-                 stride_length_s: float | Sequence[float] | None = None, batch_size: int = 16, vad: bool = False):
+                 stride_length_s: float | Sequence[float] | None = None, batch_size: int = 16, vad: bool = False,
+                 note: Callable[[str], None] | None = None):
         self.acoustic = acoustic
         self.decoder = decoder
         self.batch_size = batch_size
+        self.note = note  # told once when an unchunked input is long (see LONG_UNCHUNKED_S)
+        self._noted_long = False
         self.chunking = None
         if chunk_length_s:
             self.chunking = Chunking.from_seconds(chunk_length_s, stride_length_s, acoustic.sampling_rate,
@@ -86,10 +138,31 @@ class Transcriber:
     def seconds_per_frame(self) -> float:
         return self.acoustic.samples_per_frame / self.acoustic.sampling_rate
 
-    def log_probs(self, audios: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def long_audio_note(self, audios: Sequence[np.ndarray]) -> str:
+        """The note for unchunked inputs longer than LONG_UNCHUNKED_S ("" when chunked or all shorter)."""
+        if self.chunking is not None or not len(audios):
+            return ""
+        longest = max(len(audio) for audio in audios) / self.acoustic.sampling_rate
+        if longest <= LONG_UNCHUNKED_S:
+            return ""
+        what = "speech segment" if self.vad else "recording"
+        # Not chunked automatically: chunks change the transcript slightly at their borders, and without
+        # --chunk_length_s eval.py scores what the reference eval.py scores, the whole utterance in one pass;
+        # so the run goes on as asked, and the user learns at once why it is slow and what to pass instead.
+        return (f"note: a {longest:.0f} s {what} without --chunk_length_s: one forward pass over it costs more per "
+                f"second the longer it is (self-attention is quadratic: beyond about {LONG_UNCHUNKED_S:.0f} s about "
+                "twice the chunked cost) and holds all of it in memory at once, so this can take very long or run "
+                f"out of memory; --chunk_length_s {SUGGESTED_CHUNK_S:g} keeps the cost per second flat and the memory "
+                "bounded")
+
+    def log_probs(self, audios: Sequence[np.ndarray], progress: Progress | None = None) -> list[np.ndarray]:
         """Per utterance, the joined log-probs of its chunks (or of the whole utterance without chunking)."""
         if self.chunking is None:
-            return log_probs_batch(self.acoustic, audios, self.batch_size)
+            note = self.long_audio_note(audios) if self.note is not None and not self._noted_long else ""
+            if note:
+                self._noted_long = True
+                self.note(note)
+            return log_probs_batch(self.acoustic, audios, self.batch_size, progress)
         pieces, owners, plans = [], [], []
         for index, audio in enumerate(audios):
             plan = self.chunking.plan(len(audio))
@@ -97,7 +170,10 @@ class Transcriber:
             for chunk in plan:
                 pieces.append(audio[chunk.start : chunk.end])
                 owners.append(index)
-        outputs = log_probs_batch(self.acoustic, pieces, self.batch_size)
+        if progress is not None:  # chunks overlap by their strides: report seconds of the recordings, not of chunks
+            scale = sum(len(audio) for audio in audios) / max(1, sum(len(piece) for piece in pieces))
+            progress = _scaled(progress, scale)
+        outputs = log_probs_batch(self.acoustic, pieces, self.batch_size, progress)
         joined: list[list[np.ndarray]] = [[] for _ in audios]
         position = 0
         for index, plan in enumerate(plans):
@@ -108,18 +184,20 @@ class Transcriber:
         vocab = outputs[0].shape[-1] if outputs else 0
         return [np.concatenate(parts) if parts else np.zeros((0, vocab), np.float32) for parts in joined]
 
-    def transcribe(self, audios: Sequence[np.ndarray]) -> list[Transcript]:
+    def transcribe(self, audios: Sequence[np.ndarray], progress: Progress | None = None) -> list[Transcript]:
         if self.vad:
-            return self._transcribe_speech_segments(audios)
-        return self.decoder.decode_batch(self.log_probs(audios))
+            return self._transcribe_speech_segments(audios, progress)
+        return self.decoder.decode_batch(self.log_probs(audios, progress))
 
-    def _transcribe_speech_segments(self, audios: Sequence[np.ndarray]) -> list[Transcript]:
+    def _transcribe_speech_segments(self, audios: Sequence[np.ndarray], progress: Progress | None) -> list[Transcript]:
         from robust_speech.audio.vad import speech_segments
 
         rate = self.acoustic.sampling_rate
         segments = [speech_segments(audio, rate) for audio in audios]
         pieces = [audio[start:end] for audio, spans in zip(audios, segments) for start, end in spans]
-        decoded = iter(self.decoder.decode_batch(self.log_probs(pieces)))
+        if progress is not None:  # the pauses between segments are not run through the model
+            progress((sum(len(audio) for audio in audios) - sum(len(piece) for piece in pieces)) / rate)
+        decoded = iter(self.decoder.decode_batch(self.log_probs(pieces, progress)))
         results = []
         for spans in segments:
             words: list[WordSpan] = []
@@ -129,3 +207,45 @@ class Transcriber:
                 words.extend(WordSpan(w.word, w.start_frame + offset, w.end_frame + offset) for w in part.words)
             results.append(Transcript(" ".join(word.word for word in words), tuple(words)))
         return results
+
+
+class AudioProgress:
+    """Inference progress in audio seconds on stderr: a tqdm bar on a terminal, else a line per tenth done (a log
+    file gets a few lines, not thousands of carriage returns). Usable as a `Progress` callback."""
+
+    def __init__(self, total_s: float, description: str = "inference", stream=None):
+        self.total_s = total_s
+        self.done_s = 0.0
+        self.description = description
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = time.perf_counter()
+        self._next_tenth = 1
+        self._bar = None
+        if getattr(self.stream, "isatty", lambda: False)():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=round(total_s, 1), desc=description, unit="audio s", leave=False, file=self.stream)
+
+    def __call__(self, seconds: float) -> None:
+        self.done_s = min(self.total_s, self.done_s + seconds)
+        if self._bar is not None:
+            self._bar.update(round(self.done_s, 1) - self._bar.n)
+            return
+        while self.total_s and self.done_s / self.total_s >= self._next_tenth / 10 - 1e-9 and self._next_tenth <= 10:
+            elapsed = time.perf_counter() - self.started
+            print(f"{self.description}: {self._next_tenth * 10}% of {self.total_s:.0f} s of audio ({elapsed:.0f} s)",
+                  file=self.stream, flush=True)
+            self._next_tenth += 1
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def long_audio_progress(audios: Sequence[np.ndarray], sampling_rate: int) -> AudioProgress | None:
+    """A progress display in audio seconds for inputs holding a recording longer than LONG_UNCHUNKED_S (an
+    utterance counter would sit still for its whole forward pass), else None."""
+    longest = max((len(audio) for audio in audios), default=0) / sampling_rate
+    if longest <= LONG_UNCHUNKED_S:
+        return None
+    return AudioProgress(sum(len(audio) for audio in audios) / sampling_rate, "inference")

@@ -9,13 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from robust_speech.core.files import write_text_atomic
-from robust_speech.reports.metrics import (
-    bootstrap_interval,
-    char_error_rate,
-    utterance_errors,
-    word_error_counts,
-    word_error_rate,
-)
+from robust_speech.reports.metrics import align, bootstrap_interval, empty_references, word_counts
 
 WORST_UTTERANCES = 20
 
@@ -42,16 +36,21 @@ def machine_info() -> dict:
 
 def evaluation_report(references: Sequence[str], predictions: Sequence[str], *, audio_seconds: float,
                       inference_seconds: float, wall_seconds: float, settings: dict) -> dict:
-    """WER/CER with a bootstrap 95% interval, error counts, the worst utterances, speed and the machine."""
-    per_utterance = utterance_errors(references, predictions)
+    """WER/CER with a bootstrap 95% interval, error counts, the worst utterances, speed and the machine.
+
+    Utterances with an empty reference are counted everywhere (their hypothesized words are insertions, as jiwer
+    counts them); `empty_references` says how many there were."""
+    words = align(references, predictions, "word")
+    per_utterance = words.per_utterance
     low, high = bootstrap_interval(per_utterance)
     ranked = sorted(range(len(per_utterance)), key=lambda i: (-per_utterance[i][0], i))[:WORST_UTTERANCES]
     return {
-        "wer": word_error_rate(references, predictions),
-        "cer": char_error_rate(references, predictions),
+        "wer": words.rate,
+        "cer": align(references, predictions, "char").rate,
         "wer_ci95": [low, high],
-        "errors": word_error_counts(references, predictions),
+        "errors": word_counts(words),
         "utterances": len(references),
+        "empty_references": empty_references(references),
         "audio_seconds": round(audio_seconds, 3),
         "inference_seconds": round(inference_seconds, 3),
         "wall_seconds": round(wall_seconds, 3),

@@ -55,12 +55,14 @@ class DurationBatchSampler(Sampler[list[int]]):
     examples share a batch and the batch order are reshuffled per epoch from `seed` and `set_epoch`.
     """
 
-    def __init__(self, durations: Sequence[float], max_batch_duration_s: float, *, num_buckets: int = 10, seed: int = 0):
+    def __init__(self, durations: Sequence[float], max_batch_duration_s: float, *, num_buckets: int = 10, seed: int = 0,
+                 drop_last: bool = False):
         if max_batch_duration_s <= 0:
             raise ValueError("max_batch_duration_s must be positive")
         self.durations = np.asarray(durations, dtype=np.float64)
         self.max_batch_duration_s = float(max_batch_duration_s)
         self.seed = seed
+        self.drop_last = drop_last  # --dataloader_drop_last: each bucket's last, smaller batch is left out
         self.epoch = 0
         order = np.argsort(self.durations, kind="stable")
         self.buckets = [bucket for bucket in np.array_split(order, min(num_buckets, max(1, order.size))) if bucket.size]
@@ -72,6 +74,8 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def __len__(self) -> int:
+        if self.drop_last:
+            return sum(bucket.size // size for bucket, size in zip(self.buckets, self.bucket_batch_sizes))
         return sum(-(-bucket.size // size) for bucket, size in zip(self.buckets, self.bucket_batch_sizes))
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -79,7 +83,8 @@ class DurationBatchSampler(Sampler[list[int]]):
         batches = []
         for bucket, size in zip(self.buckets, self.bucket_batch_sizes):
             shuffled = rng.permutation(bucket)
-            batches += [shuffled[start : start + size].tolist() for start in range(0, shuffled.size, size)]
+            batches += [shuffled[start : start + size].tolist() for start in range(0, shuffled.size, size)
+                        if not self.drop_last or start + size <= shuffled.size]
         for index in rng.permutation(len(batches)):
             yield batches[index]
 

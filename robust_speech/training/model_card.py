@@ -19,6 +19,10 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from robust_speech.core.model_folder import MODEL_CARD, RUN_SCRIPT
 
 EVENT_TAG = "robust-speech-event"
+# What the folder's eval.py imports: it runs without robust-speech installed.
+EVAL_REQUIREMENTS = ("torch", "transformers", "datasets", "pyctcdecode", "kenlm", "jiwer", "soundfile")
+# The chunking the challenge's instructions pass for long real-world recordings.
+LONG_FORM_CHUNKING = "--chunk_length_s 5.0 --stride_length_s 1.0"
 # Flags whose value is a secret: run.sh (and the model card that quotes it) reads it from $HF_TOKEN instead.
 TOKEN_FLAGS = ("--token", "--hub_token", "--push_to_hub_token")
 TOKEN_REFERENCE = '"${HF_TOKEN}"'
@@ -86,8 +90,10 @@ def write_model_card(
     hyperparameters: dict[str, object],
     command: str,
     notes: Sequence[str] = (),
+    scripts: Sequence[str] = (),
 ) -> Path:
-    """README.md with YAML tags (task, event, language, dataset) and the evaluation results."""
+    """README.md with YAML tags (task, event, language, dataset), the evaluation results, and how to run the
+    scripts the folder holds (`scripts`: their file names)."""
     datasets = [name for name in dataset_name.split("+") if name and not os.path.exists(name)] or None
     tags = [TASK, EVENT_TAG] + ([language] if language else []) + [d for d in (datasets or [])]
     # A local dataset is named by its folder, not by this machine's path.
@@ -111,8 +117,8 @@ def write_model_card(
 # {model_name}
 
 A CTC speech recognizer fine-tuned{f' from `{base_model}`' if base_model else ' from random initialization'} on
-`{dataset_name}`{f' ({dataset_config_name})' if dataset_config_name else ''} with
-[robust-speech](https://github.com/robust-speech), for the Robust Speech Challenge.
+`{dataset_type}`{f' ({dataset_config_name})' if dataset_config_name else ''} with the robust-speech toolkit, for the
+Robust Speech Challenge.
 
 ## Results on `{eval_split_name}`
 
@@ -127,6 +133,7 @@ processor = AutoProcessor.from_pretrained("{model_name}")
 model = AutoModelForCTC.from_pretrained("{model_name}")
 ```
 
+{_evaluation_section(dataset_name, dataset_type, datasets, dataset_config_name, eval_split_name, scripts)}
 ## Training
 
 The exact command is in `run.sh`:
@@ -138,8 +145,41 @@ The exact command is in `run.sh`:
 | hyper-parameter | value |
 |---|---|
 {rows}
+
+{_training_requirements(scripts)}
 """ + ("\n## Notes\n\n" + "\n".join(f"- {note}" for note in notes) + "\n" if notes else "")
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
     path = Path(output_dir) / MODEL_CARD
     card.save(path)
     return path
+
+
+def _evaluation_section(dataset_name: str, dataset_type: str, hub_datasets, config: str | None, split: str,
+                        scripts: Sequence[str]) -> str:
+    """How to score the model with the challenge's eval.py: what it needs installed and the exact command."""
+    dataset = dataset_name if hub_datasets else f"path/to/{dataset_type}"
+    command = f"python eval.py --model_id . --dataset {dataset} --config {config or 'default'} --split {split} --log_outputs"
+    where = ("`eval.py` in this folder" if "eval.py" in scripts
+             else "robust-speech's `eval.py` (not copied here: it was not next to the training script)")
+    local = ("" if hub_datasets else f" `{dataset_type}` is a local dataset: give the path of its folder.")
+    pip = " ".join(name for name in EVAL_REQUIREMENTS if name != "pyctcdecode")
+    return f"""## Evaluation
+
+{where} needs only {", ".join(f"`{name}`" for name in EVAL_REQUIREMENTS)} installed (not robust-speech):
+`pip install {pip} pygtrie`, then `pip install --no-deps pyctcdecode` (pyctcdecode declares numpy<2, which
+would break `datasets`; it runs with numpy 2). Run it in this folder to score the split the results above come
+from:{local}
+
+```bash
+{command}
+```
+
+It writes `*_eval_results.txt` (WER and CER) and, with `--log_outputs`, the predictions and targets. For long
+recordings (the challenge's real-world data) add `{LONG_FORM_CHUNKING}`.
+"""
+
+
+def _training_requirements(scripts: Sequence[str]) -> str:
+    script = next((name for name in scripts if name != "eval.py"), "run_speech_recognition_ctc.py")
+    return (f"`run.sh` runs `{script}`, which needs the robust-speech package installed (`pip install .` in a "
+            "checkout of robust-speech, with its requirements); run it from this folder.")

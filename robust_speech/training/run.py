@@ -40,9 +40,11 @@ from robust_speech.text.normalizer import save_normalizer
 from robust_speech.training.arguments import ModelArguments, RecipeArguments
 from robust_speech.training.batching import CTCCollator, DurationBatchSampler
 from robust_speech.training.feature_cache import FeatureCache
+from robust_speech.training.flag_checks import given_flags, refuse_flags_the_model_lacks, refuse_ignored_flags
 from robust_speech.training.legacy_flags import translate_legacy_flags
 from robust_speech.training.model_card import copy_scripts, language_code, write_model_card, write_run_script
 from robust_speech.training.modeling import (
+    CONFIG_FLAGS,
     build_model,
     build_processor,
     build_tokenizer,
@@ -109,13 +111,8 @@ class CTCTrainer(Trainer):
     def get_train_dataloader(self):
         if self.duration_batches is None:
             return super().get_train_dataloader()
-        loader = torch.utils.data.DataLoader(
-            self.train_dataset,
-            batch_sampler=self.duration_batches,
-            collate_fn=self.data_collator,
-            num_workers=self.args.dataloader_num_workers,
-            pin_memory=self.args.dataloader_pin_memory,
-        )
+        loader = torch.utils.data.DataLoader(self.train_dataset, **duration_loader_options(self.args, self.duration_batches,
+                                                                                         self.data_collator))
         # accelerate shards the batches across processes (each rank gets every n-th batch).
         return self.accelerator.prepare(loader)
 
@@ -128,6 +125,37 @@ class CTCTrainer(Trainer):
                 self.args.train_batch_size * self.args.gradient_accumulation_steps, dataset=dataset, lengths=lengths
             )
         return super()._get_train_sampler(train_dataset)
+
+
+def make_duration_batches(durations: Sequence[float], training_args: TrainingArguments,
+                          recipe_args: RecipeArguments) -> DurationBatchSampler:
+    """--max_batch_duration_s batches, shuffled from --data_seed (else --seed) as the Trainer's sampler is, and
+    without each bucket's last short batch under --dataloader_drop_last."""
+    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+    return DurationBatchSampler(durations, recipe_args.max_batch_duration_s, seed=seed,
+                                drop_last=training_args.dataloader_drop_last)
+
+
+def duration_loader_options(args: TrainingArguments, batches: DurationBatchSampler, collator) -> dict:
+    """The DataLoader the Trainer would build, with the duration batches as its batch sampler: every dataloader
+    flag of TrainingArguments applies (the batch size and drop_last live in the sampler)."""
+    options = {
+        "batch_sampler": batches,
+        "collate_fn": collator,
+        "num_workers": args.dataloader_num_workers,
+        "pin_memory": args.dataloader_pin_memory,
+        "persistent_workers": args.dataloader_persistent_workers,
+        "multiprocessing_context": args.dataloader_multiprocessing_context,
+        "prefetch_factor": args.dataloader_prefetch_factor,
+        "in_order": args.dataloader_in_order,
+    }
+    if args.dataloader_num_workers:
+        from functools import partial
+
+        from transformers.trainer_utils import seed_worker
+
+        options["worker_init_fn"] = partial(seed_worker, num_workers=args.dataloader_num_workers, rank=args.process_index)
+    return options
 
 
 def parse_arguments(argv: Sequence[str], say=print):
@@ -225,17 +253,20 @@ def main(argv: Sequence[str] | None = None, *, script: str | None = None, defaul
 
 def _run(raw_argv, argv, script, callbacks) -> int:
     model_args, data_args, training_args, recipe_args = parse_arguments(argv)
+    given = given_flags(translate_legacy_flags(argv, say=lambda line: None))
+    refuse_ignored_flags(given, model_args, data_args, training_args, recipe_args)
     with output_errors(training_args.output_dir):  # a full disk or an unwritable folder: one line, exit 2
-        return _train(raw_argv, script, callbacks, model_args, data_args, training_args, recipe_args)
+        return _train(raw_argv, script, callbacks, model_args, data_args, training_args, recipe_args, given)
 
 
-def _train(raw_argv, script, callbacks, model_args, data_args, training_args, recipe_args) -> int:
+def _train(raw_argv, script, callbacks, model_args, data_args, training_args, recipe_args, given=frozenset()) -> int:
     say = print if training_args.process_index == 0 else (lambda line: None)
     output_dir = Path(training_args.output_dir)
     checkpoint = resume_checkpoint(training_args, recipe_args, say)
     set_seed(training_args.seed)
 
     config = load_config(model_args, data_args)
+    refuse_flags_the_model_lacks(given, config, CONFIG_FLAGS, model_args)
     feature_extractor = load_feature_extractor(model_args, data_args, config)
     with training_args.main_process_first(desc="preparing the data"):
         prepared = prepare_datasets(
@@ -266,7 +297,7 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     duration_batches = None
     if recipe_args.max_batch_duration_s and train_dataset is not None:
         durations = list(train_dataset.select_columns([DURATION_COLUMN])[:][DURATION_COLUMN])
-        duration_batches = DurationBatchSampler(durations, recipe_args.max_batch_duration_s, seed=training_args.seed)
+        duration_batches = make_duration_batches(durations, training_args, recipe_args)
         say(f"duration batches: {len(duration_batches)} batches of at most {recipe_args.max_batch_duration_s} s of padded audio")
 
     push_to_hub = training_args.push_to_hub
@@ -275,7 +306,7 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     # never written). Only _push needs it.
     hub_token, training_args.hub_token = training_args.hub_token, None
     training_args.remove_unused_columns = False  # the collator needs the audio and sentence columns
-    metric_names = tuple(dict.fromkeys([*data_args.eval_metrics, "wer", "cer"]))
+    metric_names = tuple(data_args.eval_metrics)
     trainer = CTCTrainer(
         model=model,
         args=training_args,
@@ -331,10 +362,11 @@ def _for_trainer(dataset, training_args: TrainingArguments, sampling_rate: int):
 
 def _write_repository(output_dir, script, raw_argv, model_args, data_args, training_args, recipe_args, metrics, lines):
     run_script = write_run_script(output_dir, script, raw_argv)
-    copy_scripts(output_dir, script)
+    scripts = [path.name for path in copy_scripts(output_dir, script)]
     hyperparameters = {
         "learning_rate": training_args.learning_rate,
-        "train_batch_size": training_args.per_device_train_batch_size,
+        # With duration batches the batch size varies by bucket: the budget in seconds is reported instead.
+        "train_batch_size": None if recipe_args.max_batch_duration_s else training_args.per_device_train_batch_size,
         "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
         "num_train_epochs": training_args.num_train_epochs,
         "max_steps": training_args.max_steps,
@@ -359,16 +391,21 @@ def _write_repository(output_dir, script, raw_argv, model_args, data_args, train
         hyperparameters={name: value for name, value in hyperparameters.items() if value is not None},
         command=command,
         notes=[line for line in lines if "skipped" in line or "overlap" in line],
+        scripts=scripts,
     )
 
 
 def _push(output_dir: Path, training_args: TrainingArguments, token: str | bool | None) -> None:
     """Upload the folder (without intermediate checkpoints) with huggingface_hub."""
-    from huggingface_hub import create_repo, upload_folder
+    from huggingface_hub import create_branch, create_repo, upload_folder
 
     repo_id = training_args.hub_model_id or output_dir.resolve().name
     repo = create_repo(repo_id, token=token, private=bool(training_args.hub_private_repo), exist_ok=True)
-    upload_folder(repo_id=repo.repo_id, folder_path=output_dir, token=token,
+    revision = training_args.hub_revision  # --hub_revision: a branch, created from main when it does not exist yet
+    if revision:
+        create_branch(repo.repo_id, branch=revision, token=token, exist_ok=True)
+    upload_folder(repo_id=repo.repo_id, folder_path=output_dir, token=token, revision=revision,
                   ignore_patterns=["checkpoint-*", "checkpoint-*/**", f"{STAGING_PREFIX}*"],
                   commit_message="robust-speech: training finished")
-    print(f"pushed {output_dir} to https://huggingface.co/{repo.repo_id}")
+    where = f" (branch {revision})" if revision else ""
+    print(f"pushed {output_dir} to https://huggingface.co/{repo.repo_id}{where}")
