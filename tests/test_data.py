@@ -172,10 +172,71 @@ def test_streaming_dataset_decodes_lazily_and_appends_skips(small_corpus, tmp_pa
         stream, "train", PreprocessOptions(min_duration_s=threshold), SkipLog(), streaming_skip_file=skip_file
     )
     records = list(prepared.dataset)
+    assert len(list(prepared.dataset)) == 4  # read again (the next epoch): the skips are not written twice
     skipped = list(csv.DictReader(open(skip_file), delimiter="\t"))
     assert len(records) == len(skipped) == 4
     assert all(r["audio"]["sampling_rate"] == 16000 and len(r["audio"]["array"]) >= threshold * 16000 for r in records)
     assert all(row["reason"] == "too short" for row in skipped)
+
+
+def test_streams_never_materialize_a_table_nor_copy_parquet(small_corpus, audio_folder, tmp_path, monkeypatch):
+    import robust_speech.data.local_datasets as local_datasets
+
+    def materialized(*_args, **_kwargs):
+        raise AssertionError("a stream read the whole table into memory")
+
+    monkeypatch.setattr(local_datasets, "_table_dataset", materialized)
+    stream = load(str(small_corpus.root), "train", config="en", streaming=True)
+    assert [row["sentence"] for row in stream] == [row["sentence"] for row in small_corpus.rows("en", "train")]
+
+    clips = audio_folder / "train" / "clips"
+    (tmp_path / "pq" / "data").mkdir(parents=True)
+    _audio_dataset(clips, [("a.wav", "one"), ("b.flac", "two")]).to_parquet(
+        tmp_path / "pq" / "data" / "train-00000-of-00001.parquet")
+    calls = []
+    real_load_dataset = datasets.load_dataset
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_load_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(data_module.datasets, "load_dataset", spy)
+    cache = tmp_path / "cache"
+    stream = load(str(tmp_path / "pq"), "train", streaming=True, cache_dir=str(cache))
+    records, _ = decoded(stream)
+    assert [len(record["audio"]["array"]) for record in records] == [24000, 24000]
+    assert not list(cache.rglob("*.arrow"))  # read from the parquet files, never copied into an Arrow cache
+    texts = load(str(tmp_path / "pq"), "train", streaming=True, cache_dir=str(cache), text_only=True)
+    assert list(texts) == [{"sentence": "one", "source": f"{tmp_path / 'pq'}:train"},
+                           {"sentence": "two", "source": f"{tmp_path / 'pq'}:train"}]
+    assert calls[-1]["columns"] == ["text"]  # the transcript pass reads the text column alone, not the audio
+
+
+def test_a_training_stream_is_shuffled_in_a_buffer_and_its_vocabulary_read_from_the_text(small_corpus, tmp_path,
+                                                                                           monkeypatch):
+    import robust_speech.data.preprocess as preprocess
+    from robust_speech.data.prepare import prepare_datasets
+
+    order = [row["sentence"] for row in small_corpus.rows("en", "train")]
+    common = dict(dataset_name=str(small_corpus.root), dataset_config_name="en", train_split_name="train",
+                  streaming=True, cache_dir=str(tmp_path / "cache"))
+    decoded_calls = []
+    real_decode = preprocess.decode_example
+    monkeypatch.setattr(preprocess, "decode_example", lambda *a, **k: decoded_calls.append(1) or real_decode(*a, **k))
+    printed = []
+    kept = prepare_datasets(DataTrainingArguments(**common, shuffle_buffer_size=0), tmp_path / "a", do_eval=False,
+                            log=printed.append)
+    assert "vocabulary: one pass over 6 training transcripts" in printed[0]
+    assert len(decoded_calls) == 1  # the vocabulary read no audio; one example was decoded to see the stream holds one
+    assert set(kept.vocabulary.tokens) >= set("".join(kept.normalizer(text) for text in order).replace(" ", ""))
+    assert [kept.normalizer(text) for text in order] == [row["sentence"] for row in kept.train.dataset]
+    shuffled = prepare_datasets(DataTrainingArguments(**common), tmp_path / "b", do_eval=False, seed=3,
+                                log=lambda line: None)
+    sentences = [row["sentence"] for row in shuffled.train.dataset]
+    assert sorted(sentences) == sorted(kept.normalizer(text) for text in order) and sentences != [
+        kept.normalizer(text) for text in order]
+    with pytest.raises(ConfigurationError, match="--shuffle_buffer_size must be 0"):
+        prepare_datasets(DataTrainingArguments(**common, shuffle_buffer_size=-1), tmp_path / "c", log=print)
 
 
 def test_text_column_detection_and_errors(audio_folder, small_corpus):

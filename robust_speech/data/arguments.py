@@ -58,7 +58,14 @@ class DataTrainingArguments:
     pad_token: str = field(default="[PAD]", metadata={"help": "padding token (the CTC blank)"})
     word_delimiter_token: str = field(default="|", metadata={"help": "word delimiter token"})
     phoneme_language: Optional[str] = field(default=None, metadata={"help": "language for phoneme tokenizers"})
-    streaming: bool = field(default=False, metadata={"help": "ours: stream the dataset instead of downloading it"})
+    streaming: bool = field(
+        default=False, metadata={"help": "ours: read the dataset while training (nothing downloaded or decoded up front, "
+                                 "memory flat: for corpora bigger than the disk); needs --max_steps"}
+    )
+    shuffle_buffer_size: int = field(
+        default=1000, metadata={"help": "ours, with --streaming: shuffle the training stream in a buffer of this many "
+                                "undecoded examples (0: keep the stream's order)"}
+    )
     interleave_probabilities: Optional[str] = field(
         default=None, metadata={"help": "ours: sample several datasets with these weights (e.g. 0.7,0.3)"}
     )
