@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 from conftest import dominant_frequency, tone
+from datasets.exceptions import DatasetNotFoundError
 
 import robust_speech.data.sources as data_module
 from robust_speech.audio.decode import audio_info
@@ -15,6 +16,7 @@ from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.data.preprocess import PreprocessOptions, preprocess_split
 from robust_speech.data.skips import SkipLog
 from robust_speech.data.sources import (
+    DatasetUnavailableError,
     SourceSpec,
     load_speech_split,
     parse_probabilities,
@@ -210,6 +212,84 @@ def test_streams_never_materialize_a_table_nor_copy_parquet(small_corpus, audio_
     assert list(texts) == [{"sentence": "one", "source": f"{tmp_path / 'pq'}:train"},
                            {"sentence": "two", "source": f"{tmp_path / 'pq'}:train"}]
     assert calls[-1]["columns"] == ["text"]  # the transcript pass reads the text column alone, not the audio
+
+
+SCRIPT_ERROR = RuntimeError("Dataset scripts are no longer supported, but found common_voice_11_0.py")
+GONE_ERROR = DatasetNotFoundError("Dataset 'mozilla-foundation/common_voice_11_0' doesn't exist on the Hub or cannot "
+                                  "be accessed.")
+
+
+@pytest.mark.parametrize("error", [SCRIPT_ERROR, GONE_ERROR], ids=["loading script", "repository gone"])
+def test_script_based_or_gone_common_voice_names_the_release_folder(monkeypatch, error):
+    def fake_load_dataset(*_args, **_kwargs):
+        raise error
+
+    monkeypatch.setattr(data_module.datasets, "load_dataset", fake_load_dataset)
+    with pytest.raises(DatasetUnavailableError) as raised:
+        load("mozilla-foundation/common_voice_11_0", "train", config="sv-SE")
+    message = str(raised.value)
+    assert "\n" not in message and "--dataset_name cv-corpus-XX/<lang>" in message
+    assert "commonvoice.mozilla.org" in message and "mozilla-foundation/common_voice_11_0" in message
+
+
+# The scripts as users run them, with datasets.load_dataset raising what datasets 5 raises for these ids.
+RUN_WITH_HUB_ERROR = """
+import runpy, sys
+import datasets
+from datasets.exceptions import DatasetNotFoundError
+def load_dataset(path, *args, **kwargs):
+    if sys.argv[1] == "script":
+        raise RuntimeError(f"Dataset scripts are no longer supported, but found {path.split('/')[-1]}.py")
+    raise DatasetNotFoundError(f"Dataset '{path}' doesn't exist on the Hub or cannot be accessed.")
+datasets.load_dataset = load_dataset
+script = sys.argv[2]
+sys.argv = sys.argv[2:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("failure", ["script", "gone"])
+def test_eval_and_training_say_so_in_one_line_and_exit_2(failure, tmp_path, tiny_config_json):
+    import subprocess
+    import sys
+
+    from entry_points import ROOT
+    from model_folders import save_random_model
+
+    model = save_random_model(tmp_path / "model")
+    commands = {
+        "eval.py": [str(ROOT / "eval.py"), "--model_id", str(model), "--dataset", "mozilla-foundation/common_voice_8_0",
+                    "--config", "sv-SE", "--split", "test"],
+        "run_speech_recognition_ctc.py": [
+            str(ROOT / "run_speech_recognition_ctc.py"), "--dataset_name", "mozilla-foundation/common_voice_8_0",
+            "--dataset_config_name", "sv-SE", "--model_config_json", tiny_config_json, "--output_dir",
+            str(tmp_path / "out"), "--do_train", "--report_to", "none"],
+    }
+    for name, command in commands.items():
+        result = subprocess.run([sys.executable, "-c", RUN_WITH_HUB_ERROR, failure, *command], capture_output=True,
+                                text=True, cwd=tmp_path, timeout=300)
+        error_lines = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr and len(error_lines) == 1, result.stderr[-2000:]
+        assert error_lines[0].startswith(f"{name}: error: mozilla-foundation/common_voice_8_0 ")
+        assert "--dataset_name cv-corpus-XX/<lang>" in error_lines[0]
+
+
+def test_other_script_based_or_missing_hub_datasets_are_one_line(monkeypatch):
+    errors = iter([RuntimeError("Dataset scripts are no longer supported, but found old_corpus.py"),
+                   DatasetNotFoundError("Dataset 'someone/nothing' doesn't exist on the Hub or cannot be accessed."),
+                   RuntimeError("something else entirely")])
+
+    def fake_load_dataset(*_args, **_kwargs):
+        raise next(errors)
+
+    monkeypatch.setattr(data_module.datasets, "load_dataset", fake_load_dataset)
+    with pytest.raises(DatasetUnavailableError, match="someone/old_corpus is a dataset with a loading script.*parquet"):
+        load("someone/old_corpus", "train")
+    with pytest.raises(DatasetUnavailableError, match="doesn't exist on the Hub.*--token"):
+        load("someone/nothing", "train")
+    with pytest.raises(RuntimeError, match="something else"):  # not ours to rename
+        load("someone/else", "train")
 
 
 def test_a_training_stream_is_shuffled_in_a_buffer_and_its_vocabulary_read_from_the_text(small_corpus, tmp_path,

@@ -26,10 +26,9 @@ from typing import Sequence
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.data.local_datasets import detect_layout
 from robust_speech.data.skips import SkipAppender
-from robust_speech.data.sources import SourceSpec, split_plus
+from robust_speech.data.sources import COMMON_VOICE_NAME, SourceSpec, split_plus
 from robust_speech.text.normalizer import TextNormalizer
 
-COMMON_VOICE_NAME = re.compile(r"(^|/)common[_-]?voice", re.IGNORECASE)
 LEAKAGE_FILE = "leakage.tsv"
 LEAKAGE_COLUMNS = ("kind", "train_example", "train_source", "eval_example", "eval_source", "shared")
 REASON_IN_EVALUATION = "sentence in the evaluation set"

@@ -11,17 +11,23 @@ wheels need CUDA) and lets workers decode in parallel into the Arrow cache.
 With `streaming`, nothing is copied: Hub datasets and parquet files are read with `load_dataset(streaming=True)`
 (no Arrow cache), local tables line by line (local_datasets.stream_local_split). `text_only` gives the
 transcripts alone, for one pass over the text (the vocabulary); parquet sources then read only that column.
+
+Hub datasets that datasets can no longer load (script-based ones such as the `mozilla-foundation/common_voice_*`
+ids, or repositories that are gone) raise `DatasetUnavailableError`, naming the local route: the downloaded
+Common Voice release folder.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
 
 import datasets
 from datasets import Audio
+from datasets.exceptions import DatasetNotFoundError
 
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.data.local_datasets import (
@@ -41,6 +47,19 @@ SOURCE_COLUMN = "source"
 TEXT_COLUMN_CANDIDATES = ("text", "sentence", "transcription", "transcript", "normalized_text", "raw_transcription")
 STOPPING_STRATEGIES = ("first_exhausted", "all_exhausted")
 AUDIO_STRUCT = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+# What datasets 4+ raises (RuntimeError) for a Hub repository that holds a loading script.
+SCRIPT_MESSAGE = "Dataset scripts are no longer supported"
+# Common Voice by name (`mozilla-foundation/common_voice_11_0`, `common_voice`, ...); the leakage guard uses it too.
+COMMON_VOICE_NAME = re.compile(r"(^|/)common[_-]?voice", re.IGNORECASE)
+RELEASE_FOLDER_ROUTE = (
+    "download the Common Voice release from https://commonvoice.mozilla.org/datasets, extract it and pass the "
+    "folder instead: --dataset_name cv-corpus-XX/<lang> (or --dataset_name cv-corpus-XX --dataset_config_name "
+    "<lang>; eval.py: --dataset cv-corpus-XX --config <lang>)"
+)
+
+
+class DatasetUnavailableError(ConfigurationError):
+    """A Hub dataset that cannot be loaded: based on a loading script (unsupported since datasets 4), or gone."""
 
 
 @dataclass(frozen=True)
@@ -237,10 +256,30 @@ def _load_hub(source: SourceSpec, split: str, token, streaming: bool, cache_dir:
         return datasets.load_dataset(
             source.name, source.config, split=split, token=token, streaming=streaming, cache_dir=cache_dir, **extra
         )
+    except RuntimeError as error:
+        if SCRIPT_MESSAGE not in str(error):
+            raise
+        gone = (" (and the mozilla-foundation/common_voice_* repositories were reported gone from the Hub since late "
+                "2025)") if COMMON_VOICE_NAME.search(source.name) else ""
+        raise DatasetUnavailableError(
+            f"{source.name} is a dataset with a loading script, which datasets 4 and later cannot load{gone}: "
+            + (RELEASE_FOLDER_ROUTE if gone else "use a copy of it in parquet, or its files downloaded to a local folder")
+        ) from None
+    except DatasetNotFoundError as error:
+        if COMMON_VOICE_NAME.search(source.name) and "gated" not in str(error):
+            raise DatasetUnavailableError(
+                f"{source.name} is not on the Hugging Face Hub (the mozilla-foundation/common_voice_* repositories "
+                f"were reported gone since late 2025): {RELEASE_FOLDER_ROUTE}"
+            ) from None
+        raise DatasetUnavailableError(
+            f"cannot load {source.label(split)}: {str(error).rstrip('.')}; check the name, and pass --token for gated "
+            "or private datasets"
+        ) from None
     except (FileNotFoundError, ConnectionError) as error:
+        hint = f"; or {RELEASE_FOLDER_ROUTE}" if COMMON_VOICE_NAME.search(source.name) else ""
         raise ConfigurationError(
             f"cannot load {source.label(split)} from the Hugging Face Hub ({type(error).__name__}: {error}); "
-            "check the name, your network and --token"
+            f"check the name, your network and --token{hint}"
         ) from None
     except ValueError as error:
         # datasets raises ValueError for an unknown split or config; its message lists the valid ones.
