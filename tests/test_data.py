@@ -178,6 +178,8 @@ def test_streaming_dataset_decodes_lazily_and_appends_skips(small_corpus, tmp_pa
     skipped = list(csv.DictReader(open(skip_file), delimiter="\t"))
     assert len(records) == len(skipped) == 4
     assert all(r["audio"]["sampling_rate"] == 16000 and len(r["audio"]["array"]) >= threshold * 16000 for r in records)
+    # float32 arrays, as decoded: not Python lists of floats (8x the memory in a bucketing buffer)
+    assert all(isinstance(r["audio"]["array"], np.ndarray) and r["audio"]["array"].dtype == np.float32 for r in records)
     assert all(row["reason"] == "too short" for row in skipped)
 
 
@@ -317,6 +319,11 @@ def test_a_training_stream_is_shuffled_in_a_buffer_and_its_vocabulary_read_from_
         kept.normalizer(text) for text in order]
     with pytest.raises(ConfigurationError, match="--shuffle_buffer_size must be 0"):
         prepare_datasets(DataTrainingArguments(**common, shuffle_buffer_size=-1), tmp_path / "c", log=print)
+    # Every example skipped: said before training, not as an empty epoch inside the Trainer.
+    with pytest.raises(ConfigurationError, match=r"train: skipped 6 examples: 6 too long: the train stream holds no "
+                                                 r"usable example; .*skipped.tsv says why"):
+        prepare_datasets(DataTrainingArguments(**common, max_duration_in_seconds=0.1), tmp_path / "d", do_eval=False,
+                         log=lambda line: None)
 
 
 def test_text_column_detection_and_errors(audio_folder, small_corpus):

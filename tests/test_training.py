@@ -417,3 +417,17 @@ def test_streaming_flags_that_cannot_work_are_one_line(small_corpus, tiny_config
     assert training.main([*base, "--max_steps", "2", "--preprocessing_only"], script="test") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--preprocessing_only decodes the data into the cache" in err
+
+
+def test_streaming_in_several_processes_is_one_line():
+    from types import SimpleNamespace
+
+    from robust_speech.core.errors import ConfigurationError
+    from robust_speech.training.arguments import RecipeArguments
+
+    two = SimpleNamespace(do_train=True, max_steps=10, world_size=2)
+    with pytest.raises(ConfigurationError, match="--streaming trains in one process, and this run has 2"):
+        training.check_streaming(two, RecipeArguments())
+    with pytest.raises(ConfigurationError, match="--bucket_buffer_size must be positive"):
+        training.check_streaming(SimpleNamespace(do_train=True, max_steps=10, world_size=1),
+                                 RecipeArguments(bucket_buffer_size=0))
