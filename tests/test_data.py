@@ -326,6 +326,18 @@ def test_a_training_stream_is_shuffled_in_a_buffer_and_its_vocabulary_read_from_
                          log=lambda line: None)
 
 
+def test_the_pass_over_a_streams_transcripts_shows_progress(small_corpus, tmp_path, monkeypatch):
+    import robust_speech.data.prepare as prepare
+
+    monkeypatch.setattr(prepare, "PROGRESS_SECONDS", 0.0)
+    printed = []
+    prepare.prepare_datasets(DataTrainingArguments(dataset_name=str(small_corpus.root), dataset_config_name="en",
+                                                   train_split_name="train", streaming=True), tmp_path / "out",
+                             do_eval=False, log=printed.append)
+    progress = [line for line in printed if line.startswith("vocabulary: ") and "transcripts read (" in line]
+    assert [line.split(" transcripts")[0] for line in progress] == [f"vocabulary: {n}" for n in range(1, 7)]
+
+
 def test_text_column_detection_and_errors(audio_folder, small_corpus):
     notes = []
     load(str(audio_folder), "train", text_column="text", notes=notes)
