@@ -6,7 +6,11 @@ set -euo pipefail
 SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"   # the scripts beside this file, wherever it runs from
 
 MODEL="${MODEL:-facebook/wav2vec2-xls-r-300m}"
-DATASET="${DATASET:-mozilla-foundation/common_voice_8_0}"
+# The Common Voice release folder, downloaded from https://commonvoice.mozilla.org/datasets and extracted: it holds
+# ${LANGUAGE}/clips/, ${LANGUAGE}/train.tsv, dev.tsv, test.tsv. (The Hub's mozilla-foundation/common_voice_* ids
+# need a loading script, which datasets 4+ cannot run, and were reported gone since late 2025.) Any dataset
+# the scripts read works here too: an audio folder, parquet files, a Hub id in a standard format.
+DATASET="${DATASET:-./cv-corpus-8.0-2022-01-19}"
 LANGUAGE="${LANGUAGE:-sv-SE}"
 OUTPUT_DIR="${OUTPUT_DIR:-./wav2vec2-xls-r-300m-${LANGUAGE}}"
 LM_TEXT_SPLIT="${LM_TEXT_SPLIT:-train}"   # text for the n-gram: the training transcripts (add --text FILE for more)

@@ -11,7 +11,7 @@ from transformers import (
 )
 
 from robust_speech.audio.augment import Augmenter
-from robust_speech.training.batching import CTCCollator, DurationBatchSampler, padding_ratio
+from robust_speech.training.batching import CTCCollator, DurationBatchSampler, StreamBuckets, padding_ratio
 from robust_speech.training.feature_cache import FeatureCache
 
 
@@ -62,6 +62,49 @@ def test_a_clip_longer_than_the_budget_gets_a_batch_of_its_own():
     sampler = DurationBatchSampler([1.0, 2.0, 30.0, 1.5], 10.0, num_buckets=2)
     batches = list(sampler)
     assert [2] in batches and sorted(i for batch in batches for i in batch) == [0, 1, 2, 3]
+
+
+class CountingStream:
+    """Rows with a duration, counting how many were read (a stream that must not be read ahead)."""
+
+    def __init__(self, durations):
+        self.durations = durations
+        self.read = 0
+        self.epochs = []
+
+    def set_epoch(self, epoch):
+        self.epochs.append(epoch)
+
+    def __iter__(self):
+        for index, duration in enumerate(self.durations):
+            self.read += 1
+            yield {"index": index, "duration": float(duration)}
+
+
+def test_stream_buckets_keep_the_budget_and_read_one_buffer_at_a_time(durations):
+    stream = CountingStream(durations)
+    buckets = StreamBuckets(stream, max_batch_duration_s=60.0, buffer_size=100, seed=1)
+    iterator = iter(buckets)
+    first = next(iterator)
+    assert stream.read == 100  # one buffer, not the stream
+    batches = [first, *iterator]
+    assert sorted(row["index"] for batch in batches for row in batch) == list(range(durations.size))
+    assert all(len(batch) * max(row["duration"] for row in batch) <= 60.0 or len(batch) == 1 for batch in batches)
+    indices = [[row["index"] for row in batch] for batch in batches]
+    # Bucketing within each buffer of 100 pads far less than fixed batches of the stream's order.
+    fixed = [list(range(start, min(start + 8, durations.size))) for start in range(0, durations.size, 8)]
+    assert padding_ratio(indices, durations) < 0.75 * padding_ratio(fixed, durations)
+    buckets.set_epoch(1)
+    assert stream.epochs == [1]
+    assert [[row["index"] for row in batch] for batch in buckets] != indices  # reshuffled per epoch
+
+
+def test_stream_buckets_by_count_group_by_length():
+    buckets = StreamBuckets(CountingStream([5.0, 1.0, 4.0, 2.0, 3.0, 6.0]), batch_size=2, buffer_size=6, seed=0)
+    batches = sorted([sorted(row["duration"] for row in batch) for batch in buckets])
+    assert batches == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    with pytest.raises(ValueError):
+        StreamBuckets([], batch_size=2, max_batch_duration_s=3.0)
 
 
 def test_collator_pads_audio_and_masks_label_padding(tmp_path):

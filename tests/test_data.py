@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 from conftest import dominant_frequency, tone
+from datasets.exceptions import DatasetNotFoundError
 
 import robust_speech.data.sources as data_module
 from robust_speech.audio.decode import audio_info
@@ -14,7 +15,13 @@ from robust_speech.core.errors import ConfigurationError
 from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.data.preprocess import PreprocessOptions, preprocess_split
 from robust_speech.data.skips import SkipLog
-from robust_speech.data.sources import SourceSpec, load_speech_split, parse_probabilities, parse_sources
+from robust_speech.data.sources import (
+    DatasetUnavailableError,
+    SourceSpec,
+    load_speech_split,
+    parse_probabilities,
+    parse_sources,
+)
 
 
 def load(name, split="train", config=None, text_column=None, **kwargs):
@@ -167,10 +174,168 @@ def test_streaming_dataset_decodes_lazily_and_appends_skips(small_corpus, tmp_pa
         stream, "train", PreprocessOptions(min_duration_s=threshold), SkipLog(), streaming_skip_file=skip_file
     )
     records = list(prepared.dataset)
+    assert len(list(prepared.dataset)) == 4  # read again (the next epoch): the skips are not written twice
     skipped = list(csv.DictReader(open(skip_file), delimiter="\t"))
     assert len(records) == len(skipped) == 4
     assert all(r["audio"]["sampling_rate"] == 16000 and len(r["audio"]["array"]) >= threshold * 16000 for r in records)
+    # float32 arrays, as decoded: not Python lists of floats (8x the memory in a bucketing buffer)
+    assert all(isinstance(r["audio"]["array"], np.ndarray) and r["audio"]["array"].dtype == np.float32 for r in records)
     assert all(row["reason"] == "too short" for row in skipped)
+
+
+def test_streams_never_materialize_a_table_nor_copy_parquet(small_corpus, audio_folder, tmp_path, monkeypatch):
+    import robust_speech.data.local_datasets as local_datasets
+
+    def materialized(*_args, **_kwargs):
+        raise AssertionError("a stream read the whole table into memory")
+
+    monkeypatch.setattr(local_datasets, "_table_dataset", materialized)
+    stream = load(str(small_corpus.root), "train", config="en", streaming=True)
+    assert [row["sentence"] for row in stream] == [row["sentence"] for row in small_corpus.rows("en", "train")]
+
+    clips = audio_folder / "train" / "clips"
+    (tmp_path / "pq" / "data").mkdir(parents=True)
+    _audio_dataset(clips, [("a.wav", "one"), ("b.flac", "two")]).to_parquet(
+        tmp_path / "pq" / "data" / "train-00000-of-00001.parquet")
+    calls = []
+    real_load_dataset = datasets.load_dataset
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_load_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(data_module.datasets, "load_dataset", spy)
+    cache = tmp_path / "cache"
+    stream = load(str(tmp_path / "pq"), "train", streaming=True, cache_dir=str(cache))
+    records, _ = decoded(stream)
+    assert [len(record["audio"]["array"]) for record in records] == [24000, 24000]
+    assert not list(cache.rglob("*.arrow"))  # read from the parquet files, never copied into an Arrow cache
+    texts = load(str(tmp_path / "pq"), "train", streaming=True, cache_dir=str(cache), text_only=True)
+    assert list(texts) == [{"sentence": "one", "source": f"{tmp_path / 'pq'}:train"},
+                           {"sentence": "two", "source": f"{tmp_path / 'pq'}:train"}]
+    assert calls[-1]["columns"] == ["text"]  # the transcript pass reads the text column alone, not the audio
+
+
+SCRIPT_ERROR = RuntimeError("Dataset scripts are no longer supported, but found common_voice_11_0.py")
+GONE_ERROR = DatasetNotFoundError("Dataset 'mozilla-foundation/common_voice_11_0' doesn't exist on the Hub or cannot "
+                                  "be accessed.")
+
+
+@pytest.mark.parametrize("error", [SCRIPT_ERROR, GONE_ERROR], ids=["loading script", "repository gone"])
+def test_script_based_or_gone_common_voice_names_the_release_folder(monkeypatch, error):
+    def fake_load_dataset(*_args, **_kwargs):
+        raise error
+
+    monkeypatch.setattr(data_module.datasets, "load_dataset", fake_load_dataset)
+    with pytest.raises(DatasetUnavailableError) as raised:
+        load("mozilla-foundation/common_voice_11_0", "train", config="sv-SE")
+    message = str(raised.value)
+    assert "\n" not in message and "--dataset_name cv-corpus-XX/<lang>" in message
+    assert "commonvoice.mozilla.org" in message and "mozilla-foundation/common_voice_11_0" in message
+
+
+# The scripts as users run them, with datasets.load_dataset raising what datasets 5 raises for these ids.
+RUN_WITH_HUB_ERROR = """
+import runpy, sys
+import datasets
+from datasets.exceptions import DatasetNotFoundError
+def load_dataset(path, *args, **kwargs):
+    if sys.argv[1] == "script":
+        raise RuntimeError(f"Dataset scripts are no longer supported, but found {path.split('/')[-1]}.py")
+    raise DatasetNotFoundError(f"Dataset '{path}' doesn't exist on the Hub or cannot be accessed.")
+datasets.load_dataset = load_dataset
+script = sys.argv[2]
+sys.argv = sys.argv[2:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("failure", ["script", "gone"])
+def test_eval_and_training_say_so_in_one_line_and_exit_2(failure, tmp_path, tiny_config_json):
+    import subprocess
+    import sys
+
+    from entry_points import ROOT
+    from model_folders import save_random_model
+
+    model = save_random_model(tmp_path / "model")
+    commands = {
+        "eval.py": [str(ROOT / "eval.py"), "--model_id", str(model), "--dataset", "mozilla-foundation/common_voice_8_0",
+                    "--config", "sv-SE", "--split", "test"],
+        "run_speech_recognition_ctc.py": [
+            str(ROOT / "run_speech_recognition_ctc.py"), "--dataset_name", "mozilla-foundation/common_voice_8_0",
+            "--dataset_config_name", "sv-SE", "--model_config_json", tiny_config_json, "--output_dir",
+            str(tmp_path / "out"), "--do_train", "--report_to", "none"],
+    }
+    for name, command in commands.items():
+        result = subprocess.run([sys.executable, "-c", RUN_WITH_HUB_ERROR, failure, *command], capture_output=True,
+                                text=True, cwd=tmp_path, timeout=300)
+        error_lines = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr and len(error_lines) == 1, result.stderr[-2000:]
+        assert error_lines[0].startswith(f"{name}: error: mozilla-foundation/common_voice_8_0 ")
+        assert "--dataset_name cv-corpus-XX/<lang>" in error_lines[0]
+
+
+def test_other_script_based_or_missing_hub_datasets_are_one_line(monkeypatch):
+    errors = iter([RuntimeError("Dataset scripts are no longer supported, but found old_corpus.py"),
+                   DatasetNotFoundError("Dataset 'someone/nothing' doesn't exist on the Hub or cannot be accessed."),
+                   RuntimeError("something else entirely")])
+
+    def fake_load_dataset(*_args, **_kwargs):
+        raise next(errors)
+
+    monkeypatch.setattr(data_module.datasets, "load_dataset", fake_load_dataset)
+    with pytest.raises(DatasetUnavailableError, match="someone/old_corpus is a dataset with a loading script.*parquet"):
+        load("someone/old_corpus", "train")
+    with pytest.raises(DatasetUnavailableError, match="doesn't exist on the Hub.*--token"):
+        load("someone/nothing", "train")
+    with pytest.raises(RuntimeError, match="something else"):  # not ours to rename
+        load("someone/else", "train")
+
+
+def test_a_training_stream_is_shuffled_in_a_buffer_and_its_vocabulary_read_from_the_text(small_corpus, tmp_path,
+                                                                                           monkeypatch):
+    import robust_speech.data.preprocess as preprocess
+    from robust_speech.data.prepare import prepare_datasets
+
+    order = [row["sentence"] for row in small_corpus.rows("en", "train")]
+    common = dict(dataset_name=str(small_corpus.root), dataset_config_name="en", train_split_name="train",
+                  streaming=True, cache_dir=str(tmp_path / "cache"))
+    decoded_calls = []
+    real_decode = preprocess.decode_example
+    monkeypatch.setattr(preprocess, "decode_example", lambda *a, **k: decoded_calls.append(1) or real_decode(*a, **k))
+    printed = []
+    kept = prepare_datasets(DataTrainingArguments(**common, shuffle_buffer_size=0), tmp_path / "a", do_eval=False,
+                            log=printed.append)
+    assert "vocabulary: one pass over 6 training transcripts" in printed[0]
+    assert len(decoded_calls) == 1  # the vocabulary read no audio; one example was decoded to see the stream holds one
+    assert set(kept.vocabulary.tokens) >= set("".join(kept.normalizer(text) for text in order).replace(" ", ""))
+    assert [kept.normalizer(text) for text in order] == [row["sentence"] for row in kept.train.dataset]
+    shuffled = prepare_datasets(DataTrainingArguments(**common), tmp_path / "b", do_eval=False, seed=3,
+                                log=lambda line: None)
+    sentences = [row["sentence"] for row in shuffled.train.dataset]
+    assert sorted(sentences) == sorted(kept.normalizer(text) for text in order) and sentences != [
+        kept.normalizer(text) for text in order]
+    with pytest.raises(ConfigurationError, match="--shuffle_buffer_size must be 0"):
+        prepare_datasets(DataTrainingArguments(**common, shuffle_buffer_size=-1), tmp_path / "c", log=print)
+    # Every example skipped: said before training, not as an empty epoch inside the Trainer.
+    with pytest.raises(ConfigurationError, match=r"train: skipped 6 examples: 6 too long: the train stream holds no "
+                                                 r"usable example; .*skipped.tsv says why"):
+        prepare_datasets(DataTrainingArguments(**common, max_duration_in_seconds=0.1), tmp_path / "d", do_eval=False,
+                         log=lambda line: None)
+
+
+def test_the_pass_over_a_streams_transcripts_shows_progress(small_corpus, tmp_path, monkeypatch):
+    import robust_speech.data.prepare as prepare
+
+    monkeypatch.setattr(prepare, "PROGRESS_SECONDS", 0.0)
+    printed = []
+    prepare.prepare_datasets(DataTrainingArguments(dataset_name=str(small_corpus.root), dataset_config_name="en",
+                                                   train_split_name="train", streaming=True), tmp_path / "out",
+                             do_eval=False, log=printed.append)
+    progress = [line for line in printed if line.startswith("vocabulary: ") and "transcripts read (" in line]
+    assert [line.split(" transcripts")[0] for line in progress] == [f"vocabulary: {n}" for n in range(1, 7)]
 
 
 def test_text_column_detection_and_errors(audio_folder, small_corpus):

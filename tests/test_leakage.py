@@ -109,6 +109,29 @@ def test_training_data_stops_on_overlap_unless_allowed(small_corpus, planted_eva
     assert prepared.overlap and any("allowed by --allow_overlap" in line for line in printed)
 
 
+def test_a_stream_is_checked_by_sentence_as_training_reads_it(small_corpus, planted_eval, tmp_path):
+    folder, train = planted_eval
+    common = dict(dataset_name=str(small_corpus.root), dataset_config_name="en", train_split_name="train",
+                  eval_dataset_name=str(folder), eval_split_name="test", cache_dir=str(tmp_path / "cache"), streaming=True)
+    printed = []
+    prepared = prepare_datasets(DataTrainingArguments(**common), tmp_path / "stream", log=printed.append)
+    assert any("the overlap check compares sentences only" in line and "audio is not compared" in line
+               for line in printed)  # what it does, said before training
+    kept = [row["audio"]["path"].rsplit("/", 1)[1] for row in prepared.train.dataset]
+    assert sorted(kept) == sorted(row["path"] for row in train[:1] + train[2:])  # the shared sentence is left out
+    skipped = (tmp_path / "stream" / "skipped.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(skipped) == 2 and skipped[1].endswith(f"{train[1]['path']}\tsentence in the evaluation set\talso #1 "
+                                                     f"({folder}:test)")
+    leakage = (tmp_path / "stream" / "leakage.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(leakage) == 2 and leakage[1].startswith("sentence\t") and train[1]["path"] in leakage[1]
+
+    allowed = prepare_datasets(DataTrainingArguments(**common, allow_overlap=True), tmp_path / "allowed",
+                               log=lambda line: None)
+    assert len(list(allowed.train.dataset)) == 6
+    assert (tmp_path / "allowed" / "skipped.tsv").read_text(encoding="utf-8").count("\n") == 1  # header only
+    assert (tmp_path / "allowed" / "leakage.tsv").read_text(encoding="utf-8").count("\n") == 2  # still listed
+
+
 def test_check_leakage_command(small_corpus, planted_eval, tmp_path):
     folder, _ = planted_eval
     leaky = run("check-leakage", "--train", str(small_corpus.root), "--train_config", "en", "--train_split", "train",

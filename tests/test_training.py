@@ -3,6 +3,7 @@
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -371,3 +372,165 @@ def test_the_model_card_says_how_to_run_the_folders_scripts_and_invents_no_link(
     assert ("`eval.py` in this folder" in body) == ("eval.py" in scripts)
     assert "--chunk_length_s 5.0 --stride_length_s 1.0" in body
     assert "`run.sh` runs `run_speech_recognition_ctc.py`, which needs the robust-speech package installed" in body
+
+
+# ---------------------------------------------------------------------------------------------------------
+# --streaming: a corpus read while training, never copied, decoded up front nor held in memory
+
+
+def streaming_common_voice(corpus, folder: Path) -> Path:
+    """The synthetic English Common Voice folder plus two training rows to skip: a clip that is not audio, and
+    one whose sentence is also in dev (the evaluation split)."""
+    shutil.copytree(corpus.root / "en", folder / "en")
+    (folder / "en" / "clips" / "broken.mp3").write_bytes(b"ID3 this is not an mp3 at all" * 20)
+    first_clip = corpus.rows("en", "train")[0]["path"]
+    dev_sentence = corpus.rows("en", "dev")[0]["sentence"]
+    with open(folder / "en" / "train.tsv", "a", encoding="utf-8") as table:
+        table.write("c1\tbroken.mp3\tA clip that is not audio.\t2\t0\t\t\t\ten\t\n")
+        table.write(f"c2\t{first_clip}\t{dev_sentence}\t2\t0\t\t\t\ten\t\n")
+    return folder
+
+
+def streaming_argv(dataset, config_json, output_dir, *extra):
+    return [
+        "--dataset_name", str(dataset), "--train_split_name", "train", "--eval_split_name", "dev",
+        "--model_config_json", config_json, "--output_dir", str(output_dir), "--do_train", "--do_eval",
+        "--per_device_train_batch_size", "2", "--per_device_eval_batch_size", "2", "--learning_rate", "3e-3",
+        "--mask_time_prob", "0.0", "--seed", "11", "--dataloader_pin_memory", "false", "--report_to", "none",
+        "--streaming", "--cache_dir", str(output_dir.parent / "cache"), *extra,
+    ]
+
+
+def skipped_rows(output_dir: Path) -> list[tuple[str, str]]:
+    from robust_speech.data.skips import read_skip_log
+
+    return sorted((Path(row["example"]).name, row["reason"]) for row in read_skip_log(output_dir / "skipped.tsv"))
+
+
+def test_streaming_trains_on_a_local_common_voice_folder(small_corpus, tiny_config_json, tmp_path, monkeypatch, capsys):
+    import robust_speech.data.local_datasets as local_datasets
+
+    def materialized(*_args, **_kwargs):
+        raise AssertionError("--streaming read a whole table into memory")
+
+    monkeypatch.setattr(local_datasets, "_table_dataset", materialized)
+    corpus = streaming_common_voice(small_corpus, tmp_path / "cv-corpus")
+    output_dir = tmp_path / "model"
+    # 6 usable clips in batches of 2: 8 steps read the stream more than twice.
+    argv = streaming_argv(corpus, tiny_config_json, output_dir, "--dataset_config_name", "en", "--max_steps", "8",
+                          "--logging_steps", "4")
+    assert training.main(argv, script="test") == 0
+    out = capsys.readouterr().out
+    assert "vocabulary: one pass over 8 training transcripts" in out  # built from the text, before any decoding
+    vocabulary = json.loads((output_dir / "vocab.json").read_text(encoding="utf-8"))
+    assert {"[PAD]", "[UNK]", "|", "a", "e"} <= set(vocabulary)
+    assert (output_dir / "model.safetensors").is_file()
+    # Each skip once, though training met it in every pass over the stream.
+    assert skipped_rows(output_dir) == [("broken.mp3", "undecodable audio"),
+                                        (small_corpus.rows("en", "train")[0]["path"], "sentence in the evaluation set")]
+    leakage = (output_dir / "leakage.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(leakage) == 2 and leakage[1].startswith("sentence\t")
+    assert "the overlap check compares sentences only, as training reads each example" in out
+    assert ("train stream: trained on 16 examples in 8 steps" in out and "skipped 2 examples met while streaming, "
+            "1 sentence in the evaluation set, 1 undecodable audio" in out)
+    assert json.loads((output_dir / "train_results.json").read_text())["train_samples"] == 16
+    assert json.loads((output_dir / "eval_results.json").read_text())["eval_samples"] == 2
+    assert not list((tmp_path / "cache").rglob("*.arrow"))  # nothing decoded into a cache
+
+    # The vocabulary of a trained folder instead (--tokenizer_name_or_path): no pass over the text.
+    again = tmp_path / "again"
+    argv = streaming_argv(corpus, tiny_config_json, again, "--dataset_config_name", "en", "--max_steps", "2",
+                          "--tokenizer_name_or_path", str(output_dir))
+    assert training.main(argv, script="test") == 0
+    assert "vocabulary: one pass" not in capsys.readouterr().out
+    assert json.loads((again / "vocab.json").read_text(encoding="utf-8")) == vocabulary
+
+
+def write_parquet_shards(corpus, folder: Path) -> Path:
+    """The English clips as parquet shards with the audio bytes inside (a Hub dataset's layout), two training
+    shards (with a row that is not audio, and one whose text uses a character seen once) and a validation one."""
+    import datasets
+
+    def rows(split):
+        return [{"audio": {"bytes": (corpus.clips_dir("en") / row["path"]).read_bytes(), "path": row["path"]},
+                 "sentence": row["sentence"]} for row in corpus.rows("en", split)]
+
+    train = rows("train")
+    train.insert(2, {"audio": {"bytes": b"RIFF\x10\x00\x00\x00WAVEjunk" * 8, "path": "junk.wav"}, "sentence": "junk"})
+    train.insert(5, {"audio": train[0]["audio"] | {"path": "rare.mp3"}, "sentence": "Zhe is жa"})
+    (folder / "data").mkdir(parents=True)
+    for name, part in (("train-00000-of-00002", train[:4]), ("train-00001-of-00002", train[4:]),
+                       ("validation-00000-of-00001", rows("dev"))):
+        table = datasets.Dataset.from_dict({"audio": [r["audio"] for r in part], "sentence": [r["sentence"] for r in part]})
+        table.cast_column("audio", datasets.Audio()).to_parquet(folder / "data" / f"{name}.parquet")
+    return folder
+
+
+def english_tokenizer(corpus, folder: Path) -> Path:
+    """A character tokenizer of the synthetic English sentences (so without 'ж'), saved as a trained folder's."""
+    from transformers import Wav2Vec2CTCTokenizer
+
+    from robust_speech.text.normalizer import build_normalizer
+    from robust_speech.text.vocabulary import build_vocabulary
+
+    normalize = build_normalizer(None)
+    texts = [normalize(row["sentence"]) for split in ("train", "dev") for row in corpus.rows("en", split)]
+    folder.mkdir(parents=True)
+    build_vocabulary(texts, min_count=1).save(folder / "vocab.json")
+    Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), bos_token=None, eos_token=None).save_pretrained(folder)
+    return folder
+
+
+def test_streaming_trains_on_parquet_shards_with_duration_batches(small_corpus, tiny_config_json, tmp_path, capsys):
+    shards = write_parquet_shards(small_corpus, tmp_path / "shards")
+    output_dir = tmp_path / "model"
+    argv = streaming_argv(shards, tiny_config_json, output_dir, "--eval_split_name", "validation", "--max_steps", "4",
+                          "--max_batch_duration_s", "8", "--bucket_buffer_size", "4", "--eval_strategy", "steps",
+                          "--eval_steps", "2", "--tokenizer_name_or_path", str(english_tokenizer(small_corpus, tmp_path / "tok")))
+    assert training.main(argv, script="test") == 0
+    out = capsys.readouterr().out
+    assert "streaming: duration batches of at most 8.0 s of padded audio, bucketed within each 4 examples" in out
+    assert skipped_rows(output_dir) == [("junk.wav", "undecodable audio"), ("rare.mp3", "characters outside the vocabulary")]
+    assert "skipped 2 examples met while streaming, 1 characters outside the vocabulary, 1 undecodable audio" in out
+    assert (output_dir / "model.safetensors").is_file()
+    assert not list((tmp_path / "cache").rglob("*.arrow"))  # the shards were read in place, never copied
+    history = log_history(output_dir)
+    assert len([entry for entry in history if "eval_wer" in entry]) == 2  # the evaluation stream, read twice
+    assert json.loads((output_dir / "train_results.json").read_text())["train_samples"] >= 4
+
+
+def test_streaming_flags_that_cannot_work_are_one_line(small_corpus, tiny_config_json, tmp_path, capsys):
+    base = streaming_argv(small_corpus.root, tiny_config_json, tmp_path / "out", "--dataset_config_name", "en")
+    assert training.main(base, script="test") == 2
+    assert capsys.readouterr().err.strip() == (
+        "test: error: --streaming needs --max_steps: a stream has no length, so --num_train_epochs cannot set the "
+        "schedule (e.g. --max_steps 20000; the stream is read again from the start when it runs out)")
+    assert training.main([*base, "--max_steps", "2", "--preprocessing_only"], script="test") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--preprocessing_only decodes the data into the cache" in err
+
+
+def test_streaming_in_several_processes_is_one_line():
+    from types import SimpleNamespace
+
+    from robust_speech.core.errors import ConfigurationError
+    from robust_speech.training.arguments import RecipeArguments
+
+    two = SimpleNamespace(do_train=True, max_steps=10, world_size=2)
+    with pytest.raises(ConfigurationError, match="--streaming trains in one process, and this run has 2"):
+        training.check_streaming(two, RecipeArguments())
+    with pytest.raises(ConfigurationError, match="--bucket_buffer_size must be positive"):
+        training.check_streaming(SimpleNamespace(do_train=True, max_steps=10, world_size=1),
+                                 RecipeArguments(bucket_buffer_size=0))
+
+
+def test_the_readmes_streaming_command_parses_as_documented():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Train on a corpus bigger than the disk", 1)[1]
+    command = section.split("```bash", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    argv = shlex.split(command)
+    assert argv[:2] == ["python", "run_speech_recognition_ctc.py"]
+    model_args, data_args, training_args, recipe_args = training.parse_arguments(argv[2:], say=lambda line: None)
+    assert data_args.streaming and data_args.shuffle_buffer_size == 1000 and training_args.max_steps == 20000
+    assert recipe_args.max_batch_duration_s == 200 and recipe_args.bucket_buffer_size == 500
+    assert (data_args.dataset_name, data_args.dataset_config_name) == ("cv-corpus-XX", "sv-SE")

@@ -71,7 +71,14 @@ class DataTrainingArguments:
     phoneme_language: Optional[str] = field(
         default=None, metadata={"help": "refused: robust-speech trains character models (eval.py scores words)"}
     )
-    streaming: bool = field(default=False, metadata={"help": "ours: stream the dataset instead of downloading it"})
+    streaming: bool = field(
+        default=False, metadata={"help": "ours: read the dataset while training (nothing downloaded or decoded up front, "
+                                 "memory flat: for corpora bigger than the disk); needs --max_steps"}
+    )
+    shuffle_buffer_size: int = field(
+        default=1000, metadata={"help": "ours, with --streaming: shuffle the training stream in a buffer of this many "
+                                "undecoded examples (0: keep the stream's order)"}
+    )
     interleave_probabilities: Optional[str] = field(
         default=None, metadata={"help": "ours: sample several datasets with these weights (e.g. 0.7,0.3)"}
     )

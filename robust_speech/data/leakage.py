@@ -6,6 +6,11 @@ Two checks:
   loads. A local folder's `validated.tsv` is refused too: it holds every test clip.
 - `find_overlaps`: training examples whose normalized sentence, or whose decoded audio (hash of the
   16-bit samples, see preprocess.audio_fingerprint), also occurs in an evaluation set.
+
+A stream cannot be compared before training without reading all of it, so with `--streaming` the check is
+`StreamingOverlapGuard`: the evaluation set's normalized sentences are read once (text only) and held in
+memory, and each training example is checked as training reads it. One whose sentence is in the evaluation
+set is skipped (unless `--allow_overlap`) and listed in `leakage.tsv`; audio is not compared.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from typing import Sequence
 
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.data.local_datasets import detect_layout
-from robust_speech.data.sources import SourceSpec, split_plus
+from robust_speech.data.skips import SkipAppender
+from robust_speech.data.sources import COMMON_VOICE_NAME, SourceSpec, split_plus
 from robust_speech.text.normalizer import TextNormalizer
 
-COMMON_VOICE_NAME = re.compile(r"(^|/)common[_-]?voice", re.IGNORECASE)
 LEAKAGE_FILE = "leakage.tsv"
+LEAKAGE_COLUMNS = ("kind", "train_example", "train_source", "eval_example", "eval_source", "shared")
+REASON_IN_EVALUATION = "sentence in the evaluation set"
 # Splits that contain Common Voice's test clips: `test` itself and, in a release folder, `validated`.
 FORBIDDEN_HUB_SPLITS = ("test",)
 FORBIDDEN_LOCAL_SPLITS = ("test", "validated")
@@ -116,7 +123,7 @@ class OverlapReport:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8", newline="") as file:
             writer = csv.writer(file, delimiter="\t", lineterminator="\n")
-            writer.writerow(("kind", "train_example", "train_source", "eval_example", "eval_source", "shared"))
+            writer.writerow(LEAKAGE_COLUMNS)
             for overlap in self.overlaps:
                 writer.writerow((overlap.kind, overlap.train_example, overlap.train_source,
                                  overlap.eval_example, overlap.eval_source, overlap.value))
@@ -171,3 +178,66 @@ def guard_against_overlap(report: OverlapReport, output_dir: str | os.PathLike, 
             "if the evaluation set is not a test set"
         )
     return f"{report.summary()} (allowed by --allow_overlap; listed in {path})"
+
+
+class StreamingOverlapGuard:
+    """A filter for a training stream: drops (and lists) examples whose sentence is in the evaluation set.
+
+    `eval_sentences`: normalized evaluation sentence -> (eval example, eval source), the first one seen. Each
+    overlapping training example gets one row in `leakage.tsv` and, when it is dropped, one in `skipped.tsv`,
+    however often the stream is read. With `allow_overlap` it is kept and only listed.
+    """
+
+    def __init__(self, eval_sentences: dict[str, tuple[str, str]], normalizer: TextNormalizer | None,
+                 output_dir: str | os.PathLike, skips: SkipAppender, *, allow_overlap: bool):
+        self.eval_sentences = eval_sentences
+        self.normalizer = normalizer or TextNormalizer()
+        self.path = os.fspath(Path(output_dir) / LEAKAGE_FILE)
+        self.skips = skips
+        self.allow_overlap = allow_overlap
+        self._written: set[str] | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_written": None}  # each process reads the file itself
+
+    def start(self) -> None:
+        """A fresh `leakage.tsv` with its header."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "w", encoding="utf-8", newline="") as file:
+            csv.writer(file, delimiter="\t", lineterminator="\n").writerow(LEAKAGE_COLUMNS)
+        self._written = set()
+
+    def __call__(self, audio, sentence, source, index) -> bool:
+        key = self.normalizer(sentence) if sentence else ""
+        match = self.eval_sentences.get(key) if key else None
+        if match is None:
+            return True
+        path = (audio.get("path") if isinstance(audio, dict) else audio) or ""
+        example = path or f"#{index}"
+        self._list(Overlap("sentence", example, source, match[0], match[1], key))
+        if self.allow_overlap:
+            return True
+        return self.skips("train", source, example, REASON_IN_EVALUATION, f"also {match[0]} ({match[1]})")
+
+    def _list(self, overlap: Overlap) -> None:
+        if self._written is None:
+            self._written = set()
+            if os.path.exists(self.path):
+                with open(self.path, encoding="utf-8", newline="") as file:
+                    self._written = {row["train_source"] + "\0" + row["train_example"]
+                                     for row in csv.DictReader(file, delimiter="\t")}
+        key = overlap.train_source + "\0" + overlap.train_example
+        if key in self._written:
+            return
+        self._written.add(key)
+        with open(self.path, "a", encoding="utf-8", newline="") as file:
+            csv.writer(file, delimiter="\t", lineterminator="\n").writerow(
+                (overlap.kind, overlap.train_example, overlap.train_source, overlap.eval_example, overlap.eval_source,
+                 overlap.value))
+
+    def count(self) -> int:
+        """Training examples listed in `leakage.tsv` so far."""
+        if not os.path.exists(self.path):
+            return 0
+        with open(self.path, encoding="utf-8", newline="") as file:
+            return sum(1 for _row in csv.DictReader(file, delimiter="\t"))

@@ -12,6 +12,10 @@ Folders of parquet/arrow/csv data files without a metadata table go to `datasets
 datasets' own `audiofolder` builder is not used: it needs torchcodec even with `decode=False`.
 Tables are read with the csv module, never pandas, so a sentence such as `NaN`, `1e3` or `"quoted"` stays
 the text it is (Common Voice TSVs are unquoted, like its own loader reads them).
+
+`stream_local_split` gives the same rows as an `IterableDataset` that reads the table line by line while it
+is iterated (for `--streaming`): memory stays flat however many rows the table has, and no audio file is
+touched until a row is decoded.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import csv
 import hashlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import datasets
 import pyarrow as pa
@@ -116,28 +122,10 @@ def read_local_split(layout: LocalLayout, split: str) -> tuple[datasets.Dataset,
 
     The audio column holds `{"bytes": None, "path": <absolute path>}`; the other columns are the table's own.
     """
-    if layout.kind == "common_voice":
-        name = SPLIT_ALIASES.get(split, split)
-        table = layout.root / f"{name}.tsv"
-        if not table.is_file():
-            raise ConfigurationError(
-                f"{layout.root} has no split {split!r} ({name}.tsv); it has: {', '.join(available_splits(layout))}"
-            )
-        return _table_dataset(table, layout.root / "clips"), None
-    if layout.kind == "audio_folder":
-        tables = _metadata_tables(layout.root)
-        if split in tables and split:
-            return _table_dataset(tables[split], tables[split].parent), None
-        if "" in tables and len(tables) == 1:
-            note = f"{layout.root} has one metadata table and no split folders: all of it is split {split!r}"
-            return _table_dataset(tables[""], layout.root), note
-        raise ConfigurationError(
-            f"{layout.root} has no split {split!r}; it has: {', '.join(sorted(n or '(top level)' for n in tables))}"
-        )
-    if layout.kind == "table":
-        note = f"{layout.root} is one table without splits: all of it is split {split!r}"
-        return _table_dataset(layout.root, layout.root.parent), note
-    raise ValueError(f"read_local_split does not read {layout.kind!r} layouts")
+    if layout.kind not in ("common_voice", "audio_folder", "table"):
+        raise ValueError(f"read_local_split does not read {layout.kind!r} layouts")
+    table, audio_root, note = _split_table(layout, split)
+    return _table_dataset(table, audio_root), note
 
 
 def load_saved_split(layout: LocalLayout, split: str) -> datasets.Dataset:
@@ -152,38 +140,49 @@ def load_saved_split(layout: LocalLayout, split: str) -> datasets.Dataset:
 
 def read_table(path: Path) -> list[dict[str, str]]:
     """Rows of a CSV, TSV or JSONL file, every value kept as the text it is."""
+    return list(iter_table(path))
+
+
+def iter_table(path: Path) -> Iterator[dict[str, str]]:
+    """The rows of `read_table`, read from the file one line at a time."""
     lines = _utf8_lines(path)
     if path.suffix.lower() == ".jsonl":
-        rows = []
         for number, line in enumerate(lines, start=1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    yield json.loads(line)
                 except json.JSONDecodeError as error:
                     raise ConfigurationError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-        return rows
+        return
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     # TSVs (Common Voice) are unquoted: a `"` is part of the sentence. CSVs follow the usual quoting.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    return list(csv.DictReader(lines, delimiter=delimiter, quoting=quoting))
+    yield from csv.DictReader(lines, delimiter=delimiter, quoting=quoting)
 
 
-def _utf8_lines(path: Path) -> list[str]:
-    """The table's lines (endings kept, a leading BOM dropped); bytes that are not UTF-8 are an error naming
-    the line and column, because a table saved in another encoding garbles every accented transcript."""
+# A line ends at \n, \r\n or a lone \r (as bytes.splitlines cuts): split the \n-cut pieces after a lone \r.
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+
+
+def _utf8_lines(path: Path) -> Iterator[str]:
+    """The table's lines (endings kept, a leading BOM dropped), read lazily; bytes that are not UTF-8 are an
+    error naming the line and column, because a table saved in another encoding garbles every accented
+    transcript."""
+    number = 0
     with open(path, "rb") as file:
-        raw_lines = file.read().splitlines(keepends=True)
-    lines = []
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            lines.append(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
-        except UnicodeDecodeError as error:
-            column = len(raw[: error.start].decode("utf-8", "replace")) + 1
-            raise ConfigurationError(
-                f"{path}: line {number} is not UTF-8 (byte {raw[error.start]:#04x} at column {column}); "
-                "re-save the table as UTF-8"
-            ) from None
-    return lines
+        for chunk in file:
+            for raw in _LONE_CR.split(chunk):
+                if not raw:
+                    continue
+                number += 1
+                try:
+                    yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as error:
+                    column = len(raw[: error.start].decode("utf-8", "replace")) + 1
+                    raise ConfigurationError(
+                        f"{path}: line {number} is not UTF-8 (byte {raw[error.start]:#04x} at column {column}); "
+                        "re-save the table as UTF-8"
+                    ) from None
 
 
 def _table_dataset(table: Path, audio_root: Path) -> datasets.Dataset:
@@ -191,11 +190,7 @@ def _table_dataset(table: Path, audio_root: Path) -> datasets.Dataset:
     if not rows:
         raise ConfigurationError(f"{table}: has no rows")
     columns = list(rows[0])
-    path_column = next((name for name in AUDIO_PATH_COLUMNS if name in columns), None)
-    if path_column is None:
-        raise ConfigurationError(
-            f"{table}: no audio path column; name one of {', '.join(AUDIO_PATH_COLUMNS)} (columns: {', '.join(columns)})"
-        )
+    path_column = _path_column(table, columns)
     paths = [_resolve(row.get(path_column), audio_root) for row in rows]
     data = {name: [_as_text(row.get(name)) for row in rows] for name in columns if name != path_column}
     data["audio"] = [{"bytes": None, "path": path} for path in paths]
@@ -203,6 +198,72 @@ def _table_dataset(table: Path, audio_root: Path) -> datasets.Dataset:
     # The fingerprint covers the table and each audio file's size and mtime, so replacing a clip in place
     # invalidates the decoded cache even though no path or sentence changed.
     return datasets.Dataset(arrow, fingerprint=_fingerprint(table, paths))
+
+
+def _path_column(table: Path, columns: list[str]) -> str:
+    path_column = next((name for name in AUDIO_PATH_COLUMNS if name in columns), None)
+    if path_column is None:
+        raise ConfigurationError(
+            f"{table}: no audio path column; name one of {', '.join(AUDIO_PATH_COLUMNS)} (columns: {', '.join(columns)})"
+        )
+    return path_column
+
+
+def stream_local_split(layout: LocalLayout, split: str) -> tuple[datasets.IterableDataset, str | None]:
+    """`read_local_split` as a stream: the table is read line by line while the dataset is iterated.
+
+    The first row is read now, so a table without rows or without an audio path column is an error before
+    training starts; the columns of the first row are the stream's (as `read_local_split` takes them).
+    """
+    table, audio_root, note = _split_table(layout, split)
+    first = next(iter_table(table), None)
+    if first is None:
+        raise ConfigurationError(f"{table}: has no rows")
+    columns = list(first)
+    path_column = _path_column(table, columns)
+    features = datasets.Features({name: datasets.Value("string") for name in columns if name != path_column})
+    # A plain struct: datasets' Audio feature would encode every row through torchcodec; sources.py casts it.
+    features["audio"] = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+    stream = datasets.IterableDataset.from_generator(
+        _stream_rows, features=features,
+        gen_kwargs={"table": os.fspath(table), "audio_root": os.fspath(audio_root), "path_column": path_column,
+                    # a tuple: datasets would cut a list in gen_kwargs into shards
+                    "columns": tuple(name for name in columns if name != path_column)},
+    )
+    return stream, note
+
+
+def _stream_rows(table: str, audio_root: str, path_column: str, columns: tuple[str, ...]) -> Iterator[dict]:
+    for row in iter_table(Path(table)):
+        example = {name: _as_text(row.get(name)) for name in columns}
+        example["audio"] = {"bytes": None, "path": _resolve(row.get(path_column), Path(audio_root))}
+        yield example
+
+
+def _split_table(layout: LocalLayout, split: str) -> tuple[Path, Path, str | None]:
+    """The table holding `split`, the folder its audio paths are relative to, and a note when implied."""
+    if layout.kind == "common_voice":
+        name = SPLIT_ALIASES.get(split, split)
+        table = layout.root / f"{name}.tsv"
+        if not table.is_file():
+            raise ConfigurationError(
+                f"{layout.root} has no split {split!r} ({name}.tsv); it has: {', '.join(available_splits(layout))}"
+            )
+        return table, layout.root / "clips", None
+    if layout.kind == "audio_folder":
+        tables = _metadata_tables(layout.root)
+        if split in tables and split:
+            return tables[split], tables[split].parent, None
+        if "" in tables and len(tables) == 1:
+            note = f"{layout.root} has one metadata table and no split folders: all of it is split {split!r}"
+            return tables[""], layout.root, note
+        raise ConfigurationError(
+            f"{layout.root} has no split {split!r}; it has: {', '.join(sorted(n or '(top level)' for n in tables))}"
+        )
+    if layout.kind == "table":
+        note = f"{layout.root} is one table without splits: all of it is split {split!r}"
+        return layout.root, layout.root.parent, note
+    raise ValueError(f"no table holds the splits of {layout.kind!r} layouts")
 
 
 def _resolve(value: str | None, root: Path) -> str:

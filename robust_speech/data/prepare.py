@@ -2,11 +2,18 @@
 
 `run_speech_recognition_ctc.py` and `robust-speech prepare` both call `prepare_datasets`; with
 `--preprocessing_only` the training script stops after it (decoded data cached, skips and overlap reported).
+
+With `--streaming` nothing is decoded up front and nothing is materialized: the vocabulary comes from one pass
+over the training transcripts (text only: no audio is decoded, and parquet sources do not even read it), the
+training stream is shuffled in a buffer of `--shuffle_buffer_size` undecoded examples, the overlap check holds
+the evaluation sentences and checks each training example as it is read (leakage.StreamingOverlapGuard), and
+skips are appended to `skipped.tsv` as they are met (skips.SkipAppender).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +23,11 @@ from robust_speech.audio.decode import TARGET_SAMPLING_RATE
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.data.leakage import (
+    LEAKAGE_FILE,
+    REASON_IN_EVALUATION,
     ExampleKeys,
     OverlapReport,
+    StreamingOverlapGuard,
     find_overlaps,
     guard_against_overlap,
     refuse_common_voice_test,
@@ -29,8 +39,9 @@ from robust_speech.data.preprocess import (
     PreprocessOptions,
     preprocess_split,
 )
-from robust_speech.data.skips import SKIPPED_FILE, SkipLog
+from robust_speech.data.skips import SKIPPED_FILE, SkipAppender, SkipLog, read_counts
 from robust_speech.data.sources import (
+    AUDIO_COLUMN,
     SOURCE_COLUMN,
     TEXT_COLUMN,
     SpeechDataset,
@@ -40,6 +51,9 @@ from robust_speech.data.sources import (
 )
 from robust_speech.text.normalizer import TextNormalizer, build_normalizer
 from robust_speech.text.vocabulary import Vocabulary, build_vocabulary
+
+# Seconds between two progress lines of a pass over a stream's transcripts.
+PROGRESS_SECONDS = 10.0
 
 
 @dataclass
@@ -58,8 +72,10 @@ def normalizer_from(args: DataTrainingArguments) -> TextNormalizer:
                             dashes_split_words=args.dashes_split_words)
 
 
-def load_raw_split(args: DataTrainingArguments, which: str, notes: list[str], *, guard: bool = True) -> SpeechDataset:
-    """The undecoded `train` or `eval` split the arguments name (max samples applied)."""
+def load_raw_split(args: DataTrainingArguments, which: str, notes: list[str], *, guard: bool = True,
+                   text_only: bool = False) -> SpeechDataset:
+    """The undecoded `train` or `eval` split the arguments name (max samples applied); `text_only`: the same
+    examples' `sentence` and `source` alone (see sources.load_speech_split)."""
     if which == "train":
         name, config, split, limit = args.dataset_name, args.dataset_config_name, args.train_split_name, args.max_train_samples
     else:
@@ -78,6 +94,7 @@ def load_raw_split(args: DataTrainingArguments, which: str, notes: list[str], *,
         interleave_probabilities=parse_probabilities(args.interleave_probabilities, len(sources)),
         stopping_strategy=args.interleave_stopping_strategy,
         notes=notes,
+        text_only=text_only,
     )
     if limit is not None:
         if limit <= 0:
@@ -97,13 +114,22 @@ def prepare_datasets(
     do_eval: bool = True,
     vocabulary: dict[str, int] | None = None,
     sampling_rate: int = TARGET_SAMPLING_RATE,
+    seed: int = 42,
     log=print,
 ) -> PreparedData:
     """Load, check and decode the splits; writes `skipped.tsv` (and `leakage.tsv`) into `output_dir`.
 
     `vocabulary`: an existing tokenizer's vocabulary (training examples using other characters are skipped);
     without it one is built from the normalized training text. `sampling_rate`: the model's feature extractor's.
+    `seed`: shuffles a training stream.
     """
+    if args.streaming and args.preprocessing_only:
+        raise ConfigurationError(
+            "--preprocessing_only decodes the data into the cache, and --streaming caches nothing (a stream is "
+            "decoded as training reads it): drop one of the two"
+        )
+    if args.shuffle_buffer_size < 0:
+        raise ConfigurationError(f"--shuffle_buffer_size must be 0 (keep the order) or more, got {args.shuffle_buffer_size}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     prepared = PreparedData(normalizer=normalizer_from(args))
@@ -121,8 +147,11 @@ def prepare_datasets(
     vocabulary_chars = None
     if vocabulary is not None:
         vocabulary_chars = "".join(token for token in vocabulary if len(token) == 1 and token != args.word_delimiter_token)
-    elif raw_train is not None and isinstance(raw_train, datasets.Dataset):
-        texts = raw_train.select_columns([TEXT_COLUMN])[:][TEXT_COLUMN]
+    elif raw_train is not None:
+        if isinstance(raw_train, datasets.Dataset):
+            texts = raw_train.select_columns([TEXT_COLUMN])[:][TEXT_COLUMN]
+        else:
+            texts = _streamed_transcripts(args, say)
         built = build_vocabulary((prepared.normalizer(text) for text in texts if text), min_count=args.vocabulary_min_count)
         if built.rare_chars:
             say(f"vocabulary: {built.format_rare()}; left out, their examples are skipped")
@@ -131,15 +160,24 @@ def prepare_datasets(
         prepared.vocabulary = built.without_rare()
         vocabulary_chars = "".join(prepared.vocabulary.char_counts)
 
+    streaming_skips = output_dir / SKIPPED_FILE
+    guard = None
+    if args.streaming:
+        SkipAppender(streaming_skips).start()  # a fresh file with its header; skips are appended while training reads
+        if raw_train is not None and raw_eval is not None:
+            guard = _overlap_guard(args, prepared.normalizer, output_dir, SkipAppender(streaming_skips), say)
+            raw_train = raw_train.filter(guard, input_columns=[AUDIO_COLUMN, TEXT_COLUMN, SOURCE_COLUMN],
+                                         with_indices=True)
+        if raw_train is not None and args.shuffle_buffer_size:
+            # Undecoded rows (paths, or encoded bytes): the buffer costs little memory.
+            raw_train = raw_train.shuffle(seed=seed, buffer_size=args.shuffle_buffer_size)
+
     common = dict(
         sampling_rate=sampling_rate,
         min_duration_s=args.min_duration_in_seconds,
         max_duration_s=args.max_duration_in_seconds,
         normalizer=prepared.normalizer,
     )
-    streaming_skips = output_dir / SKIPPED_FILE
-    if args.streaming:
-        SkipLog().write(output_dir)  # a fresh file with its header; skips are appended while training reads
     for which, raw in (("train", raw_train), ("eval", raw_eval)):
         if raw is None:
             continue
@@ -167,7 +205,16 @@ def prepare_datasets(
         say(f"streaming: skipped examples are appended to {streaming_skips} as training meets them")
     for which in ("train", "eval"):
         split = getattr(prepared, which)
-        if split is not None and split.total is not None and split.kept == 0:
+        if split is None:
+            continue
+        if split.total is None and next(iter(split.dataset.take(1)), None) is None:
+            # A stream is not counted before training; its first usable example is looked for now.
+            raise ConfigurationError(
+                f"{read_counts(streaming_skips).summary(which)}: the {which} stream holds no usable example; "
+                f"{streaming_skips} says why each was skipped: fix the data or the filters "
+                "(--max_duration_in_seconds, --min_duration_in_seconds, --chars_to_ignore, --vocabulary_min_count)"
+            )
+        if split.total is not None and split.kept == 0:
             # Better said here than as an empty-sampler error deep inside the Trainer.
             raise ConfigurationError(
                 f"{prepared.skip_log.summary(which, split.total)}: no {which} example is left; "
@@ -178,7 +225,62 @@ def prepare_datasets(
     if prepared.train is not None and prepared.eval is not None and not args.streaming:
         prepared.overlap = find_overlaps(keys_of(prepared.train.dataset), keys_of(prepared.eval.dataset), prepared.normalizer)
         say(guard_against_overlap(prepared.overlap, output_dir, allow_overlap=args.allow_overlap))
+    elif guard is not None and guard.count():
+        say(f"streaming: {guard.count()} training examples met so far share a sentence with the evaluation set "
+            f"(listed in {guard.path})")
     return prepared
+
+
+class _Progress:
+    """A line every PROGRESS_SECONDS while a pass over a stream runs, and one at the end."""
+
+    def __init__(self, what: str, say):
+        self.what, self.say = what, say
+        self.count = 0
+        self.started = self.last = time.perf_counter()
+
+    def tick(self) -> None:
+        self.count += 1
+        now = time.perf_counter()
+        if now - self.last >= PROGRESS_SECONDS:
+            self.last = now
+            self.say(f"{self.what}: {self.count} transcripts read ({self.count / (now - self.started):.0f}/s)")
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def _streamed_transcripts(args: DataTrainingArguments, say):
+    """The training stream's transcripts, read once without its audio (for the vocabulary)."""
+    texts = load_raw_split(args, "train", [], guard=False, text_only=True)
+    progress = _Progress("vocabulary", say)
+    for row in texts:
+        progress.tick()
+        yield row[TEXT_COLUMN]
+    say(f"vocabulary: one pass over {progress.count} training transcripts in {progress.seconds:.1f} s "
+        "(text only: no audio decoded)")
+
+
+def _overlap_guard(args: DataTrainingArguments, normalizer: TextNormalizer, output_dir: Path, skips: SkipAppender,
+                   say) -> StreamingOverlapGuard:
+    """The evaluation sentences, read once (text only), and the filter that checks training examples against them."""
+    progress = _Progress("overlap check", say)
+    sentences: dict[str, tuple[str, str]] = {}
+    for index, row in enumerate(load_raw_split(args, "eval", [], text_only=True)):
+        progress.tick()
+        key = normalizer(row[TEXT_COLUMN]) if row[TEXT_COLUMN] else ""
+        if key:
+            sentences.setdefault(key, (f"#{index}", row[SOURCE_COLUMN]))
+    guard = StreamingOverlapGuard(sentences, normalizer, output_dir, skips, allow_overlap=args.allow_overlap)
+    guard.start()
+    what = ("kept (--allow_overlap) and listed" if args.allow_overlap
+            else f"skipped (reason {REASON_IN_EVALUATION!r}) and listed")
+    say(f"streaming: the overlap check compares sentences only, as training reads each example: the "
+        f"{len(sentences)} distinct sentences of {progress.count} evaluation examples are held in memory, and a "
+        f"training example with one of them is {what} in {output_dir / LEAKAGE_FILE}; audio is not compared "
+        "(robust-speech check-leakage compares it, on data that is not streamed)")
+    return guard
 
 
 def keys_of(dataset: datasets.Dataset) -> ExampleKeys:

@@ -7,12 +7,11 @@ cache instead of decoding again.
 
 A bad example is never dropped quietly: the map marks it with a reason, and the caller's `SkipLog` gets one
 row per skipped example (`skipped.tsv`). Streaming datasets are filtered lazily, so their skips are appended
-to `skipped.tsv` as training meets them.
+to `skipped.tsv` as training meets them (skips.SkipAppender: once per example, however often it is read).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import time
@@ -26,7 +25,7 @@ from datasets.fingerprint import Hasher
 
 from robust_speech.audio.decode import TARGET_SAMPLING_RATE, audio_info, load_audio, resample
 from robust_speech.core.errors import AudioError
-from robust_speech.data.skips import SKIPPED_COLUMNS, SKIPPED_FILE, SkipLog
+from robust_speech.data.skips import SKIPPED_FILE, SkipAppender, SkipLog
 from robust_speech.data.sources import AUDIO_COLUMN, SOURCE_COLUMN, TEXT_COLUMN, SpeechDataset
 from robust_speech.text.normalizer import TextNormalizer
 
@@ -126,12 +125,11 @@ def preprocess_split(
     input_columns = [AUDIO_COLUMN, TEXT_COLUMN, SOURCE_COLUMN]
     features = prepared_features(options.sampling_rate)
     if isinstance(dataset, datasets.IterableDataset):
-        decoded = dataset.map(
-            decode_example, with_indices=True, input_columns=input_columns, fn_kwargs=fn_kwargs, features=features
-        )
+        # No `features`: datasets would turn each float32 array into a Python list (8x the memory, and slow).
+        decoded = dataset.map(decode_example, with_indices=True, input_columns=input_columns, fn_kwargs=fn_kwargs)
         kept = decoded.filter(
             _keep_or_append, input_columns=[SOURCE_COLUMN, EXAMPLE_COLUMN, SKIP_REASON_COLUMN, SKIP_DETAIL_COLUMN],
-            fn_kwargs={"split": split, "skip_file": os.fspath(streaming_skip_file) if streaming_skip_file else None},
+            fn_kwargs={"split": split, "appender": SkipAppender(streaming_skip_file) if streaming_skip_file else None},
         )
         return PreparedSplit(kept.remove_columns([SKIP_REASON_COLUMN, SKIP_DETAIL_COLUMN]), None, None, 0.0, False, 1)
 
@@ -270,17 +268,10 @@ def audio_fingerprint(array: np.ndarray) -> str:
     return hashlib.sha1(quantized.tobytes()).hexdigest()
 
 
-def _keep_or_append(source, example, reason, detail, *, split: str, skip_file: str | None) -> bool:
-    if not reason:
-        return True
-    if skip_file:
-        new = not os.path.exists(skip_file)
-        with open(skip_file, "a", encoding="utf-8", newline="") as file:
-            writer = csv.writer(file, delimiter="\t", lineterminator="\n")
-            if new:
-                writer.writerow(SKIPPED_COLUMNS)
-            writer.writerow((split, source, example, reason, " ".join(detail.split())))
-    return False
+def _keep_or_append(source, example, reason, detail, *, split: str, appender: SkipAppender | None) -> bool:
+    if appender is None:
+        return not reason
+    return appender(split, source, example, reason, detail)
 
 
 def _cache_file(dataset: datasets.Dataset, fingerprint: str, cache_dir) -> Path:

@@ -1,4 +1,9 @@
-"""The record of every example that was dropped, and why: `skipped.tsv` plus a printed count per reason."""
+"""The record of every example that was dropped, and why: `skipped.tsv` plus a printed count per reason.
+
+A prepared (decoded) split writes the whole log at once (`SkipLog.write`). A stream meets its skips while
+training reads it: `SkipAppender` appends each one to `skipped.tsv` when it is met, once per example even when
+the stream is read again (the next epoch, the next evaluation), and `read_counts` counts them from the file.
+"""
 
 from __future__ import annotations
 
@@ -54,3 +59,53 @@ def read_skip_log(path: str | os.PathLike) -> list[dict[str, str]]:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+class SkipAppender:
+    """A filter for streams: `True` keeps the example; a reason appends one row to `skipped.tsv` and drops it.
+
+    Each example is written once, however often the stream is read: the rows already in the file are loaded
+    the first time a process appends (so DataLoader workers and later epochs do not repeat them). It holds
+    only the skipped examples' names, never the stream.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self._written: set[tuple[str, str, str]] | None = None
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "_written": None}  # each process reads the file itself
+
+    def start(self) -> Path:
+        """A fresh file with its header (a run's skips, not the previous run's)."""
+        SkipLog().write(os.path.dirname(self.path) or ".")
+        self._written = set()
+        return Path(self.path)
+
+    def __call__(self, split: str, source: str, example: str, reason: str, detail: str = "") -> bool:
+        if not reason:
+            return True
+        if self._written is None:
+            self._written = {(row["split"], row["source"], row["example"]) for row in _rows_if_any(self.path)}
+        key = (split, source, example)
+        if key not in self._written:
+            self._written.add(key)
+            new = not os.path.exists(self.path)
+            with open(self.path, "a", encoding="utf-8", newline="") as file:
+                writer = csv.writer(file, delimiter="\t", lineterminator="\n")
+                if new:
+                    writer.writerow(SKIPPED_COLUMNS)
+                writer.writerow((split, source, example, reason, _one_line(detail)))
+        return False
+
+
+def read_counts(path: str | os.PathLike) -> SkipLog:
+    """The skips recorded in `path` (a stream's `skipped.tsv`), for `SkipLog.summary`."""
+    log = SkipLog()
+    for row in _rows_if_any(path):
+        log.add(row["split"], row["source"], row["example"], row["reason"], row.get("detail") or "")
+    return log
+
+
+def _rows_if_any(path: str | os.PathLike) -> list[dict[str, str]]:
+    return read_skip_log(path) if os.path.exists(path) else []

@@ -7,20 +7,30 @@ or interleaved with `datasets.interleave_datasets` when probabilities are given 
 Audio is never decoded here: the column is cast to `Audio(decode=False)`, so rows hold `{"bytes", "path"}` and
 preprocess.py decodes them with audio/decode.py. That keeps datasets' torchcodec dependency out of the way (its
 wheels need CUDA) and lets workers decode in parallel into the Arrow cache.
+
+With `streaming`, nothing is copied: Hub datasets and parquet files are read with `load_dataset(streaming=True)`
+(no Arrow cache), local tables line by line (local_datasets.stream_local_split). `text_only` gives the
+transcripts alone, for one pass over the text (the vocabulary); parquet sources then read only that column.
+
+Hub datasets that datasets can no longer load (script-based ones such as the `mozilla-foundation/common_voice_*`
+ids, or repositories that are gone) raise `DatasetUnavailableError`, naming the local route: the downloaded
+Common Voice release folder.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
 
 import datasets
 from datasets import Audio
+from datasets.exceptions import DatasetNotFoundError
 
 from robust_speech.core.errors import ConfigurationError
-from robust_speech.data.local_datasets import detect_layout, load_saved_split, read_local_split
+from robust_speech.data.local_datasets import detect_layout, load_saved_split, read_local_split, stream_local_split
 
 SpeechDataset = Union[datasets.Dataset, datasets.IterableDataset]
 
@@ -31,6 +41,20 @@ SOURCE_COLUMN = "source"
 # dataset has no such column): the names Common Voice, LibriSpeech, FLEURS, VoxPopuli and audio folders use.
 TEXT_COLUMN_CANDIDATES = ("text", "sentence", "transcription", "transcript", "normalized_text", "raw_transcription")
 STOPPING_STRATEGIES = ("first_exhausted", "all_exhausted")
+AUDIO_STRUCT = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+# What datasets 4+ raises (RuntimeError) for a Hub repository that holds a loading script.
+SCRIPT_MESSAGE = "Dataset scripts are no longer supported"
+# Common Voice by name (`mozilla-foundation/common_voice_11_0`, `common_voice`, ...); the leakage guard uses it too.
+COMMON_VOICE_NAME = re.compile(r"(^|/)common[_-]?voice", re.IGNORECASE)
+RELEASE_FOLDER_ROUTE = (
+    "download the Common Voice release from https://commonvoice.mozilla.org/datasets, extract it and pass the "
+    "folder instead: --dataset_name cv-corpus-XX/<lang> (or --dataset_name cv-corpus-XX --dataset_config_name "
+    "<lang>; eval.py: --dataset cv-corpus-XX --config <lang>)"
+)
+
+
+class DatasetUnavailableError(ConfigurationError):
+    """A Hub dataset that cannot be loaded: based on a loading script (unsupported since datasets 4), or gone."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +144,13 @@ def load_speech_split(
     stopping_strategy: str = "all_exhausted",
     seed: int = 42,
     notes: list[str] | None = None,
+    text_only: bool = False,
 ) -> SpeechDataset:
     """`split` (possibly `a+b`) of every source, in the canonical columns, joined into one dataset.
 
-    `notes` collects lines worth printing (an implied split, a guessed text column).
+    `notes` collects lines worth printing (an implied split, a guessed text column). `text_only`: only the
+    `sentence` and `source` columns (the same examples, in the same order), and with `streaming` no audio
+    bytes are read where the source can leave them out (parquet).
     """
     notes = notes if notes is not None else []
     if stopping_strategy not in STOPPING_STRATEGIES:
@@ -131,7 +158,8 @@ def load_speech_split(
     parts = []
     for source in sources:
         parts.append(
-            _load_source_split(source, split, token=token, streaming=streaming, cache_dir=cache_dir, notes=notes)
+            _load_source_split(source, split, token=token, streaming=streaming, cache_dir=cache_dir, notes=notes,
+                               text_only=text_only)
         )
     if len(parts) == 1:
         return parts[0]
@@ -153,7 +181,8 @@ def _concatenate(parts: list[SpeechDataset], sources: Sequence[SourceSpec]) -> S
 
 
 def _load_source_split(
-    source: SourceSpec, split: str, *, token, streaming: bool, cache_dir: str | None, notes: list[str]
+    source: SourceSpec, split: str, *, token, streaming: bool, cache_dir: str | None, notes: list[str],
+    text_only: bool = False,
 ) -> SpeechDataset:
     split_names = [part for part in split_plus(split) if part]
     if not split_names:
@@ -162,25 +191,51 @@ def _load_source_split(
     if layout is None:
         if _looks_like_path(source.name):
             raise ConfigurationError(f"{source.name}: no such file or folder")
+
+        def load(name: str, columns=None):
+            return _load_hub(source, name, token, streaming, cache_dir, columns=columns)
+
         if streaming and len(split_names) > 1:
-            pieces = [_load_hub(source, name, token, True, cache_dir) for name in split_names]
-            return _canonical(datasets.concatenate_datasets(pieces), source, split, notes)
-        return _canonical(_load_hub(source, "+".join(split_names), token, streaming, cache_dir), source, split, notes)
+            pieces = [_text_only(load(name), source, name, notes, load) if text_only else load(name)
+                      for name in split_names]
+            return _finish(datasets.concatenate_datasets(pieces), source, split, notes, text_only)
+        joined = "+".join(split_names)
+        dataset = _text_only(load(joined), source, joined, notes, load) if text_only and streaming else load(joined)
+        return _finish(dataset, source, split, notes, text_only)
 
     pieces = []
     for name in split_names:
         if layout.kind == "saved":
             piece = load_saved_split(layout, name)
         elif layout.kind == "data_files":
-            piece = _load_data_files(layout.root, name, cache_dir)
+            piece = _load_data_files(layout.root, name, cache_dir, streaming=streaming)
+            if text_only and streaming:
+                piece = _text_only(piece, source, name, notes,
+                                   lambda _name, columns: _load_data_files(layout.root, name, cache_dir, streaming=True,
+                                                                          columns=columns))
         else:
-            piece, note = read_local_split(layout, name)
+            piece, note = (stream_local_split if streaming else read_local_split)(layout, name)
             if note:
                 notes.append(note)
+        if streaming and isinstance(piece, datasets.Dataset):
+            piece = piece.to_iterable_dataset()
         pieces.append(piece)
     dataset = pieces[0] if len(pieces) == 1 else datasets.concatenate_datasets(pieces)
-    dataset = _canonical(dataset, source, split, notes)
-    return dataset.to_iterable_dataset() if streaming else dataset
+    return _finish(dataset, source, split, notes, text_only)
+
+
+def _finish(dataset: SpeechDataset, source: SourceSpec, split: str, notes: list[str], text_only: bool) -> SpeechDataset:
+    if text_only:
+        return _canonical_text(dataset, source, split, notes)
+    return _canonical(dataset, source, split, notes)
+
+
+def _text_only(dataset: SpeechDataset, source: SourceSpec, split: str, notes: list[str], reload) -> SpeechDataset:
+    """A parquet stream again, reading only its transcript column (the audio bytes stay on the disk or Hub)."""
+    if not isinstance(dataset, datasets.IterableDataset) or getattr(dataset.info, "builder_name", None) != "parquet":
+        return dataset
+    text_column = _text_column(_columns(dataset), source, split, [])
+    return reload(split, [text_column])
 
 
 def _looks_like_path(name: str) -> bool:
@@ -189,28 +244,54 @@ def _looks_like_path(name: str) -> bool:
     )
 
 
-def _load_hub(source: SourceSpec, split: str, token, streaming: bool, cache_dir: str | None) -> SpeechDataset:
+def _load_hub(source: SourceSpec, split: str, token, streaming: bool, cache_dir: str | None,
+              columns: list[str] | None = None) -> SpeechDataset:
+    extra = {"columns": columns} if columns else {}
     try:
         return datasets.load_dataset(
-            source.name, source.config, split=split, token=token, streaming=streaming, cache_dir=cache_dir
+            source.name, source.config, split=split, token=token, streaming=streaming, cache_dir=cache_dir, **extra
         )
+    except RuntimeError as error:
+        if SCRIPT_MESSAGE not in str(error):
+            raise
+        gone = (" (and the mozilla-foundation/common_voice_* repositories were reported gone from the Hub since late "
+                "2025)") if COMMON_VOICE_NAME.search(source.name) else ""
+        raise DatasetUnavailableError(
+            f"{source.name} is a dataset with a loading script, which datasets 4 and later cannot load{gone}: "
+            + (RELEASE_FOLDER_ROUTE if gone else "use a copy of it in parquet, or its files downloaded to a local folder")
+        ) from None
+    except DatasetNotFoundError as error:
+        if COMMON_VOICE_NAME.search(source.name) and "gated" not in str(error):
+            raise DatasetUnavailableError(
+                f"{source.name} is not on the Hugging Face Hub (the mozilla-foundation/common_voice_* repositories "
+                f"were reported gone since late 2025): {RELEASE_FOLDER_ROUTE}"
+            ) from None
+        raise DatasetUnavailableError(
+            f"cannot load {source.label(split)}: {str(error).rstrip('.')}; check the name, and pass --token for gated "
+            "or private datasets"
+        ) from None
     except (FileNotFoundError, ConnectionError) as error:
+        hint = f"; or {RELEASE_FOLDER_ROUTE}" if COMMON_VOICE_NAME.search(source.name) else ""
         raise ConfigurationError(
             f"cannot load {source.label(split)} from the Hugging Face Hub ({type(error).__name__}: {error}); "
-            "check the name, your network and --token"
+            f"check the name, your network and --token{hint}"
         ) from None
     except ValueError as error:
         # datasets raises ValueError for an unknown split or config; its message lists the valid ones.
         raise ConfigurationError(f"{source.label(split)}: {error}") from None
 
 
-def _load_data_files(path: Path, split: str, cache_dir: str | None) -> datasets.Dataset:
+def _load_data_files(path: Path, split: str, cache_dir: str | None, *, streaming: bool = False,
+                     columns: list[str] | None = None) -> SpeechDataset:
+    """Parquet/arrow/csv/json files; with `streaming`, read from the files while iterating (no Arrow cache)."""
     if path.is_file() and path.suffix == ".arrow":
-        return datasets.Dataset.from_file(os.fspath(path))
+        return datasets.Dataset.from_file(os.fspath(path))  # memory-mapped: no copy either way
+    extra = {"columns": columns} if columns else {}
     try:
         if path.is_file():
-            return datasets.load_dataset("parquet", data_files=os.fspath(path), split="train", cache_dir=cache_dir)
-        return datasets.load_dataset(os.fspath(path), split=split, cache_dir=cache_dir)
+            return datasets.load_dataset("parquet", data_files=os.fspath(path), split="train", cache_dir=cache_dir,
+                                         streaming=streaming, **extra)
+        return datasets.load_dataset(os.fspath(path), split=split, cache_dir=cache_dir, streaming=streaming, **extra)
     except ValueError as error:
         raise ConfigurationError(f"{path}: {error}") from None
     except FileNotFoundError:
@@ -220,31 +301,54 @@ def _load_data_files(path: Path, split: str, cache_dir: str | None) -> datasets.
         ) from None
 
 
-def _canonical(dataset: SpeechDataset, source: SourceSpec, split: str, notes: list[str]) -> SpeechDataset:
-    """Keep only the audio and the transcript, named `audio` and `sentence`, plus where each row came from."""
+def _columns(dataset: SpeechDataset) -> list[str]:
     columns = list(dataset.column_names or [])
     if not columns and isinstance(dataset, datasets.IterableDataset):
         # Some streamed datasets declare no features: the first example shows the columns.
         columns = list(next(iter(dataset.take(1)), {}))
+    return columns
+
+
+def _canonical_text(dataset: SpeechDataset, source: SourceSpec, split: str, notes: list[str]) -> SpeechDataset:
+    """`sentence` and `source` only: what a pass over the transcripts reads."""
+    text_column = _text_column(_columns(dataset), source, split, notes)
+    dataset = dataset.select_columns([text_column])
+    if text_column != TEXT_COLUMN:
+        dataset = dataset.rename_column(text_column, TEXT_COLUMN)
+    return _with_source(dataset, source.label(split))
+
+
+def _canonical(dataset: SpeechDataset, source: SourceSpec, split: str, notes: list[str]) -> SpeechDataset:
+    """Keep only the audio and the transcript, named `audio` and `sentence`, plus where each row came from."""
+    columns = _columns(dataset)
     if source.audio_column not in columns:
         raise ConfigurationError(
             f"{source.label(split)} has no audio column {source.audio_column!r}; pass --audio_column_name "
             f"(columns: {', '.join(columns)})"
         )
     text_column = _text_column(columns, source, split, notes)
+    streamed = isinstance(dataset, datasets.IterableDataset)
+    if streamed and isinstance((dataset.features or {}).get(source.audio_column), Audio):
+        # A stream's rows pass through features.encode_example, and the Audio feature's needs torchcodec: a plain
+        # {bytes, path} struct carries the same values. Cast first: after a rename datasets decodes anyway.
+        dataset = dataset.cast_column(source.audio_column, AUDIO_STRUCT)
     dataset = dataset.select_columns([source.audio_column, text_column])
     if source.audio_column != AUDIO_COLUMN:
         dataset = dataset.rename_column(source.audio_column, AUDIO_COLUMN)
     if text_column != TEXT_COLUMN:
         dataset = dataset.rename_column(text_column, TEXT_COLUMN)
     feature = dataset.features[AUDIO_COLUMN] if dataset.features else None
-    if not (isinstance(feature, dict) and "array" in feature):
-        # Audio, a {bytes, path} struct or a plain path string all cast to undecoded audio.
+    if not streamed and not (isinstance(feature, dict) and "array" in feature):
+        # Audio, a {bytes, path} struct or a plain path string all cast to undecoded audio. (A stream keeps a
+        # struct or a path: preprocess.decode_example reads both.)
         dataset = dataset.cast_column(AUDIO_COLUMN, Audio(decode=False))
-    label = source.label(split)
+    return _with_source(dataset, source.label(split))
+
+
+def _with_source(dataset: SpeechDataset, label: str) -> SpeechDataset:
     if isinstance(dataset, datasets.Dataset):
         return dataset.add_column(SOURCE_COLUMN, [label] * len(dataset))
-    return dataset.map(lambda _: {SOURCE_COLUMN: label}, input_columns=[])
+    return dataset.map(lambda _example: {SOURCE_COLUMN: label})
 
 
 def _text_column(columns: list[str], source: SourceSpec, split: str, notes: list[str]) -> str:

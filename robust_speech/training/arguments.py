@@ -65,6 +65,10 @@ class RecipeArguments:
         default=None, metadata={"help": "form training batches by total padded audio seconds from duration buckets "
                                 "instead of a fixed --per_device_train_batch_size"}
     )
+    bucket_buffer_size: int = field(
+        default=500, metadata={"help": "with --streaming and --max_batch_duration_s or --group_by_length: decoded "
+                               "examples read ahead and bucketed by duration (memory: this many clips of audio)"}
+    )
     augment: Optional[str] = field(
         default=None, metadata={"help": "on-the-fly training augmentation: any of noise,reverb,speed,bandlimit"}
     )

@@ -9,18 +9,24 @@ augmentation run on the fly. Without augmentation, a `FeatureCache` computes eac
 do: examples are split into buckets of similar duration, and each bucket's batch holds as many examples as
 fit the budget at the bucket's longest duration. Short clips travel in big batches, long ones in small, and
 padding stays within a bucket's width. torch has no such sampler; lhotse's needs its own manifests.
+
+A stream (`--streaming`) has no indices to sample and no durations known in advance, so `StreamBuckets` does the
+same within a buffer: it reads `--bucket_buffer_size` decoded examples, sorts them by duration, cuts batches
+that fit the budget (or, for `--group_by_length`, batches of `--per_device_train_batch_size`), yields them in
+a shuffled order, and reads the next buffer. Memory is one buffer of decoded audio, never the stream.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import IterableDataset, Sampler
 
 from robust_speech.audio.augment import Augmenter
+from robust_speech.data.preprocess import DURATION_COLUMN
 from robust_speech.training.feature_cache import FeatureCache
 
 
@@ -87,6 +93,67 @@ class DurationBatchSampler(Sampler[list[int]]):
                         if not self.drop_last or start + size <= shuffled.size]
         for index in rng.permutation(len(batches)):
             yield batches[index]
+
+
+class StreamBuckets(IterableDataset):
+    """Batches (lists of rows) from a stream of prepared rows, bucketed by duration within a buffer.
+
+    Give `max_batch_duration_s` (padded seconds per batch, as DurationBatchSampler) or `batch_size` (a fixed
+    number of rows, grouped by length). A clip longer than the budget travels alone. The order of the batches
+    of a buffer is shuffled from `seed` and the epoch (`set_epoch`, which the stream also gets).
+    """
+
+    def __init__(self, stream: Iterable[dict], *, max_batch_duration_s: float | None = None,
+                 batch_size: int | None = None, buffer_size: int = 500, seed: int = 0):
+        if (max_batch_duration_s is None) == (batch_size is None):
+            raise ValueError("give max_batch_duration_s or batch_size")
+        if (max_batch_duration_s is not None and max_batch_duration_s <= 0) or (batch_size is not None and batch_size < 1):
+            raise ValueError("the batch budget must be positive")
+        if buffer_size < 1:
+            raise ValueError("buffer_size must be positive")
+        self.stream = stream
+        self.max_batch_duration_s = max_batch_duration_s
+        self.batch_size = batch_size
+        self.buffer_size = buffer_size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if hasattr(self.stream, "set_epoch"):
+            self.stream.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[dict]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        buffer: list[dict] = []
+        for row in self.stream:
+            buffer.append(row)
+            if len(buffer) >= self.buffer_size:
+                yield from self.batches(buffer, rng)
+                buffer = []
+        if buffer:
+            yield from self.batches(buffer, rng)
+
+    def batches(self, rows: list[dict], rng: np.random.Generator) -> Iterator[list[dict]]:
+        """`rows` sorted by duration and cut into batches, in a shuffled order."""
+        ordered = sorted(rows, key=lambda row: float(row[DURATION_COLUMN]))
+        batches: list[list[dict]] = []
+        current: list[dict] = []
+        for row in ordered:
+            # Sorted: the row being added is the longest of the batch, so it sets the padded length.
+            if current and not self._fits(len(current) + 1, float(row[DURATION_COLUMN])):
+                batches.append(current)
+                current = []
+            current.append(row)
+        if current:
+            batches.append(current)
+        for index in rng.permutation(len(batches)):
+            yield batches[index]
+
+    def _fits(self, size: int, longest_s: float) -> bool:
+        if self.batch_size is not None:
+            return size <= self.batch_size
+        return size * longest_s <= self.max_batch_duration_s
 
 
 def padding_ratio(batches: Sequence[Sequence[int]], durations: Sequence[float]) -> float:

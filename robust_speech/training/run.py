@@ -8,6 +8,10 @@ processor + model (modeling.py) -> Trainer with the CTC collator, optional durat
 
 Runs unchanged under `torchrun` / `accelerate launch`: the Trainer handles DDP (gloo on CPU, NCCL on GPU), and
 data is prepared by the main process first so the others read its cache.
+
+`--streaming` trains on an `IterableDataset` (data/prepare.py streams, decodes and filters it lazily): the
+schedule comes from `--max_steps`, duration batches from a buffer (batching.StreamBuckets), and the examples
+trained on and the skips met are counted at the end (from `skipped.tsv`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import datasets
 import numpy as np
 import torch
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
@@ -35,10 +40,15 @@ from robust_speech.core.model_folder import VOCAB_FILE
 from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.data.prepare import prepare_datasets
 from robust_speech.data.preprocess import DURATION_COLUMN
+from robust_speech.data.skips import SKIPPED_FILE, read_counts
 from robust_speech.reports.metrics import error_rates
 from robust_speech.text.normalizer import save_normalizer
 from robust_speech.training.arguments import ModelArguments, RecipeArguments
-from robust_speech.training.batching import CTCCollator, DurationBatchSampler
+from robust_speech.training.batching import (
+    CTCCollator,
+    DurationBatchSampler,
+    StreamBuckets,
+)
 from robust_speech.training.feature_cache import FeatureCache
 from robust_speech.training.flag_checks import given_flags, refuse_flags_the_model_lacks, refuse_ignored_flags
 from robust_speech.training.legacy_flags import translate_legacy_flags
@@ -61,10 +71,27 @@ STAGING_PREFIX = "tmp-"
 class CTCTrainer(Trainer):
     """HF Trainer plus duration-bucketed batches and a length-grouped sampler fed plain lists."""
 
-    def __init__(self, *args, duration_batches: DurationBatchSampler | None = None, **kwargs):
+    def __init__(self, *args, duration_batches: DurationBatchSampler | None = None,
+                 stream_batches: StreamBuckets | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.duration_batches = duration_batches
+        self.stream_batches = stream_batches
         self._staging_root: str | None = None
+        # Examples in the batches this process trained and evaluated on (a stream has no len() to report).
+        self.examples_trained = 0
+        self.examples_evaluated = 0
+
+    def training_step(self, model, inputs, *args, **kwargs):
+        self.examples_trained += len(inputs["labels"])
+        return super().training_step(model, inputs, *args, **kwargs)
+
+    def prediction_step(self, model, inputs, *args, **kwargs):
+        self.examples_evaluated += len(inputs["labels"])
+        return super().prediction_step(model, inputs, *args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        self.examples_evaluated = 0
+        return super().evaluate(*args, **kwargs)
 
     def _get_output_dir(self, trial) -> str:
         return self._staging_root or super()._get_output_dir(trial)
@@ -109,6 +136,16 @@ class CTCTrainer(Trainer):
         self.accelerator.wait_for_everyone()
 
     def get_train_dataloader(self):
+        if self.stream_batches is not None:
+            # The stream yields whole batches (lists of rows): batch_size=None hands each to the collator as is.
+            loader = torch.utils.data.DataLoader(
+                self.stream_batches,
+                batch_size=None,
+                collate_fn=self.data_collator,
+                num_workers=self.args.dataloader_num_workers,
+                pin_memory=self.args.dataloader_pin_memory,
+            )
+            return self.accelerator.prepare(loader)
         if self.duration_batches is None:
             return super().get_train_dataloader()
         loader = torch.utils.data.DataLoader(self.train_dataset, **duration_loader_options(self.args, self.duration_batches,
@@ -265,13 +302,16 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     checkpoint = resume_checkpoint(training_args, recipe_args, say)
     set_seed(training_args.seed)
 
+    if data_args.streaming:
+        check_streaming(training_args, recipe_args)
     config = load_config(model_args, data_args)
     refuse_flags_the_model_lacks(given, config, CONFIG_FLAGS, model_args)
     feature_extractor = load_feature_extractor(model_args, data_args, config)
     with training_args.main_process_first(desc="preparing the data"):
         prepared = prepare_datasets(
             data_args, output_dir, do_train=training_args.do_train, do_eval=training_args.do_eval,
-            vocabulary=tokenizer_vocabulary(model_args, data_args), sampling_rate=feature_extractor.sampling_rate, log=say,
+            vocabulary=tokenizer_vocabulary(model_args, data_args), sampling_rate=feature_extractor.sampling_rate,
+            seed=training_args.seed, log=say,
         )
     if data_args.preprocessing_only:
         say("preprocessing done: the decoded data is cached; run again without --preprocessing_only to train")
@@ -294,8 +334,10 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     augmenter = Augmenter.from_flags(recipe_args.augment, recipe_args.augment_prob, recipe_args.augment_snr_db,
                                      recipe_args.augment_speeds, training_args.seed + training_args.process_index,
                                      feature_extractor.sampling_rate)
-    duration_batches = None
-    if recipe_args.max_batch_duration_s and train_dataset is not None:
+    duration_batches = stream_batches = None
+    if isinstance(train_dataset, datasets.IterableDataset):
+        stream_batches = _stream_batches(train_dataset, training_args, recipe_args, say)
+    elif recipe_args.max_batch_duration_s and train_dataset is not None:
         durations = list(train_dataset.select_columns([DURATION_COLUMN])[:][DURATION_COLUMN])
         duration_batches = make_duration_batches(durations, training_args, recipe_args)
         say(f"duration batches: {len(duration_batches)} batches of at most {recipe_args.max_batch_duration_s} s of padded audio")
@@ -318,6 +360,7 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
         preprocess_logits_for_metrics=argmax_logits,
         callbacks=list(callbacks) or None,
         duration_batches=duration_batches,
+        stream_batches=stream_batches,
     )
     for callback in callbacks:  # a callback that shows progress its own way replaces the trainer's printer/bar
         for replaced in getattr(type(callback), "replaces", ()):
@@ -327,12 +370,21 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model()
-        metrics = {**result.metrics, "train_samples": len(train_dataset)}
+        streamed = isinstance(train_dataset, datasets.IterableDataset)
+        metrics = {**result.metrics, "train_samples": trainer.examples_trained if streamed else len(train_dataset)}
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()
+        if streamed:
+            _say_stream_counts(prepared, output_dir, "train", f"trained on {trainer.examples_trained} examples "
+                               f"in {trainer.state.global_step} steps (epoch {trainer.state.epoch:.2f} of the stream)",
+                               say)
     if training_args.do_eval and eval_dataset is not None:
-        metrics = {**trainer.evaluate(), "eval_samples": len(eval_dataset)}
+        metrics = trainer.evaluate()
+        streamed = isinstance(eval_dataset, datasets.IterableDataset)
+        metrics["eval_samples"] = trainer.examples_evaluated if streamed else len(eval_dataset)
+        if streamed:
+            _say_stream_counts(prepared, output_dir, "eval", f"evaluated on {trainer.examples_evaluated} examples", say)
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
         eval_metrics = {name: metrics[f"eval_{name}"] for name in metric_names if f"eval_{name}" in metrics}
@@ -346,6 +398,50 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     return 0
 
 
+def check_streaming(training_args: TrainingArguments, recipe_args: RecipeArguments) -> None:
+    """What a stream needs, said before anything is loaded."""
+    if training_args.do_train and training_args.max_steps <= 0:
+        raise ConfigurationError(
+            "--streaming needs --max_steps: a stream has no length, so --num_train_epochs cannot set the schedule "
+            "(e.g. --max_steps 20000; the stream is read again from the start when it runs out)"
+        )
+    if training_args.world_size > 1:
+        raise ConfigurationError(
+            f"--streaming trains in one process, and this run has {training_args.world_size}: the batches of a stream "
+            "are padded to different lengths, which the processes cannot share; run one process, or prepare the data "
+            "without --streaming for torchrun / accelerate launch"
+        )
+    if recipe_args.bucket_buffer_size < 1:
+        raise ConfigurationError(f"--bucket_buffer_size must be positive, got {recipe_args.bucket_buffer_size}")
+
+
+def _stream_batches(train_dataset, training_args: TrainingArguments, recipe_args: RecipeArguments,
+                    say) -> StreamBuckets | None:
+    """Duration batches (or --group_by_length) for a stream, from a buffer; None: the Trainer's fixed batches."""
+    buffer = recipe_args.bucket_buffer_size
+    if recipe_args.max_batch_duration_s:
+        say(f"streaming: duration batches of at most {recipe_args.max_batch_duration_s} s of padded audio, bucketed "
+            f"within each {buffer} examples read (--bucket_buffer_size)")
+        return StreamBuckets(train_dataset, max_batch_duration_s=recipe_args.max_batch_duration_s, buffer_size=buffer,
+                             seed=training_args.seed)
+    if training_args.train_sampling_strategy == "group_by_length":
+        say(f"streaming: --group_by_length groups batches of {training_args.per_device_train_batch_size} by length "
+            f"within each {buffer} examples read (--bucket_buffer_size)")
+        return StreamBuckets(train_dataset, batch_size=training_args.per_device_train_batch_size, buffer_size=buffer,
+                             seed=training_args.seed)
+    return None
+
+
+def _say_stream_counts(prepared, output_dir: Path, which: str, done: str, say) -> None:
+    """What a stream's pass trained or evaluated on, and the skips it met (counted from skipped.tsv)."""
+    counts = read_counts(output_dir / SKIPPED_FILE).counts(which)
+    reasons = "".join(f", {count} {reason}" for reason, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    line = (f"{which} stream: {done}; skipped {sum(counts.values())} examples met while streaming{reasons} "
+            f"(listed in {output_dir / SKIPPED_FILE})")
+    prepared.lines.append(line)
+    say(line)
+
+
 def _feature_cache(feature_extractor, recipe_args: RecipeArguments) -> FeatureCache | None:
     if recipe_args.augment or recipe_args.feature_cache_mb <= 0 or not FeatureCache.worth_it(feature_extractor):
         return None
@@ -353,7 +449,12 @@ def _feature_cache(feature_extractor, recipe_args: RecipeArguments) -> FeatureCa
 
 
 def _for_trainer(dataset, training_args: TrainingArguments, sampling_rate: int):
-    """Add the reference's length column (samples) and hand out numpy arrays instead of Python lists."""
+    """Add the reference's length column (samples) and hand out numpy arrays instead of Python lists.
+
+    A stream is handed over as it is: no sampler reads a length column from it (StreamBuckets sorts by duration),
+    and the collator turns its lists into arrays."""
+    if isinstance(dataset, datasets.IterableDataset):
+        return dataset
     if training_args.length_column_name not in dataset.column_names:
         durations = dataset.select_columns([DURATION_COLUMN])[:][DURATION_COLUMN]
         dataset = dataset.add_column(training_args.length_column_name, [int(round(d * sampling_rate)) for d in durations])
