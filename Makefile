@@ -9,7 +9,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: setup system-deps lint test test-slow test-all demo bench clean
+.PHONY: setup system-deps lint test test-slow test-all test-container test-multinode image demo bench clean
 
 setup: system-deps $(STAMP)
 
@@ -31,15 +31,30 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 
 test: setup lint
-	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" tests
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow and not container" tests
 
 # Minutes each: the shortened demo, KenLM compiled from its PyPI source, the LM and robustness curves of a model
 # that learned something. CI runs them after `make test`.
 test-slow: setup
-	$(TEST_ENV) $(BIN)/python -m pytest -m slow tests
+	$(TEST_ENV) $(BIN)/python -m pytest -m "slow and not container" tests
 
 test-all: setup lint
-	$(TEST_ENV) $(BIN)/python -m pytest tests
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not container" tests
+
+# Two launchers as two nodes training one model (torchrun c10d rendezvous, accelerate launch); also in `make test`.
+test-multinode: setup
+	$(TEST_ENV) $(BIN)/python -m pytest tests/test_multinode.py
+
+# The image (docker/Dockerfile), with docker when its daemon answers, else podman. TORCH_VARIANT=cpu for the
+# CPU build of torch, taken from TORCH_WHEELS when a torch-*+cpu wheel is there; IMAGE=name:tag.
+TORCH_VARIANT ?= cuda
+TORCH_WHEELS ?= $(if $(wildcard /opt/wheels),/opt/wheels,)
+image:
+	@TORCH_VARIANT="$(TORCH_VARIANT)" TORCH_WHEELS="$(TORCH_WHEELS)" IMAGE="$(IMAGE)" bash docker/build_image.sh
+
+# Builds the CPU image and runs it for real (installs podman and makes its base image when missing).
+test-container: setup
+	$(TEST_ENV) $(BIN)/python -m pytest -m container -rA tests/test_container.py
 
 demo: setup
 	$(BIN)/robust-speech demo --output_dir demo_output

@@ -197,7 +197,8 @@ def test_hotwords_raise_the_recall_of_the_boosted_words(lm_model_dir, engine):
 
 
 def test_hotwords_reach_the_decoder_through_the_policy_and_need_beam_search(lm_model_dir, tmp_path):
-    from robust_speech.inference.loading import DecoderChoice, choose_decoder
+    from robust_speech.inference.loading import choose_decoder
+    from robust_speech.inference.options import DecoderChoice
 
     heard = emissions("we like the kat", confusions={12: ("c", 0.5)})
     choice = DecoderChoice(hotwords=("kat",), hotword_weight=20.0)

@@ -29,12 +29,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from robust_speech.core.errors import ConfigurationError
-from robust_speech.core.model_folder import (
-    ATTRS_FILE,
-    FLASHLIGHT_BINARY,
-    LM_DIRECTORY,
-    VOCAB_FILE,
-)
+from robust_speech.core.model_folder import ATTRS_FILE, FLASHLIGHT_BINARY, LM_DIRECTORY, VOCAB_FILE
 from robust_speech.lm.kenlm_tools import KenLMError, KenLMPrograms, kenlm_programs
 from robust_speech.text.normalizer import TextNormalizer
 from robust_speech.text.vocabulary import PAD_TOKEN, UNK_TOKEN, WORD_DELIMITER

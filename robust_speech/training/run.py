@@ -44,11 +44,7 @@ from robust_speech.data.skips import SKIPPED_FILE, read_counts
 from robust_speech.reports.metrics import error_rates
 from robust_speech.text.normalizer import save_normalizer
 from robust_speech.training.arguments import ModelArguments, RecipeArguments
-from robust_speech.training.batching import (
-    CTCCollator,
-    DurationBatchSampler,
-    StreamBuckets,
-)
+from robust_speech.training.batching import CTCCollator, DurationBatchSampler, StreamBuckets
 from robust_speech.training.feature_cache import FeatureCache
 from robust_speech.training.flag_checks import given_flags, refuse_flags_the_model_lacks, refuse_ignored_flags
 from robust_speech.training.legacy_flags import translate_legacy_flags
