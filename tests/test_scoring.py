@@ -57,3 +57,30 @@ def test_a_file_of_unknown_role_needs_a_flag(tmp_path, capsys):
     path = result_file(tmp_path, "whatever_eval_results.txt", 0.1)
     assert main(["score", path, "--output", ""]) == 2
     assert "--cv_test, --real_dev or --real_test" in capsys.readouterr().err
+
+
+def test_the_eval_report_matches_a_hand_counted_case_and_jiwer():
+    """The numbers of eval.py's report computed a second way: counted by hand here, and by jiwer."""
+    import jiwer
+
+    from robust_speech.reports.result_files import evaluation_report
+
+    references = ["the cat sat", "a dog", "good night", ""]
+    predictions = ["the bat sat down", "dog", "good night", "hi"]
+    # By hand: cat->bat (substitution), +down (insertion), -a (deletion), +hi against an empty reference.
+    report = evaluation_report(references, predictions, audio_seconds=8.0, inference_seconds=2.0, wall_seconds=3.0,
+                               settings={})
+    errors = report["errors"]
+    assert (errors["substitutions"], errors["insertions"], errors["deletions"]) == (1, 2, 1)
+    assert errors["reference_words"] == 7 and report["wer"] == 4 / 7 == pytest.approx(jiwer.wer(references, predictions))
+    assert report["cer"] == pytest.approx(jiwer.cer(references, predictions))
+    assert report["empty_references"] == 1 and report["utterances"] == 4 and report["rtfx"] == 4.0
+    # Worst first: the first utterance has 2 errors; the clean one is not among the worst.
+    assert report["worst"][0]["index"] == 0 and report["worst"][0]["errors"] == 2
+    assert 2 not in [row["index"] for row in report["worst"]]
+    low, high = report["wer_ci95"]
+    assert 0.0 <= low < report["wer"] < high  # WER may pass 1 in a resample heavy with the empty reference
+
+    same = evaluation_report(["a b"] * 5, ["a c"] * 5, audio_seconds=1, inference_seconds=1, wall_seconds=1,
+                             settings={})
+    assert same["wer_ci95"] == [0.5, 0.5]  # every resample of identical utterances has the same WER
