@@ -67,8 +67,8 @@ def test_chunks_cover_every_sample_exactly_once(samples, chunk_s, left_s, right_
 # ---------------------------------------------------------------------------------------------------------
 # One normalization: training targets, LM text and eval.py's normalize_text agree character for character
 
-RULES = [  # (chars_to_ignore flag values, do_lower_case, casing_language, dashes_split_words)
-    (None, True, None, False), (None, True, None, True), ([",", ".", "'", "-"], False, None, False),
+RULES = [  # (chars_to_ignore flag values, do_lower_case, casing_language, dashes_split_words; None: the flag's default)
+    (None, True, None, None), (None, True, None, True), ([",", ".", "'", "-"], False, None, False),
     (None, True, "tr", True), ([], True, None, False),
 ]
 _EVAL = {}
@@ -92,8 +92,9 @@ def saved_rules(tmp_path_factory, rule: int):
     from robust_speech.text.normalizer import save_normalizer
 
     chars, lower, language, dashes = RULES[rule]
+    dashes = {} if dashes is None else {"dashes_split_words": dashes}
     normalizer = normalizer_from(DataTrainingArguments(dataset_name="x", chars_to_ignore=chars, do_lower_case=lower,
-                                                       casing_language=language, dashes_split_words=dashes))
+                                                       casing_language=language, **dashes))
     folder = tmp_path_factory.mktemp("rules")
     save_normalizer(folder, normalizer)
     return normalizer, folder
