@@ -69,6 +69,27 @@ def test_build_ngram_installs_the_lm_in_pyctcdecodes_layout(lm_model_dir):
     assert json.loads((lm_model_dir / "alphabet.json").read_text())["labels"][:3] == ["", "⁇", " "]
 
 
+def test_the_folders_configs_name_the_lm_processor_while_it_has_an_lm(lm_model_dir, tmp_path):
+    import shutil
+
+    from transformers import AutoProcessor
+
+    from robust_speech.cli.build_ngram import main
+
+    folder = tmp_path / "model"
+    shutil.copytree(lm_model_dir, folder)
+    configs = {name: json.loads((folder / name).read_text()) for name in ("processor_config.json", "tokenizer_config.json")}
+    # Where AutoProcessor reads the class, and where the ASR pipeline reads it (the feature extractor's settings).
+    assert configs["processor_config.json"]["processor_class"] == "Wav2Vec2ProcessorWithLM"
+    assert configs["processor_config.json"]["feature_extractor"]["processor_class"] == "Wav2Vec2ProcessorWithLM"
+    assert configs["tokenizer_config.json"]["processor_class"] == "Wav2Vec2ProcessorWithLM"
+    assert type(AutoProcessor.from_pretrained(folder)).__name__ == "Wav2Vec2ProcessorWithLM"
+    assert main(["--model_dir", str(folder), "--remove_lm"]) == 0
+    assert type(AutoProcessor.from_pretrained(folder)).__name__ == "Wav2Vec2Processor"
+    nested = json.loads((folder / "processor_config.json").read_text())["feature_extractor"]
+    assert nested.get("processor_class") == "Wav2Vec2Processor" and not (folder / "language_model").exists()
+
+
 def test_the_folder_loads_in_transformers_and_decodes_like_our_pyctcdecode_engine(lm_model_dir):
     from transformers import Wav2Vec2ProcessorWithLM
 
