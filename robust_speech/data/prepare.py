@@ -123,11 +123,6 @@ def prepare_datasets(
     without it one is built from the normalized training text. `sampling_rate`: the model's feature extractor's.
     `seed`: shuffles a training stream.
     """
-    if args.streaming and args.preprocessing_only:
-        raise ConfigurationError(
-            "--preprocessing_only decodes the data into the cache, and --streaming caches nothing (a stream is "
-            "decoded as training reads it): drop one of the two"
-        )
     if args.shuffle_buffer_size < 0:
         raise ConfigurationError(f"--shuffle_buffer_size must be 0 (keep the order) or more, got {args.shuffle_buffer_size}")
     output_dir = Path(output_dir)
