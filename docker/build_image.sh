@@ -29,11 +29,15 @@ fi
 # podman: the build's RUN steps use the host's network (apt and pip reach the registries as the host does).
 network=()
 [[ "$engine" == podman ]] && network=(--network host)
+previous=$("$engine" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 started=$(date +%s)
 echo "robust-speech: building $image (torch $torch_version, $variant) with $engine"
 status=0
 "$engine" build "${network[@]}" -f docker/Dockerfile --build-arg TORCH_VARIANT="$variant" -t "$image" . || status=$?
 rm -f docker/wheels/*.whl
 [[ $status -eq 0 ]] || { echo "robust-speech: $engine build of $image failed (exit $status)" >&2; exit "$status"; }
+# The image this tag named before, when nothing else names it now (its layers that the new one shares stay).
+current=$("$engine" image inspect --format '{{.Id}}' "$image")
+[[ -n "$previous" && "$previous" != "$current" ]] && { "$engine" rmi "$previous" >/dev/null 2>&1 || true; }
 size=$("$engine" image inspect --format '{{.Size}}' "$image")
 echo "robust-speech: built $image in $(( $(date +%s) - started )) s; size $(( size / 1000000 )) MB"

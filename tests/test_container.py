@@ -203,4 +203,4 @@ def test_jupyterlab_is_the_default_command_and_answers_http_with_a_fresh_token(e
         assert status == 200 and "JupyterLab" in body
         assert "/workspace" in engine("exec", name, "pwd").stdout
     finally:
-        engine("rm", "-f", name, check=False)
+        engine("rm", "-f", "-v", name, check=False)  # and its anonymous HF_HOME volume
