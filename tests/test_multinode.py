@@ -58,9 +58,10 @@ def launch_together(commands, nodes, timeout=420) -> list[subprocess.CompletedPr
 
 # The same arguments on every node; the output folder is relative to the node's working directory (its own disk).
 def training_args(corpus, config_json):
-    return [ROOT / "run_speech_recognition_ctc.py", *train_argv(
-        corpus, config_json, "model", "--max_steps", "4", "--eval_strategy", "no", "--ddp_backend", "gloo",
-        "--max_batch_duration_s", "12")]
+    argv = train_argv(corpus, config_json, "model", "--max_steps", "4", "--eval_strategy", "no", "--ddp_backend", "gloo",
+                      "--max_batch_duration_s", "12")
+    at = argv.index("--per_device_train_batch_size")  # duration batches replace the fixed batch size
+    return [ROOT / "run_speech_recognition_ctc.py", *argv[:at], *argv[at + 2:]]
 
 
 def assert_one_model_trained_by_two_nodes(results, nodes) -> int:
