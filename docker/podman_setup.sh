@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(podman buildah uidmap fuse-overlayfs slirp4netns runc debootstrap)
+packages=(podman buildah netavark aardvark-dns uidmap fuse-overlayfs slirp4netns runc debootstrap)
 missing=()
 for package in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
