@@ -34,8 +34,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             with open(path, mode, **options) as file:
                 yield file
             return
-        # A fixed name: a re-run after a kill overwrites (and so removes) the leftover of the killed run.
-        temporary = path.with_name(f".{path.name}.tmp")
+        # A fixed name: a re-run after a kill overwrites (and so removes) the leftover of the killed run. Each
+        # process of a distributed run (torchrun/accelerate set RANK) has its own, so that processes writing the
+        # same file at once (skipped.tsv) never rename each other's temporary away.
+        rank = os.environ.get("RANK", "0")
+        temporary = path.with_name(f".{path.name}.tmp" if rank == "0" else f".{path.name}.rank{rank}.tmp")
         try:
             with open(temporary, mode, **options) as file:
                 yield file

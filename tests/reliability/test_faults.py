@@ -321,3 +321,18 @@ def test_read_only_output_is_one_line(tmp_path, monkeypatch, capsys):
         f"robust-speech: error: cannot write {tmp_path / 'score.json'}: read-only file system; make it writable or "
         "write elsewhere (e.g. another --output_dir)")
     assert not list(tmp_path.glob("*score*"))
+
+
+def test_processes_of_a_distributed_run_write_one_file_through_their_own_temporaries(tmp_path, monkeypatch):
+    """torchrun runs one process per GPU, and each writes skipped.tsv: their temporaries must not collide."""
+    from robust_speech.core.files import atomic_write
+
+    target = tmp_path / "skipped.tsv"
+    seen = {}
+    for rank in ("0", "1", "7"):
+        monkeypatch.setenv("RANK", rank)
+        with atomic_write(target) as file:
+            file.write(f"from rank {rank}\n")
+            seen[rank] = sorted(path.name for path in tmp_path.iterdir() if path.name.startswith("."))
+    assert seen == {"0": [".skipped.tsv.tmp"], "1": [".skipped.tsv.rank1.tmp"], "7": [".skipped.tsv.rank7.tmp"]}
+    assert target.read_text() == "from rank 7\n" and [path.name for path in tmp_path.iterdir()] == ["skipped.tsv"]
