@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from robust_speech.core.files import write_text_atomic
 from robust_speech.core.model_folder import (
     ALPHABET_FILE,
     ATTRS_FILE,
@@ -85,27 +86,26 @@ def declare_processor_class(model_dir: str | os.PathLike, *, with_lm: bool) -> l
     Only folders whose processor is a Wav2Vec2 CTC processor are changed; another class (a w2v-BERT processor,
     say) has no LM twin in transformers, so its LM serves our decoders only."""
     model_dir = Path(model_dir)
-    wanted, other = (PROCESSOR_WITH_LM, PLAIN_PROCESSOR) if with_lm else (PLAIN_PROCESSOR, PROCESSOR_WITH_LM)
-    changed = []
+    wanted = PROCESSOR_WITH_LM if with_lm else PLAIN_PROCESSOR
+    ours = {PLAIN_PROCESSOR, PROCESSOR_WITH_LM}
+    configs = {}  # file -> its config, read once
+    sections = []  # (file, the dict holding the processor class there)
     for filename, keys in PROCESSOR_CLASS_KEYS:
         path = model_dir / filename
-        if not path.is_file():
-            continue
-        config = json.loads(path.read_text(encoding="utf-8"))
-        section = config
-        for key in keys:
-            section = section.get(key) if isinstance(section, dict) else None
-        if not isinstance(section, dict):
-            continue
-        current = section.get("processor_class")
-        # The feature extractor's own settings may lack the key: it is added where the top level is ours.
-        if current == wanted or current not in (other, None) or (current is None and not keys):
-            continue
-        if current is None and config.get("processor_class") not in (wanted, other):
-            continue
-        section["processor_class"] = wanted
-        staging = path.with_name(f".{filename}.tmp")
-        staging.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(staging, path)
-        changed.append(path)
-    return changed
+        if path.is_file():
+            section = configs.setdefault(path, json.loads(path.read_text(encoding="utf-8")))
+            for key in keys:
+                section = section.get(key) if isinstance(section, dict) else None
+            if isinstance(section, dict):
+                sections.append((path, section))
+    if not any(section.get("processor_class") in ours for _path, section in sections):
+        return []
+    changed = []
+    for path, section in sections:
+        # The feature extractor's own settings may lack the key (transformers 5 writes none there): it is added.
+        if section.get("processor_class", wanted) in ours and section.get("processor_class") != wanted:
+            section["processor_class"] = wanted
+            changed.append(path)
+    for path in dict.fromkeys(changed):
+        write_text_atomic(path, json.dumps(configs[path], indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    return list(dict.fromkeys(changed))
