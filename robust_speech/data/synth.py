@@ -44,6 +44,20 @@ VOICE_VARIANTS = (
     "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
     "klatt", "klatt2", "klatt3", "adam", "linda", "steph", "john", "belinda", "max", "paul",
 )
+# `voices="wide"`: every variant espeak-ng 1.51 ships that is a human voice (its robots, whispers, croaks and
+# effects left out), for training sets whose voices should vary as much as one synthesizer allows.
+WIDE_VOICE_VARIANTS = VOICE_VARIANTS + (
+    "m8", "klatt4", "klatt5", "klatt6", "steph2", "steph3", "Alex", "Alicia", "Andrea", "Andy", "Annie", "antonio",
+    "aunty", "benjamin", "boris", "caleb", "david", "Denis", "Diogo", "ed", "edward", "edward2", "Gene", "Gene2",
+    "gustave", "Henrique", "Hugo", "iven", "iven2", "iven3", "iven4", "Jacky", "Lee", "marcelo", "Marco", "Mario",
+    "Michael", "michel", "miguel", "Mike", "Nguyen", "pablo", "pedro", "quincy", "rob", "robert", "shelby", "travis",
+    "victor", "zac", "anika", "norbert", "sandro", "grandpa", "grandma",
+)
+VOICE_SETS = {"common": VOICE_VARIANTS, "wide": WIDE_VOICE_VARIANTS}
+# Fields added after corpora were cached, with the value those corpora were made with: a config that keeps
+# that value keeps its old key, so its cached corpus is reused.
+_LATER_FIELDS = {"held_out_splits": ("dev", "test", "long"), "voices": "common", "speed_wpm": (135, 190),
+                 "pitch": (25, 75), "word_gap": (0, 0)}
 TSV_COLUMNS = ("client_id", "path", "sentence", "up_votes", "down_votes", "age", "gender", "accents", "locale", "segment")
 
 
@@ -61,6 +75,12 @@ class SynthConfig:
     audio_format: str = "mp3"
     sampling_rate: int = 48_000  # Common Voice's mp3 rate; the data layer must resample it
     speakers: int = 12
+    # Each speaker: a voice variant from this set, and a rate (words per minute), pitch (0-99) and gap between
+    # words (units of 10 ms) drawn from these ranges, inclusive.
+    voices: str = "common"
+    speed_wpm: tuple[int, int] = (135, 190)
+    pitch: tuple[int, int] = (25, 75)
+    word_gap: tuple[int, int] = (0, 0)
     hold_out_voices: bool = True  # dev/test/long voices never speak in train
     held_out_splits: tuple[str, ...] = ("dev", "test", "long")  # the splits those held-out voices speak
     noise_snr_db: float | None = None
@@ -79,6 +99,12 @@ class SynthConfig:
         low, high = self.long_duration_s
         if not 0 < low <= high:
             raise ConfigurationError(f"long recording durations must satisfy 0 < min <= max, not {low}..{high}")
+        if self.voices not in VOICE_SETS:
+            raise ConfigurationError(f"voices must be one of {', '.join(VOICE_SETS)}, not {self.voices!r}")
+        for name, (low, high), bounds in (("speed_wpm", self.speed_wpm, (80, 450)), ("pitch", self.pitch, (0, 99)),
+                                          ("word_gap", self.word_gap, (0, 100))):
+            if not bounds[0] <= low <= high <= bounds[1]:
+                raise ConfigurationError(f"{name} must satisfy {bounds[0]} <= low <= high <= {bounds[1]}, not {low}..{high}")
         if self.hold_out_voices and self.speakers < 2:
             raise ConfigurationError("holding out voices needs at least 2 speakers per language")
         unknown = (set(self.degraded_splits) | set(self.held_out_splits)) - {*SPLITS, "long"} - {"train"}
@@ -88,10 +114,15 @@ class SynthConfig:
     def key(self) -> str:
         """Identifies the corpus this config produces."""
         fields = asdict(self)
-        if tuple(fields["held_out_splits"]) == ("dev", "test", "long"):
-            del fields["held_out_splits"]  # added later: corpora cached before it keep their key
+        for name, old_value in _LATER_FIELDS.items():
+            if _same(fields[name], old_value):
+                del fields[name]
         payload = json.dumps({"version": SYNTH_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _same(value, old_value) -> bool:
+    return tuple(value) == tuple(old_value) if isinstance(old_value, tuple) else value == old_value
 
 
 @dataclass(frozen=True)
@@ -101,6 +132,7 @@ class Speaker:
     variant: str
     speed: int  # words per minute
     pitch: int  # 0-99
+    word_gap: int = 0  # extra pause between words, in units of 10 ms
 
     @property
     def espeak_voice(self) -> str:
@@ -191,17 +223,24 @@ def _read_manifest(folder: Path) -> dict | None:
         return None
 
 
-def make_speakers(language: str, count: int, rng: np.random.Generator) -> list[Speaker]:
-    """`count` distinct speakers: a regional voice, a voice variant, a speaking rate and a pitch each."""
+def make_speakers(language: str, count: int, rng: np.random.Generator, config: SynthConfig | None = None) -> list[Speaker]:
+    """`count` distinct speakers: a regional voice, a voice variant, a speaking rate, a pitch and a gap between
+    words each, drawn from `config`'s set and ranges."""
+    config = config or SynthConfig(languages=(language,))
     voices = language_source(language).espeak_voices
-    variants = rng.permutation(len(VOICE_VARIANTS))
+    catalogue = VOICE_SETS[config.voices]
+    variants = rng.permutation(len(catalogue))
     speakers = []
     for index in range(count):
-        variant = VOICE_VARIANTS[variants[index % len(VOICE_VARIANTS)]]
+        variant = catalogue[variants[index % len(catalogue)]]
         voice = voices[index % len(voices)]
-        speed, pitch = int(rng.integers(135, 191)), int(rng.integers(25, 76))
-        client_id = hashlib.sha1(f"{language}:{voice}+{variant}:{speed}:{pitch}:{index}".encode()).hexdigest()
-        speakers.append(Speaker(client_id, voice, variant, speed, pitch))
+        speed = int(rng.integers(config.speed_wpm[0], config.speed_wpm[1] + 1))
+        pitch = int(rng.integers(config.pitch[0], config.pitch[1] + 1))
+        # Drawn only when the range is open, so corpora made before word gaps existed keep their voices.
+        gap = int(rng.integers(config.word_gap[0], config.word_gap[1] + 1)) if config.word_gap != (0, 0) else 0
+        identity = f"{language}:{voice}+{variant}:{speed}:{pitch}:{index}" + (f":{gap}" if gap else "")
+        client_id = hashlib.sha1(identity.encode()).hexdigest()
+        speakers.append(Speaker(client_id, voice, variant, speed, pitch, gap))
     return speakers
 
 
@@ -243,7 +282,7 @@ def _synthesize_language(config: SynthConfig, language: str, folder: Path, progr
     seed = int.from_bytes(hashlib.sha256(f"{config.seed}:{language}".encode()).digest()[:8], "little")
     rng = np.random.default_rng(seed)
     pools = split_sentences(config, language, load_sentences(language), rng)
-    speakers = make_speakers(language, config.speakers, rng)
+    speakers = make_speakers(language, config.speakers, rng, config)
     if config.hold_out_voices:
         held_out = max(1, config.speakers // 3)
         train_speakers, eval_speakers = speakers[:-held_out], speakers[-held_out:]
@@ -280,11 +319,14 @@ def _synthesize_language(config: SynthConfig, language: str, folder: Path, progr
     for split, rows in rows_by_split.items():
         _write_tsv(folder / f"{split}.tsv", TSV_COLUMNS, rows)
     _write_tsv(folder / "validated.tsv", TSV_COLUMNS, [row for split in SPLITS for row in rows_by_split[split]])
+    # Who spoke what: each clip's row in its split's TSV names its client_id; this table gives that speaker's
+    # espeak-ng voice and settings, the splits it speaks in and how many clips.
     _write_tsv(
         folder / "speakers.tsv",
-        ("client_id", "voice", "variant", "speed", "pitch", "splits"),
+        ("client_id", "voice", "variant", "speed", "pitch", "word_gap", "splits", "clips"),
         [
-            {**asdict(speaker), "splits": ",".join(sorted({s for s, _n, _t, sp, _x in jobs if sp == speaker}))}
+            {**asdict(speaker), "splits": ",".join(sorted({s for s, _n, _t, sp, _x in jobs if sp == speaker})),
+             "clips": sum(1 for _s, _n, _t, sp, _x in jobs if sp == speaker)}
             for speaker in speakers
         ],
     )
@@ -341,6 +383,8 @@ def speak(text: str, speaker: Speaker, language: str, sampling_rate: int) -> np.
         path = os.path.join(folder, "speech.wav")
         command = ["espeak-ng", "-b", "1", "-v", speaker.espeak_voice, "-s", str(speaker.speed),
                    "-p", str(speaker.pitch), "-w", path]
+        if speaker.word_gap:
+            command[-2:-2] = ["-g", str(speaker.word_gap)]
         try:
             # Text on stdin: a sentence starting with '-' must not be read as an option.
             subprocess.run(command, input=text.encode("utf-8"), check=True, capture_output=True, timeout=120)
