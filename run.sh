@@ -2,6 +2,7 @@
 # The Robust Speech Challenge recipe, end to end: fine-tune XLS-R 300M on Common Voice, build a 5-gram LM
 # into the model folder, evaluate on the test split. Change the variables below for another model/language.
 # (Multi-GPU: replace `python` in step 1 with `torchrun --nproc_per_node N` or `accelerate launch`.)
+# Step 1 trains multi-condition (noise, babble, rooms, voices, codecs): set AUGMENT=none for the clean recipe.
 set -euo pipefail
 SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"   # the scripts beside this file, wherever it runs from
 
@@ -16,6 +17,16 @@ OUTPUT_DIR="${OUTPUT_DIR:-./wav2vec2-xls-r-300m-${LANGUAGE}}"
 LM_TEXT_SPLIT="${LM_TEXT_SPLIT:-train}"   # text for the n-gram: the training transcripts (add --text FILE for more)
 EPOCHS="${EPOCHS:-50}"
 EXTRA_TRAIN_FLAGS="${EXTRA_TRAIN_FLAGS:-}"  # e.g. "--max_steps 20" for a smoke test
+# Multi-condition training, the recommended recipe for real-world recordings (README: "Robust training"): each
+# condition with its probability per example, drawn anew every epoch in the dataloader workers. AUGMENT=none
+# trains on the clean audio only, as the challenge's original recipe did.
+AUGMENT="${AUGMENT:-speed:0.3,pitch:0.2,rir:0.4,babble:0.2,noise:0.5,gain:0.3,clip:0.03,codec:0.15}"
+WORKERS="${WORKERS:-4}"   # dataloader processes that degrade the audio while the GPU trains
+AUGMENT_FLAGS=()
+if [[ "${AUGMENT}" != "none" ]]; then
+	AUGMENT_FLAGS=(--augment="${AUGMENT}" --augment_snr_db="0,20" --augment_babble_snr_db="0,20"
+		--augment_rt60_s="0.2,1.0" --dataloader_num_workers="${WORKERS}")
+fi
 
 # 1. Fine-tune (the guide's flags, unchanged)
 python "${SCRIPTS}/run_speech_recognition_ctc.py" \
@@ -49,6 +60,7 @@ python "${SCRIPTS}/run_speech_recognition_ctc.py" \
 	--fp16 \
 	--group_by_length \
 	--do_train --do_eval \
+	"${AUGMENT_FLAGS[@]}" \
 	${EXTRA_TRAIN_FLAGS}
 
 # 2. A 5-gram language model from the training text, installed into the model folder

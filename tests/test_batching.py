@@ -10,7 +10,7 @@ from transformers import (
     Wav2Vec2Processor,
 )
 
-from robust_speech.audio.augment import Augmenter
+from robust_speech.audio.augment import Augmenter, AugmentOptions
 from robust_speech.training.batching import CTCCollator, DurationBatchSampler, StreamBuckets, padding_ratio
 from robust_speech.training.feature_cache import FeatureCache
 
@@ -167,6 +167,6 @@ def test_the_cache_stops_growing_at_its_cap_and_serves_only_spectrogram_extracto
 def test_augmented_batches_bypass_the_cache(tmp_path):
     extractor = SeamlessM4TFeatureExtractor()
     cache = FeatureCache(extractor, 2**30)
-    augmenter = Augmenter.from_flags("noise", 1.0, "5,20", "0.9,1.1", 0, extractor.sampling_rate)
+    augmenter = Augmenter(AugmentOptions({"noise": 1.0}, sampling_rate=extractor.sampling_rate))
     CTCCollator(_processor(tmp_path, extractor), augmenter, cache)(_rows(3))
     assert cache.misses == cache.hits == 0

@@ -63,7 +63,8 @@ def test_robustness_speeds_and_bandwidths_give_one_row_per_level_and_degrade_wha
     monkeypatch.setattr(Transcriber, "transcribe", spy)
     out = tmp_path / "robustness"
     code = main(["robustness", "--model", str(model), "--dataset", str(data), "--split", "test", "--output_dir",
-                 str(out), "--snr_db", "", "--rt60_s", "", "--speeds", "0.9,1.1", "--bandwidths_hz", "1000"])
+                 str(out), "--snr_db", "", "--rt60_s", "", "--babble_snr_db", "", "--codecs", "", "--speeds", "0.9,1.1",
+                 "--bandwidths_hz", "1000"])
     assert code == 0
     printed = capsys.readouterr().out
     result = read_robustness(out / "robustness.json")
@@ -100,6 +101,66 @@ def test_robustness_speeds_and_bandwidths_give_one_row_per_level_and_degrade_wha
     for row, condition_texts in zip(result.rows, texts):
         assert row.wer == pytest.approx(word_error_rate(references, condition_texts))
         assert row.cer == pytest.approx(char_error_rate(references, condition_texts))
+
+
+def test_robustness_babble_and_codecs_degrade_what_is_transcribed_and_are_plotted(tmp_path, monkeypatch):
+    from robust_speech.cli.verbs import main
+    from robust_speech.evaluation.robustness import read_robustness
+    from robust_speech.inference.transcribe import Transcriber
+
+    model = save_random_model(tmp_path / "model")
+    data = two_tone_test_split(tmp_path / "data")
+    received: list[list[np.ndarray]] = []
+    real = Transcriber.transcribe
+
+    def spy(self, audios, *args, **kwargs):
+        received.append([np.asarray(audio).copy() for audio in audios])
+        return real(self, audios, *args, **kwargs)
+
+    plotted = []
+    import robust_speech.evaluation.robustness as robustness
+
+    real_plot = robustness.plot_robustness
+    def plot(results, *args, **kwargs):
+        plotted.append(results)
+        return real_plot(results, *args, **kwargs)
+
+    monkeypatch.setattr(robustness, "plot_robustness", plot)
+    monkeypatch.setattr(Transcriber, "transcribe", spy)
+    out = tmp_path / "robustness"
+    assert main(["robustness", "--model", str(model), "--dataset", str(data), "--split", "test", "--output_dir", str(out),
+                 "--snr_db", "", "--rt60_s", "", "--babble_snr_db", "5", "--codecs", "mp3:8,telephone"]) == 0
+    result = read_robustness(out / "robustness.json")
+    assert [row.label for row in result.rows] == ["clean", "5 dB SNR babble", "8 kbit/s mp3", "13 kbit/s GSM telephone"]
+    clean, babbled, mp3, phone = received
+    for index, audio in enumerate(clean):
+        interference = babbled[index] - audio
+        # The other utterance talks over this one, 5 dB down: the interference is its tones, not noise.
+        assert 10 * np.log10(np.mean(audio**2) / np.mean(interference**2)) == pytest.approx(5.0, abs=0.2)
+        spectrum = np.abs(np.fft.rfft(interference)) ** 2
+        frequencies = np.fft.rfftfreq(interference.size, 1 / 16000)
+        tones = (np.abs(frequencies - 3000) < 30) | (np.abs(frequencies - 500) < 30)
+        assert spectrum[tones].sum() > 0.8 * spectrum.sum()
+        for coded in (mp3[index], phone[index]):
+            assert coded.size == audio.size and not np.allclose(coded, audio, atol=1e-3)
+        # The telephone keeps 300-3400 Hz at 8 kHz: the 3 kHz tone passes, nothing above 4 kHz does.
+        spectrum = np.abs(np.fft.rfft(phone[index])) ** 2
+        frequencies = np.fft.rfftfreq(phone[index].size, 1 / 16000)
+        assert spectrum[frequencies > 4000].sum() < 1e-3 * spectrum.sum()
+        assert spectrum[frequencies > 3600].sum() < 1e-2 * spectrum.sum()
+    (curves,) = plotted
+    panels = [kind for kind in ("babble", "mp3", "telephone") if any(result.by_kind(kind) for result in curves.values())]
+    assert panels == ["babble", "mp3", "telephone"] and (out / "robustness.png").stat().st_size > 10_000
+    assert main(["robustness", "--model", str(model), "--dataset", str(data), "--codecs", "mp3:64"]) == 2
+
+
+def test_babble_never_lets_an_utterance_talk_over_itself():
+    from robust_speech.evaluation.robustness import _talkers
+
+    pool = [(index, np.full(10, index, dtype=np.float32)) for index in range(4)]
+    for index in range(4):
+        talkers = _talkers(pool, index, np.random.default_rng(index))
+        assert len(talkers) == 3 and all(talker[0] != index for talker in talkers)
 
 
 def test_robustness_speed_and_band_levels_must_be_positive():
@@ -222,16 +283,17 @@ def test_demo_training_is_reused_on_a_rerun_and_redone_with_force(tmp_path, monk
 
     run(plan)
     assert trained == [False] and weights.read_bytes() == b"weights of run 0"
-    assert json.loads(info.read_text(encoding="utf-8")) == {"seconds": 1.0}
+    recipe = {"augment": demo.AUGMENT, "augment_copies": demo.AUGMENT_COPIES}
+    assert json.loads(info.read_text(encoding="utf-8")) == {"seconds": 1.0, **recipe}
     printed = run(plan)
     assert trained == [False], "a finished training was redone"
     assert f"training: done before ({plan.output / 'acoustic_model'}), reused" in printed
     assert weights.read_bytes() == b"weights of run 0" and json.loads(info.read_text(encoding="utf-8")) == {
-        "seconds": 1.0}
+        "seconds": 1.0, **recipe}
     printed = run(replace(plan, force=True))
     assert trained == [False, True] and "done before" not in printed
     assert weights.read_bytes() == b"weights of run 1" and json.loads(info.read_text(encoding="utf-8")) == {
-        "seconds": 2.0}
+        "seconds": 2.0, **recipe}
 
 
 def test_demo_language_model_is_reused_on_a_rerun_and_rebuilt_from_the_acoustic_model_with_force(

@@ -50,9 +50,12 @@ def test_a_short_demo_runs_every_stage_and_reports_only_what_eval_wrote(tmp_path
     from robust_speech.evaluation.robustness import read_robustness
 
     robust = {language: read_robustness(out / "robustness" / language / "robustness.json") for language in ("en", "de")}
-    conditions = re.findall(r"^\| (clean|[\d.]+ dB SNR|[\d.]+ s RT60) \| ([\d.]+) \| ([\d.]+) \|$", report, flags=re.M)
-    assert [c[0] for c in conditions] == ["clean", "20 dB SNR", "10 dB SNR", "5 dB SNR", "0 dB SNR", "0.3 s RT60",
-                                          "0.6 s RT60", "0.9 s RT60"]
+    section = report.split("## Robustness: ")[1].split("\n## ")[0]
+    conditions = re.findall(r"^\| ([^|]+) \| ([\d.]+) \| ([\d.]+) \|$", section, flags=re.M)
+    assert [c[0] for c in conditions] == [
+        "clean", "20 dB SNR", "10 dB SNR", "5 dB SNR", "0 dB SNR", "10 dB SNR babble", "5 dB SNR babble",
+        "0 dB SNR babble", "0.3 s RT60", "0.6 s RT60", "0.9 s RT60", "16 kbit/s mp3", "9 kbit/s opus",
+        "13 kbit/s GSM telephone"]
     for position, (label, en, de) in enumerate(conditions):
         assert (f"{robust['en'].rows[position].wer:.4f}", f"{robust['de'].rows[position].wer:.4f}") == (en, de)
         assert robust["en"].rows[position].label == label
@@ -115,3 +118,61 @@ def test_eval_runs_go_two_at_a_time_never_two_decoders_of_one_set_side_by_side(t
     assert most[0] == demo.EVAL_PROCESSES == 2
     assert side_by_side and all(one != other for one, other in side_by_side)
     assert sorted(files["en"]) == sorted((name, decoder) for name in demo.EVAL_SETS for decoder in ("greedy", "lm"))
+
+
+def test_the_report_sets_a_stored_clean_baseline_beside_the_multi_condition_run(tmp_path):
+    import json
+
+    import robust_speech.demo.pipeline as demo
+    from robust_speech.evaluation.robustness import ConditionResult, RobustnessResult
+
+    def robustness(clean, noisy, reverb):
+        rows = [ConditionResult("clean", None, "clean", clean, clean / 3, 30),
+                ConditionResult("noise", 10.0, "10 dB SNR", noisy, noisy / 3, 30),
+                ConditionResult("reverb", 0.6, "0.6 s RT60", reverb, reverb / 3, 30)]
+        return RobustnessResult("model", "corpus", "en", "test", "pyctcdecode", "pink", 0, rows)
+
+    def table(cv, real_dev, real_test):
+        rates = {}
+        for name, wer in (("cv_test", cv), ("real_dev", real_dev), ("real_test", real_test)):
+            rates[(name, "greedy")] = {"wer": wer + 0.1, "cer": wer / 3}
+            rates[(name, "lm")] = {"wer": wer, "cer": wer / 4}
+        return {"en": {"rates": rates, "final_score": (cv + real_dev + real_test) / 3}}
+
+    clean_plan = demo.DemoPlan(languages=("en",), minutes=15, output=tmp_path / "clean", augment=None)
+    clean_plan.output.mkdir()
+    stored = demo.results_record(clean_plan, table(0.3, 0.9, 0.95), {"en": robustness(0.3, 0.9, 0.75)}, {"steps": 100},
+                                 "corpus-key")
+    baseline_file = tmp_path / "clean_baseline.json"
+    baseline_file.write_text(json.dumps(stored), encoding="utf-8")
+
+    plan = demo.DemoPlan(languages=("en",), minutes=15, output=tmp_path / "multi", baseline=baseline_file)
+    plan.output.mkdir()
+    baseline, line = demo.read_baseline(plan, "corpus-key")
+    assert baseline is not None and f"at commit {stored['commit']}" in line
+    figures = {"robustness": plan.output / "robustness.png", "training": None}
+    report = demo.write_report(plan, table(0.25, 0.45, 0.5), {"en": robustness(0.25, 0.4, 0.3)}, {"steps": 90},
+                               {"train": 100, "test": 30}, figures, baseline, line).read_text(encoding="utf-8")
+    assert "| en | real_dev | 0.9000 | 0.4500 | -50.0% |" in report
+    assert "| en | real_test | 0.9500 | 0.5000 | -47.4% |" in report
+    assert "| en | 10 dB SNR | 0.9000 | 0.4000 |" in report
+    assert "| en | 0.4500 | 0.5000 | 1.60x | 1.20x | met |" in report  # real-world, 10 dB and RT60 0.6 s targets
+    assert f"`--augment {demo.AUGMENT}`" in report
+    # Another corpus or budget is not a baseline for this run: said, and not compared.
+    other, why = demo.read_baseline(plan, "another-corpus")
+    assert other is None and "another corpus or budget" in why
+    assert demo.read_baseline(demo.DemoPlan(languages=("en",), minutes=15, output=tmp_path, augment=None,
+                                            baseline=baseline_file), "corpus-key") == (None, "")
+
+
+def test_a_demo_folder_trained_with_another_recipe_is_not_reused_silently(tmp_path):
+    import json
+
+    import robust_speech.demo.pipeline as demo
+    from robust_speech.core.errors import ConfigurationError
+
+    (tmp_path / "training.json").write_text(json.dumps({"seconds": 900, "augment": None, "augment_copies": 0}))
+    plan = demo.DemoPlan(languages=("en",), minutes=1, output=tmp_path)
+    with pytest.raises(ConfigurationError, match="trained with --augment none"):
+        demo.check_recipe(plan)
+    demo.check_recipe(demo.DemoPlan(languages=("en",), minutes=1, output=tmp_path, augment=None))

@@ -47,7 +47,14 @@ REFUSED = [
     (["--augment_prob", "0.9"], "--augment_prob needs --augment"),
     (["--augment", "noise", "--augment_speeds", "0.8,1.2"], "--augment_speeds applies to --augment speed"),
     (["--augment", "speed", "--augment_snr_db", "0,10"], "--augment_snr_db applies to --augment noise"),
-    (["--augment", "noise", "--feature_cache_mb", "2048"], "--feature_cache_mb does nothing with --augment"),
+    (["--augment", "noise", "--feature_cache_mb", "2048"], "--feature_cache_mb does nothing with on-the-fly --augment"),
+    (["--augment_copies", "2"], "--augment_copies needs --augment"),
+    (["--augment", "noise", "--augment_semitones=-2,2"], "--augment_semitones applies to --augment pitch"),
+    (["--augment", "noise", "--augment_rt60_s", "0.3,0.6"], "--augment_rt60_s applies to --augment rir/reverb"),
+    (["--augment", "noise", "--augment_babble_snr_db", "0,5"], "--augment_babble_snr_db applies to --augment babble"),
+    (["--augment", "noise", "--augment_copies", "-1"], "--augment_copies must be 0 (on the fly) or more"),
+    (["--augment", "noise", "--augment_copies", "2", "--streaming", "--max_steps", "5"],
+     "--augment_copies renders copies of a prepared training set"),
     (["--tokenizer_name_or_path", "tok", "--vocabulary_min_count", "3"], "--vocabulary_min_count applies to the vocabulary"),
     (["--metric_for_best_model", "cer", "--eval_metrics", "wer"], "--metric_for_best_model cer: evaluation computes wer"),
     (["--model_config_json", HUBERT, "--add_adapter", "true"], "--add_adapter: a hubert model has no add_adapter"),
@@ -70,7 +77,9 @@ def test_the_guides_flags_and_the_defaults_are_not_refused(tmp_path, capsys):
     """The same flags, spelled as the defaults or as the guide uses them, reach the data loading step."""
     argv = ["--dataset_name", str(tmp_path / "no_such_data"), "--output_dir", str(tmp_path / "out"), "--do_train",
             "--report_to", "none", "--group_by_length", "--per_device_train_batch_size", "8", "--unk_token", "[UNK]",
-            "--augment", "noise,speed", "--augment_prob", "0.3", "--augment_snr_db", "5,10", "--augment_speeds", "0.9,1.1",
+            "--augment", "noise,speed,rir:0.2,pitch,babble", "--augment_prob", "0.3", "--augment_snr_db", "5,10",
+            "--augment_speeds", "0.9,1.1", "--augment_rt60_s", "0.3,0.9", "--augment_semitones=-2,2",
+            "--augment_babble_snr_db", "0,10", "--augment_copies", "2", "--feature_cache_mb", "2048",
             "--eval_metrics", "wer", "cer", "--metric_for_best_model", "eval_wer", "--push_to_hub", "--hub_strategy", "end",
             "--remove_unused_columns", "false", "--model_config_json", HUBERT]
     assert training.main(argv, script="run_speech_recognition_ctc.py") == 2

@@ -2,11 +2,11 @@ import hashlib
 
 import numpy as np
 import pytest
-from conftest import SMALL_CORPUS, dominant_frequency, tone
+from conftest import SMALL_CORPUS, tone
 
 import robust_speech.data.synth as synth
-from robust_speech.audio.augment import add_noise, add_reverb
 from robust_speech.audio.decode import audio_info, load_audio
+from robust_speech.audio.effects import add_noise, add_reverb
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.data.sentences import LANGUAGES, load_sentences
 from robust_speech.data.synth import TSV_COLUMNS, SynthConfig, read_tsv, synthesize_corpus
@@ -152,21 +152,42 @@ def test_bad_configs_are_refused():
         SynthConfig(degraded_splits=("validation",))
 
 
-def test_augmenter_is_seeded_and_each_kind_changes_the_audio():
-    from robust_speech.audio.augment import Augmenter, band_limit, change_speed
+def test_wide_voices_vary_rate_pitch_and_word_gaps_and_speakers_tsv_says_who_spoke_each_clip(tmp_path):
+    config = SynthConfig(languages=("en",), train_size=12, dev_size=3, test_size=3, lm_sentences=2, audio_format="wav",
+                         sampling_rate=16000, speakers=9, voices="wide", speed_wpm=(110, 220), pitch=(0, 99),
+                         word_gap=(0, 6), seed=4)
+    assert config.key() != SynthConfig(languages=("en",), train_size=12, dev_size=3, test_size=3, lm_sentences=2,
+                                       audio_format="wav", sampling_rate=16000, speakers=9, seed=4).key()
+    corpus = synthesize_corpus(config, tmp_path / "wide", progress=False)
+    speakers = {row["client_id"]: row for row in read_tsv(corpus.root / "en" / "speakers.tsv")}
+    assert len(speakers) == 9
+    assert {row["variant"] for row in speakers.values()} <= set(synth.WIDE_VOICE_VARIANTS)
+    assert all(110 <= int(row["speed"]) <= 220 and 0 <= int(row["pitch"]) <= 99 and 0 <= int(row["word_gap"]) <= 6
+               for row in speakers.values())
+    assert len({row["word_gap"] for row in speakers.values()}) > 1
+    # Every clip's speaker is in the table, with the splits it speaks in and its number of clips.
+    spoken = {split: corpus.rows("en", split) for split in ("train", "dev", "test")}
+    for split, rows in spoken.items():
+        assert all(split in speakers[row["client_id"]]["splits"].split(",") for row in rows)
+    assert sum(int(row["clips"]) for row in speakers.values()) == sum(len(rows) for rows in spoken.values())
+    train = {row["client_id"] for row in spoken["train"]}
+    assert train and not train & {row["client_id"] for split in ("dev", "test") for row in spoken[split]}
+    # The word gap is spoken: a speaker with a gap says the same words more slowly than without it.
+    voice = next(row for row in speakers.values() if int(row["word_gap"]) >= 3)
+    speaker = synth.Speaker(voice["client_id"], voice["voice"], voice["variant"], int(voice["speed"]), int(voice["pitch"]),
+                            int(voice["word_gap"]))
+    without = synth.Speaker(voice["client_id"], voice["voice"], voice["variant"], int(voice["speed"]), int(voice["pitch"]))
+    words = "one two three four five six seven eight nine ten"
+    assert synth.speak(words, speaker, "en", 16000).size > synth.speak(words, without, "en", 16000).size + 0.1 * 16000 * 3
 
-    audio = tone(440, 1.0, 16000)
-    assert change_speed(audio, 1.25, 16000).size == int(16000 / 1.25)
-    assert abs(dominant_frequency(change_speed(audio, 1.25, 16000), 16000) - 550) < 5
-    wideband = tone(6000, 1.0, 16000) + audio
-    limited = band_limit(wideband, 4000, 16000)
-    assert limited.size == wideband.size and abs(dominant_frequency(limited, 16000) - 440) < 5
-    for kind in ("noise", "reverb", "speed", "bandlimit"):
-        augmenter = Augmenter((kind,), probability=1.0, seed=3)
-        out = augmenter(wideband)
-        assert out.size != wideband.size or not np.allclose(out, wideband), kind
-    first = Augmenter(("noise", "speed"), probability=0.5, seed=5)
-    second = Augmenter(("noise", "speed"), probability=0.5, seed=5)
-    assert all(np.array_equal(first(audio), second(audio)) for _ in range(5))
-    with pytest.raises(ConfigurationError, match="choose from noise,reverb,speed,bandlimit"):
-        Augmenter.from_flags("noise,echo", 0.5, "5,20", "0.9,1.1", 0, 16000)
+
+def test_corpora_cached_before_voice_ranges_existed_keep_their_key():
+    import dataclasses
+    import json
+
+    # The hash of the default config as it was before `voices`, `speed_wpm`, `pitch` and `word_gap` were fields.
+    config = SynthConfig(languages=("en",), train_size=3, dev_size=1, test_size=1, lm_sentences=2, seed=1)
+    fields = {name: value for name, value in dataclasses.asdict(config).items()
+              if name not in ("voices", "speed_wpm", "pitch", "word_gap", "held_out_splits")}
+    payload = json.dumps({"version": synth.SYNTH_VERSION, **fields}, sort_keys=True)
+    assert config.key() == hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -331,6 +331,38 @@ def test_augment_changes_what_the_model_is_trained_on(small_corpus, tiny_config_
     assert faster.shape[1] < plain.shape[1]  # 1.5x speed: two thirds of the samples
 
 
+def test_pre_rendered_copies_are_what_the_model_trains_on(small_corpus, tiny_config_json, tmp_path, monkeypatch, capsys):
+    from robust_speech.training.batching import CTCCollator
+
+    monkeypatch.setenv("ROBUST_SPEECH_CACHE", str(tmp_path / "cache"))
+    augmenters = []
+    real = CTCCollator.__call__
+
+    def spy(self, rows):
+        augmenters.append(self.augmenter)
+        return real(self, rows)
+
+    monkeypatch.setattr(CTCCollator, "__call__", spy)
+    output_dir = tmp_path / "copies"
+    argv = train_argv(small_corpus, tiny_config_json, output_dir, "--max_steps", "2", "--do_eval", "false",
+                      "--augment", "noise,rir,gain", "--augment_prob", "1", "--augment_copies", "2")
+    assert training.main(argv, script="test") == 0
+    printed = capsys.readouterr().out
+    clean = len(small_corpus.rows("en", "train"))
+    assert json.loads((output_dir / "train_results.json").read_text())["train_samples"] == 3 * clean
+    assert f"multi-condition: 2 degraded copies of {clean} training examples" in printed
+    assert f"rir {2 * clean}, noise {2 * clean}, gain {2 * clean}" in printed
+    assert augmenters and all(augmenter is None for augmenter in augmenters)  # degraded already: not again
+    assert "augment_copies" in (output_dir / "run.sh").read_text()
+    # A second run reads the copies back from the cache instead of rendering them again.
+    again = train_argv(small_corpus, tiny_config_json, tmp_path / "again", "--max_steps", "1", "--do_eval", "false",
+                       "--augment", "noise,rir,gain", "--augment_prob", "1", "--augment_copies", "2")
+    import robust_speech.training.multi_condition as multi_condition
+
+    monkeypatch.setattr(multi_condition, "_render_batch", lambda *a, **k: pytest.fail("rendered twice"))
+    assert training.main(again, script="test") == 0
+
+
 def test_training_caches_filterbank_features_unless_augmenting_or_turned_off():
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2FeatureExtractor
 
@@ -340,6 +372,7 @@ def test_training_caches_filterbank_features_unless_augmenting_or_turned_off():
     cache = training._feature_cache(filterbank, RecipeArguments(feature_cache_mb=16))
     assert cache is not None and cache.max_bytes == 16 * 2**20
     assert training._feature_cache(filterbank, RecipeArguments(augment="noise")) is None
+    assert training._feature_cache(filterbank, RecipeArguments(augment="noise", augment_copies=2)) is not None
     assert training._feature_cache(filterbank, RecipeArguments(feature_cache_mb=0)) is None
     assert training._feature_cache(Wav2Vec2FeatureExtractor(return_attention_mask=True), RecipeArguments()) is None
 

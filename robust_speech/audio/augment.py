@@ -1,141 +1,95 @@
-"""Robustness degradations of clean speech: noise at a chosen SNR, reverberation, speed, band limits.
+"""Multi-condition training: random degradations that make clean recordings sound like real ones.
 
-Written with numpy and soxr rather than audiomentations because that package pins soxr<1.0 (it would
-downgrade the resampler the whole toolkit uses), and each effect is a few lines. `Augmenter` applies them on
-the fly during training, each with its own probability, from one seeded generator.
+`Augmenter` draws, per example and per condition, whether it applies (its probability) and its strength
+(from a range), from a seeded generator, and applies the chosen conditions in the order a recording meets
+them, whatever the order asked for: the voice (speed, pitch), the room (simulated or statistical
+reverberation), what else is heard (babble, noise), the input level (gain, clipping), then the channel
+(codec, band limit). The signal processing is in effects.py, codecs.py and rooms.py.
+
+The same generator seed gives the same degradations: `apply(audio, rng)` is a pure function of its
+arguments, so a pre-rendered copy of a corpus is reproducible whatever the number of processes that render it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
-import soxr
 
+from robust_speech.audio import codecs
 from robust_speech.audio.decode import TARGET_SAMPLING_RATE
+from robust_speech.audio.effects import (
+    add_babble,
+    add_noise,
+    add_reverb,
+    apply_gain,
+    band_limit,
+    change_speed,
+    clip,
+    convolve,
+    shift_pitch,
+)
+from robust_speech.audio.rooms import RoomBank, RoomBankSpec, room_bank
 from robust_speech.core.errors import ConfigurationError
 
-NOISE_COLORS = ("white", "pink", "brown")
+# The order of application (see the module docstring).
+AUGMENTATIONS = ("speed", "pitch", "rir", "reverb", "babble", "noise", "gain", "clip", "codec", "bandlimit")
+CODEC_CHOICES = (("mp3", 8), ("mp3", 16), ("mp3", 32), ("opus", 9), ("opus", 20), ("telephone", 0))
 
 
-def colored_noise(length: int, rng: np.random.Generator, color: str = "white") -> np.ndarray:
-    """Unit-RMS noise whose power falls as 1/f^0 (white), 1/f (pink) or 1/f^2 (brown)."""
-    if color not in NOISE_COLORS:
-        raise ValueError(f"noise color must be one of {NOISE_COLORS}, not {color!r}")
-    white = rng.standard_normal(length)
-    if color != "white" and length > 1:
-        spectrum = np.fft.rfft(white)
-        frequencies = np.arange(spectrum.size, dtype=np.float64)
-        frequencies[0] = 1.0
-        exponent = 0.5 if color == "pink" else 1.0  # amplitude slope = half the power slope
-        white = np.fft.irfft(spectrum / frequencies**exponent, n=length)
-    rms = np.sqrt(np.mean(white**2)) or 1.0
-    return (white / rms).astype(np.float32)
+@dataclass(frozen=True)
+class AugmentOptions:
+    """Which conditions (each with its probability per example) and their ranges, all inclusive."""
 
-
-def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator, color: str = "white") -> np.ndarray:
-    """`audio` plus noise whose power is `snr_db` below the speech power; peak-limited to full scale."""
-    speech_power = float(np.mean(audio.astype(np.float64) ** 2))
-    if speech_power == 0.0:
-        return audio.copy()
-    noise = colored_noise(audio.size, rng, color) * np.sqrt(speech_power / 10 ** (snr_db / 10))
-    return _limit(audio + noise)
-
-
-def room_impulse_response(rt60_s: float, sampling_rate: int, rng: np.random.Generator) -> np.ndarray:
-    """A synthetic impulse response: the direct path, then exponentially decaying diffuse noise that is
-    60 dB down after `rt60_s` seconds (the standard statistical model of a room's late reverberation)."""
-    length = max(1, int(rt60_s * sampling_rate))
-    time = np.arange(length) / sampling_rate
-    tail = rng.standard_normal(length) * np.exp(-6.9078 * time / rt60_s)  # ln(1000) = 60 dB in amplitude
-    tail[0] = 0.0
-    tail *= 0.3 / (np.sqrt(np.sum(tail**2)) or 1.0)  # direct-to-reverberant ratio about 10 dB
-    tail[0] = 1.0
-    return tail
-
-
-def add_reverb(audio: np.ndarray, rt60_s: float, sampling_rate: int, rng: np.random.Generator) -> np.ndarray:
-    """`audio` as heard in a room with reverberation time `rt60_s`; same length as the input."""
-    response = room_impulse_response(rt60_s, sampling_rate, rng)
-    size = audio.size + response.size - 1
-    wet = np.fft.irfft(np.fft.rfft(audio, size) * np.fft.rfft(response, size), size)[: audio.size]
-    return _limit(wet)
-
-
-def _limit(audio: np.ndarray) -> np.ndarray:
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    scale = 0.99 / peak if peak > 0.99 else 1.0
-    return (audio * scale).astype(np.float32)
-
-
-def change_speed(audio: np.ndarray, factor: float, sampling_rate: int) -> np.ndarray:
-    """Play `audio` `factor` times faster (tempo and pitch together, Kaldi-style speed perturbation)."""
-    return soxr.resample(audio, sampling_rate * factor, sampling_rate).astype(np.float32)
-
-
-def band_limit(audio: np.ndarray, bandwidth_hz: float, sampling_rate: int) -> np.ndarray:
-    """Keep only frequencies below `bandwidth_hz` (a telephone line keeps ~4 kHz): resample down and back."""
-    low_rate = int(2 * bandwidth_hz)
-    if low_rate >= sampling_rate:
-        return audio.astype(np.float32)
-    narrow = soxr.resample(audio, sampling_rate, low_rate)
-    restored = soxr.resample(narrow, low_rate, sampling_rate)
-    out = np.zeros(audio.size, dtype=np.float32)
-    out[: min(audio.size, restored.size)] = restored[: audio.size]
-    return out
-
-
-AUGMENTATIONS = ("noise", "reverb", "speed", "bandlimit")
-
-
-@dataclass
-class Augmenter:
-    """Random degradations for training, each applied with probability `probability`, seeded."""
-
-    kinds: tuple[str, ...]
-    probability: float = 0.5
-    snr_db: tuple[float, float] = (5.0, 20.0)
+    probabilities: dict[str, float]
+    snr_db: tuple[float, float] = (5.0, 20.0)  # colored noise
+    noise_exponents: tuple[float, float] = (0.0, 2.0)  # 1/f^x power spectrum: white (0) to brown (2)
+    babble_snr_db: tuple[float, float] = (5.0, 20.0)
+    babble_talkers: tuple[int, int] = (1, 4)
     speeds: tuple[float, float] = (0.9, 1.1)
-    rt60_s: tuple[float, float] = (0.2, 0.8)
+    semitones: tuple[float, float] = (-3.0, 3.0)
+    rt60_s: tuple[float, float] = (0.2, 1.0)
+    rooms: int = 48  # simulated rooms in the bank that --augment rir draws from
+    gain_db: tuple[float, float] = (-20.0, 6.0)
+    clip_headroom_db: tuple[float, float] = (3.0, 15.0)
     bandwidths_hz: tuple[float, ...] = (3400.0, 4000.0, 5500.0)
+    codecs: tuple[tuple[str, int], ...] = CODEC_CHOICES
     sampling_rate: int = TARGET_SAMPLING_RATE
     seed: int = 0
-    rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        unknown = [kind for kind in self.kinds if kind not in AUGMENTATIONS]
+        unknown = [kind for kind in self.probabilities if kind not in AUGMENTATIONS]
         if unknown:
             raise ConfigurationError(f"--augment {','.join(unknown)}: choose from {','.join(AUGMENTATIONS)}")
-        if not 0.0 <= self.probability <= 1.0:
-            raise ConfigurationError(f"--augment_prob must be between 0 and 1, got {self.probability}")
-        self.rng = np.random.default_rng(self.seed)
+        for kind, probability in self.probabilities.items():
+            if not 0.0 <= probability <= 1.0:
+                raise ConfigurationError(f"--augment {kind}: its probability must be between 0 and 1, got {probability}")
 
-    @classmethod
-    def from_flags(cls, augment: str | None, probability: float, snr_db: str, speeds: str, seed: int, sampling_rate: int):
-        if not augment:
-            return None
-        kinds = tuple(kind.strip() for kind in augment.split(",") if kind.strip())
-        return cls(kinds, probability, _range(snr_db, "--augment_snr_db"), _range(speeds, "--augment_speeds"),
-                   sampling_rate=sampling_rate, seed=seed)
-
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
-        audio = np.asarray(audio, dtype=np.float32)
-        for kind in self.kinds:
-            if self.rng.random() >= self.probability:
-                continue
-            if kind == "speed":
-                audio = change_speed(audio, float(self.rng.uniform(*self.speeds)), self.sampling_rate)
-            elif kind == "reverb":
-                audio = add_reverb(audio, float(self.rng.uniform(*self.rt60_s)), self.sampling_rate, self.rng)
-            elif kind == "bandlimit":
-                audio = band_limit(audio, float(self.rng.choice(self.bandwidths_hz)), self.sampling_rate)
-            else:
-                color = str(self.rng.choice(NOISE_COLORS))
-                audio = add_noise(audio, float(self.rng.uniform(*self.snr_db)), self.rng, color)
-        return audio
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(kind for kind in AUGMENTATIONS if kind in self.probabilities)
 
 
-def _range(value: str, flag: str) -> tuple[float, float]:
+def parse_kinds(value: str | None, default_probability: float) -> dict[str, float]:
+    """`noise,rir:0.3,babble` -> {noise: default, rir: 0.3, babble: default}."""
+    if not 0.0 <= default_probability <= 1.0:
+        raise ConfigurationError(f"--augment_prob must be between 0 and 1, got {default_probability}")
+    probabilities: dict[str, float] = {}
+    for part in (value or "").split(","):
+        name, _, probability = part.strip().partition(":")
+        if not name:
+            continue
+        try:
+            probabilities[name] = float(probability) if probability else default_probability
+        except ValueError:
+            raise ConfigurationError(f"--augment {part.strip()!r}: expected a condition, or condition:probability "
+                                     "such as rir:0.3") from None
+    return probabilities
+
+
+def parse_range(value: str, flag: str) -> tuple[float, float]:
     try:
         low, high = (float(part) for part in value.split(","))
     except ValueError:
@@ -143,3 +97,102 @@ def _range(value: str, flag: str) -> tuple[float, float]:
     if low > high:
         raise ConfigurationError(f"{flag} {value!r}: low is above high")
     return low, high
+
+
+@dataclass
+class Augmenter:
+    """Applies `options`' conditions. `counts` says how often each was applied, for the training log."""
+
+    options: AugmentOptions
+    rng: np.random.Generator = field(init=False, repr=False)
+    counts: Counter = field(init=False, repr=False, default_factory=Counter)
+    _rooms: RoomBank | None = field(init=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.options.seed)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return self.options.kinds
+
+    def __call__(self, audio: np.ndarray, others: Sequence[np.ndarray] = ()) -> np.ndarray:
+        """Degraded `audio`, drawing from this augmenter's own generator."""
+        return self.apply(audio, self.rng, others)
+
+    def rooms(self) -> RoomBank:
+        if self._rooms is None:
+            options = self.options
+            self._rooms = room_bank(RoomBankSpec(count=options.rooms, rt60_s=options.rt60_s,
+                                                 sampling_rate=options.sampling_rate, seed=options.seed))
+        return self._rooms
+
+    def apply(self, audio: np.ndarray, rng: np.random.Generator, others: Sequence[np.ndarray] = ()) -> np.ndarray:
+        """`audio` degraded by the conditions `rng` draws; `others` are the utterances babble may draw from
+        (never `audio` itself: pass the other examples of a batch). Without others, babble does not apply and
+        is counted as `babble_without_talkers`."""
+        audio, applied = self.degrade(audio, rng, others)
+        self.counts.update(applied)
+        return audio
+
+    def degrade(self, audio: np.ndarray, rng: np.random.Generator,
+                others: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, tuple[str, ...]]:
+        """`apply` without counting: the degraded audio and the conditions applied, in order."""
+        options, rate = self.options, self.options.sampling_rate
+        applied: list[str] = []
+        audio = np.asarray(audio, dtype=np.float32)
+        # Each condition draws from its own generator, seeded from `rng` by its place in AUGMENTATIONS: adding
+        # or dropping a condition leaves the others' draws as they were.
+        seeds = rng.integers(2**63, size=len(AUGMENTATIONS))
+        for kind in options.kinds:
+            rng = np.random.default_rng(seeds[AUGMENTATIONS.index(kind)])
+            if rng.random() >= options.probabilities[kind] or not audio.size:
+                continue
+            if kind == "speed":
+                audio = change_speed(audio, float(rng.uniform(*options.speeds)), rate)
+            elif kind == "pitch":
+                audio = shift_pitch(audio, float(rng.uniform(*options.semitones)), rate)
+            elif kind == "rir":
+                audio = convolve(audio, self.rooms().draw(rng))
+            elif kind == "reverb":
+                audio = add_reverb(audio, float(rng.uniform(*options.rt60_s)), rate, rng)
+            elif kind == "babble":
+                if not others:
+                    applied.append("babble_without_talkers")
+                    continue
+                talkers = int(rng.integers(options.babble_talkers[0], options.babble_talkers[1] + 1))
+                chosen = [others[int(index)] for index in rng.integers(len(others), size=talkers)]
+                audio = add_babble(audio, chosen, float(rng.uniform(*options.babble_snr_db)), rng)
+            elif kind == "noise":
+                exponent = float(rng.uniform(*options.noise_exponents))
+                audio = add_noise(audio, float(rng.uniform(*options.snr_db)), rng, exponent)
+            elif kind == "gain":
+                audio = apply_gain(audio, float(rng.uniform(*options.gain_db)))
+            elif kind == "clip":
+                audio = clip(audio, float(rng.uniform(*options.clip_headroom_db)))
+            elif kind == "codec":
+                name, kbps = options.codecs[int(rng.integers(len(options.codecs)))]
+                audio = encode_decode(audio, name, kbps, rate)
+            elif kind == "bandlimit":
+                audio = band_limit(audio, float(rng.choice(options.bandwidths_hz)), rate)
+            applied.append(kind)
+        return audio, tuple(applied)
+
+    def summary(self, examples: int | None = None) -> str:
+        return summarize(self.counts, examples)
+
+
+def summarize(counts: Counter, examples: int | None = None) -> str:
+    """One line: how many examples each condition was applied to."""
+    applied = ", ".join(f"{kind} {counts[kind]}" for kind in (*AUGMENTATIONS, "babble_without_talkers") if counts[kind])
+    of = f" (of {examples} examples)" if examples is not None else ""
+    return f"augmentation applied{of}: {applied or 'nothing'}"
+
+
+def encode_decode(audio: np.ndarray, codec: str, kbps: int, sampling_rate: int) -> np.ndarray:
+    if codec == "mp3":
+        return codecs.mp3(audio, kbps, sampling_rate)
+    if codec == "opus":
+        return codecs.opus(audio, kbps, sampling_rate)
+    if codec == "telephone":
+        return codecs.telephone(audio, sampling_rate)
+    raise ValueError(f"codec must be one of {', '.join(codecs.CODECS)}, not {codec!r}")

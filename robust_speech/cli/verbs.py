@@ -20,10 +20,15 @@ from robust_speech.cli.arguments import (
 )
 from robust_speech.core.errors import ConfigurationError, RobustSpeechError, output_errors
 from robust_speech.core.model_folder import ATTRS_FILE, DECODING_FILE, LM_DIRECTORY, VOCAB_FILE
+from robust_speech.demo.recipe import AUGMENT as DEMO_AUGMENT
+from robust_speech.demo.recipe import AUGMENT_COPIES as DEMO_AUGMENT_COPIES
+from robust_speech.demo.recipe import CLEAN_BASELINE as DEMO_BASELINE
 from robust_speech.evaluation.options import (
     DEFAULT_ALPHAS,
+    DEFAULT_BABBLE_SNR_DB,
     DEFAULT_BEAM_WIDTHS,
     DEFAULT_BETAS,
+    DEFAULT_CODECS,
     DEFAULT_RT60_S,
     DEFAULT_SNR_DB,
 )
@@ -121,8 +126,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The whole challenge workflow on the embedded default (see robust_speech/demo/pipeline.py)."""
     from robust_speech.demo.pipeline import DemoPlan, run_demo
 
+    augment = None if args.augment.strip().lower() in ("", "none") else args.augment
+    baseline = None if args.baseline.strip().lower() in ("", "none") else Path(args.baseline)
     run_demo(DemoPlan(languages=_comma_list(args.languages), minutes=args.minutes, output=Path(args.output_dir).resolve(),
-                      seed=args.seed, force=args.force))
+                      seed=args.seed, force=args.force, augment=augment, augment_copies=args.augment_copies,
+                      baseline=baseline))
     return 0
 
 
@@ -261,7 +269,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     result = run_robustness(RobustnessOptions(
         model=args.model, split=eval_split(args), output_dir=args.output_dir, snr_db=args.snr_db,
         noise_color=args.noise_color or "pink", rt60_s=args.rt60_s, speeds=args.speeds, bandwidths_hz=args.bandwidths_hz,
-        chunk_length_s=args.chunk_length_s, stride_length_s=args.stride_length_s, decoding=decoder_choice(args),
+        babble_snr_db=args.babble_snr_db, codecs=args.codecs, chunk_length_s=args.chunk_length_s,
+        stride_length_s=args.stride_length_s, decoding=decoder_choice(args),
         load=load_options(args), batch_size=args.batch_size, max_samples=args.max_samples, seed=args.seed,
     ))
     print(result.table())
@@ -407,10 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.set_defaults(run=cmd_transcribe)
 
     robustness = verbs.add_parser(
-        "robustness", help="WER/CER of a model on a test set degraded by noise, reverberation, speed, band-limiting",
-        description="Degrades every utterance of the split at each level (noise at --snr_db, reverberation at "
-        "--rt60_s, --speeds, --bandwidths_hz; seeded), transcribes it as eval.py does (chunking, the model's LM) and "
-        "writes robustness.json, robustness.md and robustness.png (WER against each perturbation's levels).",
+        "robustness", help="WER/CER of a model on a test set degraded by noise, babble, reverberation, speed, band "
+        "limits and codecs",
+        description="Degrades every utterance of the split at each level (noise at --snr_db, babble at "
+        "--babble_snr_db, reverberation at --rt60_s, --speeds, --bandwidths_hz, --codecs; seeded), transcribes it as "
+        "eval.py does (chunking, the model's LM) and writes robustness.json, robustness.md and robustness.png (WER "
+        "against each perturbation's levels).",
     )
     robustness.add_argument("--model", required=True, help="model folder or Hub id")
     _add_split_arguments(robustness, "test", "test")
@@ -424,6 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     robustness.add_argument("--speeds", type=_number_list, default=(), help="speed factors, e.g. 0.9,1.1 (default none)")
     robustness.add_argument("--bandwidths_hz", type=_number_list, default=(),
                             help="band limits, e.g. 4000 for telephone speech (default none)")
+    robustness.add_argument("--babble_snr_db", type=_number_list, default=DEFAULT_BABBLE_SNR_DB,
+                            help="levels of babble (other utterances of the split talking at once), comma-separated "
+                            "('' for none; default 10,5,0)")
+    robustness.add_argument("--codecs", type=_comma_list, default=DEFAULT_CODECS,
+                            help="lossy channels, comma-separated: mp3:8/16/24/32, opus:9/20/33 (kbit/s), telephone "
+                            "(GSM); '' for none; default mp3:16,opus:9,telephone")
     robustness.add_argument("--chunk_length_s", type=float, default=None)
     robustness.add_argument("--stride_length_s", type=float, default=None)
     add_decoder_arguments(robustness)
@@ -441,6 +458,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--languages", default="en,de,es,it", help="comma-separated: en, de, es, it, pl, cs")
     demo.add_argument("--force", action="store_true", help="redo every stage instead of reusing finished ones")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--augment", default=DEMO_AUGMENT,
+                      help=f"multi-condition training recipe, as the training script's --augment (default {DEMO_AUGMENT}); "
+                      "none: train on clean speech only")
+    demo.add_argument("--augment_copies", type=int, default=DEMO_AUGMENT_COPIES,
+                      help=f"degraded copies of the training set rendered before training (default {DEMO_AUGMENT_COPIES}); "
+                      "0: degrade on the fly")
+    demo.add_argument("--baseline", default=str(DEMO_BASELINE),
+                      help="a clean-trained demo's results.json to show side by side in REPORT.md (default: the one "
+                      "stored with robust-speech); none: no comparison")
     demo.set_defaults(run=cmd_demo)
     return parser
 

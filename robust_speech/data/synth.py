@@ -28,8 +28,8 @@ import numpy as np
 import soundfile
 from tqdm.auto import tqdm
 
-from robust_speech.audio.augment import add_noise, add_reverb
 from robust_speech.audio.decode import load_audio
+from robust_speech.audio.effects import add_noise, add_reverb
 from robust_speech.core.errors import ConfigurationError, MissingDependencyError, RobustSpeechError
 from robust_speech.core.paths import cache_root
 from robust_speech.data.sentences import language_source, load_sentences

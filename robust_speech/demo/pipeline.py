@@ -36,10 +36,12 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from robust_speech.core.errors import ConfigurationError, RobustSpeechError
 from robust_speech.core.model_folder import DECODING_FILE
 from robust_speech.data.synth import SynthConfig, cached_corpus
+from robust_speech.demo.recipe import AUGMENT, AUGMENT_COPIES, AUGMENT_RANGES
 from robust_speech.evaluation.options import EvalSplit
 from robust_speech.evaluation.robustness import (
     ROBUSTNESS_FILE,
     RobustnessOptions,
+    RobustnessResult,
     read_robustness,
     relative_change,
     run_robustness,
@@ -62,6 +64,10 @@ STAGES = 6
 ENGLISH_WEIGHT = 2.0
 BATCH_SIZE, LEARNING_RATE, WARMUP_STEPS, COOLDOWN = 8, 3e-3, 50, 0.25
 EVAL_PROCESSES = 2
+FEATURE_CACHE_MB = 6144  # the clean set and its copies: ~2 GB of filterbank features for four languages
+# The issue's targets on the real-world sets and the robustness curve, with the LM (REPORT.md says met or not).
+TARGET_REAL_WORLD_WER, TARGET_NOISE_RATIO, TARGET_REVERB_RATIO = 0.50, 2.0, 1.5
+RESULTS_FILE = "results.json"
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,9 @@ class DemoPlan:
     output: Path
     seed: int = 0
     force: bool = False
+    augment: str | None = AUGMENT  # None: train on the clean corpus only
+    augment_copies: int = AUGMENT_COPIES
+    baseline: Path | None = None  # a clean-trained run's results.json, shown side by side in REPORT.md
 
     @property
     def synth_config(self) -> SynthConfig:
@@ -199,6 +208,11 @@ def train(plan: DemoPlan, corpus, model_dir: Path) -> dict:
         "--seed", str(plan.seed), "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", "25",
         "--dataloader_num_workers", "0", "--report_to", "tensorboard", "--disable_tqdm", "true",
     ]
+    if plan.augment:
+        argv += ["--augment", plan.augment, *AUGMENT_RANGES, "--augment_copies", str(plan.augment_copies),
+                 "--preprocessing_num_workers", str(os.cpu_count() or 1)]
+        if plan.augment_copies:  # pre-rendered copies are cached like clean audio; on the fly nothing is
+            argv += ["--feature_cache_mb", str(FEATURE_CACHE_MB)]
     started = time.perf_counter()
     code = training.main(argv, script="robust-speech demo", callbacks=[TimeBudget(plan.minutes * 60)])
     if code != 0:
@@ -300,7 +314,62 @@ def collect(plan: DemoPlan, results: dict) -> dict:
     return table
 
 
-def write_report(plan: DemoPlan, table: dict, robust: dict, training: dict, summary: dict, figures: dict) -> Path:
+def results_record(plan: DemoPlan, table: dict, robust: dict, training: dict, corpus_key: str) -> dict:
+    """What REPORT.md shows, as data: stored as results.json, and what a later run compares itself with."""
+    return {
+        "commit": repository_commit(), "corpus": corpus_key, "languages": list(plan.languages), "minutes": plan.minutes,
+        "augment": plan.augment, "augment_copies": plan.augment_copies if plan.augment else 0,
+        "training": training,
+        "results": {language: {
+            "rates": {f"{name}/{decoder}": rates for (name, decoder), rates in table[language]["rates"].items()},
+            "final_score": table[language]["final_score"],
+            "robustness": robust[language].to_json()} for language in plan.languages},
+    }
+
+
+def repository_commit() -> str:
+    try:
+        result = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def read_baseline(plan: DemoPlan, corpus_key: str) -> tuple[dict | None, str]:
+    """The clean-trained run to compare with, and a line saying which it is (or why there is none)."""
+    if plan.baseline is None or not plan.augment:
+        return None, ""
+    try:
+        baseline = json.loads(Path(plan.baseline).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        return None, f"no clean-trained baseline: {plan.baseline} could not be read ({error.__class__.__name__})"
+    if baseline.get("corpus") != corpus_key or baseline.get("minutes") != plan.minutes:
+        return None, (f"no clean-trained baseline: {plan.baseline} was trained on another corpus or budget "
+                      f"({baseline.get('minutes')} min, corpus {baseline.get('corpus')}; this run: {plan.minutes} min, "
+                      f"corpus {corpus_key})")
+    missing = [language for language in plan.languages if language not in baseline.get("results", {})]
+    if missing:
+        return None, f"no clean-trained baseline: {plan.baseline} has no {', '.join(missing)}"
+    return baseline, (f"clean-trained baseline: the same demo with `--augment none` at commit {baseline.get('commit')} "
+                      f"(same corpus and budget, {baseline.get('training', {}).get('steps', '?')} steps), stored in "
+                      f"{Path(plan.baseline).name}")
+
+
+def baseline_robustness(baseline: dict, language: str):
+    result = RobustnessResult.from_json(baseline["results"][language]["robustness"])
+    result.style = "--"
+    return result
+
+
+def _ratio(robust, label: str) -> float:
+    rows = {row.label: row.wer for row in robust.rows}
+    clean = rows.get("clean", 0.0)
+    return rows[label] / clean if clean and label in rows else float("nan")
+
+
+def write_report(plan: DemoPlan, table: dict, robust: dict, training: dict, summary: dict, figures: dict,
+                 baseline: dict | None = None, baseline_line: str = "") -> Path:
     lines = ["# robust-speech demo report", "",
              f"Languages: {', '.join(plan.languages)}; training budget {plan.minutes} min "
              f"({training.get('seconds', '?')} s spent, {training.get('steps', '?')} steps); "
@@ -318,6 +387,34 @@ def write_report(plan: DemoPlan, table: dict, robust: dict, training: dict, summ
             greedy, with_lm = rates[(name, "greedy")], rates[(name, "lm")]
             lines.append(f"| {language} | {name} | {greedy['wer']:.4f} | {with_lm['wer']:.4f} | {greedy['cer']:.4f} | "
                          f"{with_lm['cer']:.4f} | {relative_change(with_lm['wer'], greedy['wer'])} |")
+    recipe = (f"multi-condition: `--augment {plan.augment}`, {plan.augment_copies} pre-rendered degraded copies of the "
+              "training set" if plan.augment else "clean: no augmentation")
+    lines[2:2] = [f"Training data: {recipe}.", ""]
+    if baseline_line:
+        lines += ["", "## Clean-trained vs multi-condition (WER with the LM)", "", baseline_line + ".", ""]
+    if baseline is not None:
+        lines += ["| language | set | clean-trained | multi-condition | change |", "|---|---|---|---|---|"]
+        for language in plan.languages:
+            before_rates = baseline["results"][language]["rates"]
+            for name in EVAL_SETS:
+                before, after = before_rates[f"{name}/lm"]["wer"], table[language]["rates"][(name, "lm")]["wer"]
+                lines.append(f"| {language} | {name} | {before:.4f} | {after:.4f} | {relative_change(after, before)} |")
+        lines += ["", "| language | condition | clean-trained | multi-condition |", "|---|---|---|---|"]
+        for language in plan.languages:
+            before = {row.label: row.wer for row in baseline_robustness(baseline, language).rows}
+            for row in robust[language].rows:
+                shown = f"{before[row.label]:.4f}" if row.label in before else "not measured"
+                lines.append(f"| {language} | {row.label} | {shown} | {row.wer:.4f} |")
+    lines += ["", f"## Robustness targets (with the LM): real-world WER <= {TARGET_REAL_WORLD_WER:g}, WER at 10 dB SNR "
+              f"<= {TARGET_NOISE_RATIO:g}x clean, at RT60 0.6 s <= {TARGET_REVERB_RATIO:g}x clean", "",
+              "| language | real dev WER | real test WER | 10 dB / clean | RT60 0.6 s / clean | met |",
+              "|---|---|---|---|---|---|"]
+    for language in plan.languages:
+        rates = table[language]["rates"]
+        dev, test = rates[("real_dev", "lm")]["wer"], rates[("real_test", "lm")]["wer"]
+        noise, reverb = _ratio(robust[language], "10 dB SNR"), _ratio(robust[language], "0.6 s RT60")
+        met = (max(dev, test) <= TARGET_REAL_WORLD_WER and noise <= TARGET_NOISE_RATIO and reverb <= TARGET_REVERB_RATIO)
+        lines.append(f"| {language} | {dev:.4f} | {test:.4f} | {noise:.2f}x | {reverb:.2f}x | {'met' if met else 'NOT met'} |")
     lines += ["", "## Final score (mean of CV test, real-world dev and real-world test WER, with the LM)", "",
               "| language | FINAL_SCORE |", "|---|---|"]
     lines += [f"| {language} | {table[language]['final_score']:.4f} |" for language in plan.languages]
@@ -329,7 +426,7 @@ def write_report(plan: DemoPlan, table: dict, robust: dict, training: dict, summ
         gain = (greedy["wer"] - with_lm["wer"]) / greedy["wer"] if greedy["wer"] else 0.0
         lines.append(f"| {language} | {with_lm['cer']:.4f} | {'met' if with_lm['cer'] <= TARGET_CER else 'NOT met'} | "
                      f"{relative_change(with_lm['wer'], greedy['wer'])} | {'met' if gain >= TARGET_LM_GAIN else 'NOT met'} |")
-    lines += ["", "## Robustness: CV-style test degraded by pink noise and reverberation (WER with the LM)", "",
+    lines += ["", "## Robustness: the CV-style test degraded by noise, babble, reverberation and codecs (WER with the LM)", "",
               f"![robustness curves]({figures['robustness'].name})", "",
               "| condition | " + " | ".join(plan.languages) + " |", "|---|" + "---|" * len(plan.languages)]
     first = robust[plan.languages[0]]
@@ -369,6 +466,21 @@ def one_screen_summary(plan: DemoPlan, table: dict, robust: dict, training: dict
     return "\n".join(lines)
 
 
+def check_recipe(plan: DemoPlan) -> dict:
+    """The training recipe of `plan`; refuses a folder whose model was trained with another one (its stages
+    would be reused as they are)."""
+    recipe = {"augment": plan.augment, "augment_copies": plan.augment_copies if plan.augment else 0}
+    if (plan.output / "training.json").exists() and not plan.force:
+        before = json.loads((plan.output / "training.json").read_text(encoding="utf-8"))
+        trained = {"augment": before.get("augment"), "augment_copies": before.get("augment_copies", 0)}
+        if trained != recipe:
+            raise ConfigurationError(
+                f"{plan.output} holds a model trained with --augment {trained['augment'] or 'none'} "
+                f"(--augment_copies {trained['augment_copies']}), not the recipe asked for; choose another --output_dir, "
+                "or --force to retrain there")
+    return recipe
+
+
 def run_demo(plan: DemoPlan) -> Path:
     if plan.minutes <= 0:
         raise ConfigurationError("--minutes must be positive")
@@ -380,8 +492,9 @@ def run_demo(plan: DemoPlan) -> Path:
     model_dir = plan.output / "acoustic_model"
     print(f"[2/{STAGES}] training a multilingual model for {plan.minutes:g} min", flush=True)
     training_info = {}
+    recipe = check_recipe(plan)
     if _stage("training", model_dir / "model.safetensors", plan.force):
-        training_info = train(plan, corpus, model_dir)
+        training_info = {**train(plan, corpus, model_dir), **recipe}
         (plan.output / "training.json").write_text(json.dumps(training_info) + "\n", encoding="utf-8")
     elif (plan.output / "training.json").exists():
         training_info = json.loads((plan.output / "training.json").read_text(encoding="utf-8"))
@@ -400,12 +513,20 @@ def run_demo(plan: DemoPlan) -> Path:
     robust = {language: read_robustness(robustness(plan, corpus, models[language], language))
               for language in tqdm(plan.languages, desc="robustness", unit="lang", file=sys.stdout)}
     print(f"[6/{STAGES}] report", flush=True)
-    figures = {"robustness": plot_robustness(robust, plan.output / "robustness.png",
-                                             title="CV-style test, with the LM"),
+    baseline, baseline_line = read_baseline(plan, corpus.manifest["key"])
+    if baseline_line:
+        print(f"  {baseline_line}")
+    curves = dict(robust)
+    if baseline is not None:
+        curves.update({f"{language} clean-trained": baseline_robustness(baseline, language) for language in plan.languages})
+    title = "CV-style test, with the LM" + (" (dashed: clean-trained)" if baseline else "")
+    figures = {"robustness": plot_robustness(curves, plan.output / "robustness.png", title=title),
                "training": plot_training_curve(state, plan.output / "training_curve.png") if state.exists() else None}
     summary = {"train": plan.synth_config.train_size, "test": plan.synth_config.test_size}
     table = collect(plan, results)
-    report = write_report(plan, table, robust, training_info, summary, figures)
+    report = write_report(plan, table, robust, training_info, summary, figures, baseline, baseline_line)
+    record = results_record(plan, table, robust, training_info, corpus.manifest["key"])
+    (plan.output / RESULTS_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     minutes = (time.perf_counter() - started) / 60
     print(one_screen_summary(plan, table, robust, training_info, minutes, report))
     return report

@@ -13,6 +13,8 @@ DEFAULT_BEAM_WIDTHS = (25, 50, 100)
 # The robustness curve's levels.
 DEFAULT_SNR_DB = (20.0, 10.0, 5.0, 0.0)
 DEFAULT_RT60_S = (0.3, 0.6, 0.9)
+DEFAULT_BABBLE_SNR_DB = (10.0, 5.0, 0.0)
+DEFAULT_CODECS = ("mp3:16", "opus:9", "telephone")  # codec:kbit/s; telephone is GSM at 13 kbit/s
 
 
 @dataclass(frozen=True)

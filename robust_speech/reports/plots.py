@@ -20,22 +20,34 @@ def _pyplot():
     return pyplot
 
 
+PANELS = {  # panel -> (the row kinds it plots, x-axis label)
+    "noise": (("noise",), "SNR (dB)"),
+    "babble": (("babble",), "babble SNR (dB)"),
+    "reverb": (("reverb",), "RT60 (s)"),
+    "speed": (("speed",), "speed factor"),
+    "bandlimit": (("bandlimit",), "bandwidth (Hz)"),
+    "codec": (("mp3", "opus", "telephone"), "codec (kbit/s)"),
+}
+
+
 def plot_robustness(results: Mapping[str, object], path: str | os.PathLike, title: str = "") -> Path:
-    """One panel per perturbation (noise, reverb, ...), WER against its levels with the clean WER as the first
-    point; one line per entry of `results` (a `RobustnessResult` per model or language)."""
+    """One panel per perturbation (noise, babble, reverb, ..., codecs), WER against its levels with the clean WER
+    as the first point; one line per entry of `results` (a `RobustnessResult` per model or language). A result
+    may carry `style` (a matplotlib line style) to tell runs apart, e.g. a baseline drawn dashed."""
     pyplot = _pyplot()
-    kinds = [kind for kind in ("noise", "reverb", "speed", "bandlimit")
-             if any(result.by_kind(kind) for result in results.values())]
-    figure, axes = pyplot.subplots(1, max(1, len(kinds)), figsize=(4.2 * max(1, len(kinds)), 3.6), squeeze=False)
-    for axis, kind in zip(axes[0], kinds):
+    panels = [name for name, (kinds, _label) in PANELS.items()
+              if any(result.by_kind(kind) for result in results.values() for kind in kinds)]
+    figure, axes = pyplot.subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.6), squeeze=False)
+    for axis, panel in zip(axes[0], panels):
+        kinds, xlabel = PANELS[panel]
         labels = None
         for name, result in results.items():
-            rows = [result.clean, *result.by_kind(kind)]
-            labels = ["clean", *(f"{row.level:g}" for row in rows[1:])]
-            axis.plot(range(len(rows)), [row.wer for row in rows], marker="o", label=name)
+            rows = [result.clean, *(row for kind in kinds for row in result.by_kind(kind))]
+            labels = ["clean", *(_tick(row) for row in rows[1:])]
+            axis.plot(range(len(rows)), [row.wer for row in rows], marker="o", label=name,
+                      linestyle=getattr(result, "style", "-"))
         axis.set_xticks(range(len(labels)), labels)
-        axis.set_xlabel({"noise": "SNR (dB)", "reverb": "RT60 (s)", "speed": "speed factor",
-                         "bandlimit": "bandwidth (Hz)"}[kind])
+        axis.set_xlabel(xlabel)
         axis.set_ylabel("WER")
         axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
@@ -44,6 +56,14 @@ def plot_robustness(results: Mapping[str, object], path: str | os.PathLike, titl
         figure.suptitle(title)
     figure.tight_layout()
     return _save(figure, pyplot, path)
+
+
+def _tick(row) -> str:
+    if row.kind == "telephone":
+        return "phone"
+    if row.kind in ("mp3", "opus"):
+        return f"{row.kind} {row.level:g}"
+    return f"{row.level:g}"
 
 
 def plot_training_curve(trainer_state: str | os.PathLike, path: str | os.PathLike) -> Path | None:

@@ -70,15 +70,25 @@ class RecipeArguments:
                                "examples read ahead and bucketed by duration (memory: this many clips of audio)"}
     )
     augment: Optional[str] = field(
-        default=None, metadata={"help": "on-the-fly training augmentation: any of noise,reverb,speed,bandlimit"}
+        default=None, metadata={"help": "multi-condition training: any of speed,pitch,rir,reverb,babble,noise,gain,clip,"
+                                "codec,bandlimit, each optionally with its probability (rir:0.3)"}
     )
-    augment_prob: float = field(default=0.5, metadata={"help": "probability of each augmentation per example"})
+    augment_prob: float = field(default=0.5, metadata={"help": "probability of each --augment condition given without one"})
     augment_snr_db: str = field(default="5,20", metadata={"help": "noise SNR range in dB, low,high"})
+    augment_babble_snr_db: str = field(default="5,20", metadata={"help": "babble SNR range in dB, low,high"})
     augment_speeds: str = field(default="0.9,1.1", metadata={"help": "speed factor range, low,high"})
+    augment_semitones: str = field(default="-3,3", metadata={"help": "pitch shift range in semitones, low,high "
+                                   "(--augment_semitones=-2,2: a leading minus needs the =)"})
+    augment_rt60_s: str = field(default="0.2,1.0", metadata={"help": "reverberation time range of rir/reverb, low,high"})
+    augment_copies: int = field(
+        default=0, metadata={"help": "render this many degraded copies of the training set once, before training, "
+                             "and train on them with the clean set (features cached); 0: degrade on the fly, in the "
+                             "collator (dataloader workers)"}
+    )
     feature_cache_mb: int = field(
         default=1024, metadata={"help": "filterbank models: keep each example's input features in memory (up to "
                                 "this many MB per process) instead of recomputing them every epoch; 0: off. Unused "
-                                "with --augment"}
+                                "with on-the-fly --augment"}
     )
     language: Optional[str] = field(
         default=None, metadata={"help": "ISO code for the model card (default: from --dataset_config_name)"}

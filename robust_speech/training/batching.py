@@ -18,7 +18,7 @@ a shuffled order, and reads the next buffer. Memory is one buffer of decoded aud
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -33,14 +33,18 @@ from robust_speech.training.feature_cache import FeatureCache
 @dataclass
 class CTCCollator:
     processor: object  # Wav2Vec2Processor (feature_extractor + tokenizer)
-    augmenter: Augmenter | None = None
+    augmenter: Augmenter | None = None  # on-the-fly augmentation (pre-rendered copies need none here)
     feature_cache: FeatureCache | None = None  # only used without augmentation (augmented audio is new each time)
+    _worker_rngs: dict = field(default_factory=dict, init=False, repr=False)
 
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
         extractor = self.processor.feature_extractor
         audios = [np.asarray(row["audio"]["array"], dtype=np.float32) for row in rows]
         if self.augmenter is not None:
-            audios = [self.augmenter(audio) for audio in audios]
+            # Babble talkers are the batch's other utterances, clean.
+            rng = self._rng()
+            audios = [self.augmenter.apply(audio, rng, audios[:position] + audios[position + 1 :])
+                      for position, audio in enumerate(audios)]
         if self.feature_cache is not None and self.augmenter is None:
             batch = self.feature_cache.batch(audios)
         else:
@@ -52,6 +56,17 @@ class CTCCollator:
                                           return_attention_mask=True)
         batch["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"].ne(1), -100)
         return batch
+
+    def _rng(self) -> np.random.Generator:
+        """The augmenter's own generator in the main process; in dataloader worker w, one seeded by (seed, w):
+        each worker holds a copy of this collator, and copies of one generator would degrade every worker's
+        batches alike."""
+        worker = torch.utils.data.get_worker_info()
+        if worker is None:
+            return self.augmenter.rng
+        if worker.id not in self._worker_rngs:
+            self._worker_rngs[worker.id] = np.random.default_rng([self.augmenter.options.seed, worker.id + 1])
+        return self._worker_rngs[worker.id]
 
 
 class DurationBatchSampler(Sampler[list[int]]):

@@ -95,18 +95,25 @@ def _duration_batches(given, model_args, data_args, training_args, recipe_args) 
 
 
 def _augmentation(given, model_args, data_args, training_args, recipe_args) -> str | None:
-    kinds = {kind.strip() for kind in (recipe_args.augment or "").split(",") if kind.strip()}
-    needs = {"augment_prob": None, "augment_snr_db": "noise", "augment_speeds": "speed"}
-    for flag, kind in needs.items():
+    kinds = {part.strip().partition(":")[0] for part in (recipe_args.augment or "").split(",") if part.strip()}
+    needs = {"augment_prob": (), "augment_copies": (), "augment_snr_db": ("noise",), "augment_speeds": ("speed",),
+             "augment_babble_snr_db": ("babble",), "augment_semitones": ("pitch",), "augment_rt60_s": ("rir", "reverb")}
+    for flag, needed in needs.items():
         if flag not in given:
             continue
         if not kinds:
             return f"--{flag} needs --augment (e.g. --augment noise,speed)"
-        if kind is not None and kind not in kinds:
-            return f"--{flag} applies to --augment {kind}, which --augment {recipe_args.augment} does not include"
-    if kinds and "feature_cache_mb" in given:
-        return ("--feature_cache_mb does nothing with --augment: augmented audio is new every epoch, so its features are "
-                "never cached (drop one of the two)")
+        if needed and not kinds & set(needed):
+            return (f"--{flag} applies to --augment {'/'.join(needed)}, which --augment {recipe_args.augment} does not "
+                    "include")
+    if recipe_args.augment_copies < 0:
+        return f"--augment_copies must be 0 (on the fly) or more, got {recipe_args.augment_copies}"
+    if kinds and not recipe_args.augment_copies and "feature_cache_mb" in given:
+        return ("--feature_cache_mb does nothing with on-the-fly --augment: augmented audio is new every epoch, so its "
+                "features are never cached (drop one of the two, or pre-render with --augment_copies)")
+    if recipe_args.augment_copies and data_args.streaming:
+        return ("--augment_copies renders copies of a prepared training set, and a stream is never prepared whole: "
+                "augment a stream on the fly (without --augment_copies)")
     return None
 
 

@@ -58,6 +58,7 @@ from robust_speech.training.modeling import (
     load_feature_extractor,
     tokenizer_vocabulary,
 )
+from robust_speech.training.multi_condition import augment_options, render_copies
 
 BNB_OPTIMIZER = "adamw_bnb_8bit"
 # Checkpoints are written under this prefix, then renamed to `checkpoint-N` (see CTCTrainer._save_checkpoint).
@@ -327,9 +328,21 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     rate = feature_extractor.sampling_rate
     train_dataset = _for_trainer(prepared.train.dataset, training_args, rate) if prepared.train else None
     eval_dataset = _for_trainer(prepared.eval.dataset, training_args, rate) if prepared.eval else None
-    augmenter = Augmenter.from_flags(recipe_args.augment, recipe_args.augment_prob, recipe_args.augment_snr_db,
-                                     recipe_args.augment_speeds, training_args.seed + training_args.process_index,
-                                     feature_extractor.sampling_rate)
+    # Rendered copies are one dataset shared by every process (the same seed everywhere); on the fly, each
+    # process degrades its own batches differently.
+    seed = training_args.seed + (0 if recipe_args.augment_copies else training_args.process_index)
+    options = augment_options(recipe_args, seed, rate)
+    augmenter = Augmenter(options) if options is not None else None
+    if augmenter is not None and "rir" in augmenter.kinds:
+        with training_args.main_process_first(desc="simulating rooms"):
+            augmenter.rooms()  # once, before dataloader workers fork with it
+    if augmenter is not None and recipe_args.augment_copies and train_dataset is not None:
+        with training_args.main_process_first(desc="rendering degraded copies"):
+            rendered = render_copies(prepared.train.dataset, augmenter, recipe_args.augment_copies,
+                                     num_workers=data_args.preprocessing_num_workers,
+                                     log=lambda line: (say(line), prepared.lines.append(line)))
+            train_dataset = _for_trainer(rendered, training_args, rate)
+        augmenter = None  # the copies are degraded already: the collator only pads, with the feature cache
     duration_batches = stream_batches = None
     if isinstance(train_dataset, datasets.IterableDataset):
         stream_batches = _stream_batches(train_dataset, training_args, recipe_args, say)
@@ -370,6 +383,9 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
         metrics = {**result.metrics, "train_samples": trainer.examples_trained if streamed else len(train_dataset)}
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
+        if augmenter is not None and training_args.dataloader_num_workers == 0:  # workers' counts stay in them
+            prepared.lines.append(augmenter.summary())
+            say(prepared.lines[-1])
         trainer.save_state()
         if streamed:
             _say_stream_counts(prepared, output_dir, "train", f"trained on {trainer.examples_trained} examples "
@@ -439,7 +455,8 @@ def _say_stream_counts(prepared, output_dir: Path, which: str, done: str, say) -
 
 
 def _feature_cache(feature_extractor, recipe_args: RecipeArguments) -> FeatureCache | None:
-    if recipe_args.augment or recipe_args.feature_cache_mb <= 0 or not FeatureCache.worth_it(feature_extractor):
+    on_the_fly = recipe_args.augment and not recipe_args.augment_copies
+    if on_the_fly or recipe_args.feature_cache_mb <= 0 or not FeatureCache.worth_it(feature_extractor):
         return None
     return FeatureCache(feature_extractor, recipe_args.feature_cache_mb * 2**20)
 
@@ -474,6 +491,7 @@ def _write_repository(output_dir, script, raw_argv, model_args, data_args, train
         "mixed_precision": "fp16" if training_args.fp16 else ("bf16" if training_args.bf16 else "fp32"),
         "max_batch_duration_s": recipe_args.max_batch_duration_s,
         "augment": recipe_args.augment,
+        "augment_copies": recipe_args.augment_copies or None,
     }
     command = run_script.read_text(encoding="utf-8").splitlines()[-1]
     write_model_card(

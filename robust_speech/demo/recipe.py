@@ -1,0 +1,19 @@
+"""The demo's multi-condition training recipe, and where its clean-trained baseline is stored.
+
+Kept apart from pipeline.py (which imports transformers) so the command line can show these defaults in
+`--help` without loading it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Each condition with its probability per example (see audio/augment.py), rendered as AUGMENT_COPIES degraded
+# copies of the training set before training (training/multi_condition.py).
+AUGMENT = "speed:0.4,pitch:0.3,rir:0.5,babble:0.3,noise:0.6,gain:0.3,clip:0.05,codec:0.2"
+AUGMENT_RANGES = ("--augment_snr_db", "0,20", "--augment_babble_snr_db", "0,20", "--augment_rt60_s", "0.2,1.0",
+                  "--augment_speeds", "0.9,1.1", "--augment_semitones=-3,3")  # '=': argparse reads "-3,3" as a flag
+AUGMENT_COPIES = 3
+# `robust-speech demo --augment none` from a fresh clone, stored with the commit it ran at: REPORT.md shows
+# it beside the multi-condition run (same corpus, budget and evaluation code).
+CLEAN_BASELINE = Path(__file__).with_name("clean_baseline.json")
