@@ -164,6 +164,24 @@ def test_the_cache_stops_growing_at_its_cap_and_serves_only_spectrogram_extracto
     assert not FeatureCache.worth_it(Wav2Vec2FeatureExtractor(return_attention_mask=False))
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_warmed_cache_serves_every_step_with_the_features_the_extractor_computes(tmp_path, workers):
+    extractor = SeamlessM4TFeatureExtractor()
+    rows = _rows(5)
+    audios = [row["audio"]["array"] for row in rows]
+    cache = FeatureCache(extractor, 2**30)
+    assert cache.warm(iter(audios + audios[:1]), workers) == 6  # a repeated clip is kept once
+    assert len(cache._features) == 5 and (cache.hits, cache.misses) == (0, 0)
+    processor = _processor(tmp_path, extractor)
+    expected, got = CTCCollator(processor)(rows), CTCCollator(processor, feature_cache=cache)(rows)
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+    assert (cache.hits, cache.misses) == (5, 0)  # nothing left to compute during training
+    one = sum(values.nbytes for values in cache.features(audios[0]).values())
+    capped = FeatureCache(extractor, one)
+    assert capped.warm(iter(audios), workers) == 1 and len(capped._features) == 1  # stops at the cap
+
+
 def test_augmented_batches_bypass_the_cache(tmp_path):
     extractor = SeamlessM4TFeatureExtractor()
     cache = FeatureCache(extractor, 2**30)

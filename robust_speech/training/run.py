@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -351,6 +352,16 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
         duration_batches = make_duration_batches(durations, training_args, recipe_args)
         say(f"duration batches: {len(duration_batches)} batches of at most {recipe_args.max_batch_duration_s} s of padded audio")
 
+    feature_cache = _feature_cache(feature_extractor, recipe_args)
+    workers = data_args.preprocessing_num_workers or 1
+    if feature_cache is not None and workers > 1 and isinstance(train_dataset, datasets.Dataset) and training_args.do_train:
+        started = time.perf_counter()
+        kept = feature_cache.warm((row["audio"]["array"] for row in train_dataset.select_columns(["audio"])), workers)
+        prepared.lines.append(f"feature cache: input features of {kept} of {len(train_dataset)} training examples computed "
+                              f"before training in {workers} processes ({time.perf_counter() - started:.1f} s, "
+                              f"{feature_cache.bytes / 2**20:.0f} MB)")
+        say(prepared.lines[-1])
+
     push_to_hub = training_args.push_to_hub
     training_args.push_to_hub = False  # pushed once at the end, with our model card (the Trainer would write its own)
     # The Trainer pickles its arguments into every training_args.bin: keep the token out of them (tokens are
@@ -361,7 +372,7 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     trainer = CTCTrainer(
         model=model,
         args=training_args,
-        data_collator=CTCCollator(processor, augmenter, _feature_cache(feature_extractor, recipe_args)),
+        data_collator=CTCCollator(processor, augmenter, feature_cache),
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=processor,
