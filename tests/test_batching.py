@@ -188,3 +188,22 @@ def test_augmented_batches_bypass_the_cache(tmp_path):
     augmenter = Augmenter(AugmentOptions({"noise": 1.0}, sampling_rate=extractor.sampling_rate))
     CTCCollator(_processor(tmp_path, extractor), augmenter, cache)(_rows(3))
     assert cache.misses == cache.hits == 0
+
+
+@pytest.mark.parametrize("seconds", [0.05, 0.9, 3.7])
+def test_the_vectorized_spectrogram_gives_the_librarys_features_bit_for_bit(seconds):
+    import importlib
+
+    from robust_speech.audio.fbank import fast_spectrograms
+
+    extractor = SeamlessM4TFeatureExtractor()
+    audio = (0.1 * np.random.default_rng(int(seconds * 10)).standard_normal(int(seconds * 16000))).astype(np.float32)
+    library = extractor(audio, sampling_rate=16000, return_tensors="np", return_attention_mask=True)
+    module = importlib.import_module(type(extractor).__module__)
+    original = module.spectrogram
+    with fast_spectrograms(extractor):
+        assert module.spectrogram is not original  # ours is the one called inside
+        fast = extractor(audio, sampling_rate=16000, return_tensors="np", return_attention_mask=True)
+    assert module.spectrogram is original
+    for name in library:
+        assert np.array_equal(library[name], fast[name]), name

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import IterableDataset, Sampler
 
 from robust_speech.audio.augment import Augmenter
+from robust_speech.audio.fbank import fast_spectrograms
 from robust_speech.data.preprocess import DURATION_COLUMN
 from robust_speech.training.feature_cache import FeatureCache
 
@@ -48,10 +49,11 @@ class CTCCollator:
         if self.feature_cache is not None and self.augmenter is None:
             batch = self.feature_cache.batch(audios)
         else:
-            batch = extractor(
-                audios, sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt",
-                return_attention_mask=extractor.return_attention_mask,
-            )
+            with fast_spectrograms(extractor):
+                batch = extractor(
+                    audios, sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt",
+                    return_attention_mask=extractor.return_attention_mask,
+                )
         labels = self.processor.tokenizer([row["sentence"] for row in rows], padding=True, return_tensors="pt",
                                           return_attention_mask=True)
         batch["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"].ne(1), -100)

@@ -22,6 +22,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from robust_speech.audio.fbank import fast_spectrograms
+
 
 class FeatureCache:
     def __init__(self, extractor, max_bytes: int):
@@ -105,5 +107,6 @@ def _key(audio: np.ndarray) -> bytes:
 
 
 def _extract(extractor, audio: np.ndarray) -> dict[str, np.ndarray]:
-    computed = extractor(audio, sampling_rate=extractor.sampling_rate, return_tensors="np", return_attention_mask=True)
+    with fast_spectrograms(extractor):  # the library's features, bit for bit, 4x sooner (audio/fbank.py)
+        computed = extractor(audio, sampling_rate=extractor.sampling_rate, return_tensors="np", return_attention_mask=True)
     return {name: np.asarray(values)[0] for name, values in computed.items()}
