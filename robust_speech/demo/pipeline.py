@@ -374,7 +374,8 @@ def write_report(plan: DemoPlan, table: dict, robust: dict, training: dict, summ
                  baseline: dict | None = None, baseline_line: str = "") -> Path:
     lines = ["# robust-speech demo report", "",
              f"Languages: {', '.join(plan.languages)}; training budget {plan.minutes} min "
-             f"({training.get('seconds', '?')} s spent, {training.get('steps', '?')} steps); "
+             f"({training.get('seconds', '?')} s in the training script, data preparation included; "
+             f"{training.get('steps', '?')} steps); "
              f"corpus: {summary['train']} training utterances per language, CV-style test of {summary['test']} "
              "unseen sentences by voices not heard in training, real-world dev/test = long noisy reverberant recordings "
              "by unseen voices, chunked "
