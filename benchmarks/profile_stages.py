@@ -31,7 +31,7 @@ from robust_speech.training.random_models import MODEL_SHAPES, save_random_model
 EVAL_STAGES = {
     "model + decoder loading": [("inference/loading.py", "load_for_inference")],
     "dataset loading": [("data/sources.py", "load_speech_split")],
-    "audio decoding + resampling": [("audio/decode.py", "decode_audio")],
+    "audio decoding + resampling": [("data/preprocess.py", "decode_audio")],
     "feature extraction + padding": [("feature_extraction_wav2vec2.py", "__call__"),
                                      ("feature_extraction_seamless_m4t.py", "__call__")],
     "forward pass": [("torch/nn/modules/module.py", "_wrapped_call_impl")],

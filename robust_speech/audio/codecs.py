@@ -13,7 +13,6 @@ import io
 import numpy as np
 import soundfile
 import soxr
-from scipy.signal import butter, sosfilt
 
 from robust_speech.audio.effects import fit_length
 
@@ -47,6 +46,8 @@ def opus(audio: np.ndarray, kbps: int, sampling_rate: int) -> np.ndarray:
 def telephone(audio: np.ndarray, sampling_rate: int) -> np.ndarray:
     """A mobile phone call: the 300-3400 Hz voice band at 8 kHz, through the GSM 06.10 full-rate codec
     (13 kbit/s), back at `sampling_rate`."""
+    from scipy.signal import butter, sosfilt  # here: scipy.signal costs ~100 ms and tens of MB to import
+
     low, high = TELEPHONE_BAND_HZ
     narrow = soxr.resample(np.asarray(audio, dtype=np.float32), sampling_rate, TELEPHONE_RATE)
     band = sosfilt(butter(4, [low, high], btype="bandpass", fs=TELEPHONE_RATE, output="sos"), narrow)

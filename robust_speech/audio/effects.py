@@ -15,7 +15,6 @@ from typing import Sequence
 
 import numpy as np
 import soxr
-from scipy.signal import fftconvolve
 
 NOISE_COLORS = ("white", "pink", "brown")
 _COLOR_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power falls as 1/f^exponent
@@ -96,6 +95,8 @@ def room_impulse_response(rt60_s: float, sampling_rate: int, rng: np.random.Gene
 def convolve(audio: np.ndarray, impulse_response: np.ndarray, *, keep_level: bool = True) -> np.ndarray:
     """`audio` through `impulse_response`, cut to the input's length and peak-limited; with `keep_level`, at
     the input's power (a simulated room's response also carries the 1/distance loss, which is not the point)."""
+    from scipy.signal import fftconvolve  # here: scipy.signal costs ~100 ms and tens of MB to import
+
     wet = fftconvolve(np.asarray(audio, dtype=np.float64), impulse_response)[: audio.size]
     before, after = power(audio), power(wet)
     if keep_level and after > 0.0:
