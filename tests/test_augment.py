@@ -219,3 +219,12 @@ def test_dataloader_workers_degrade_differently_and_the_main_process_keeps_its_s
     audios = [np.asarray(row["audio"]["array"]) for row in rows]
     degraded = [expected(audio, audios[:i] + audios[i + 1:]) for i, audio in enumerate(audios)]
     assert torch.equal(main, torch.tensor(np.stack(degraded)))
+
+
+def test_rooms_are_simulated_even_where_the_cache_cannot_be_written(tmp_path, monkeypatch, capsys):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("ROBUST_SPEECH_CACHE", str(blocked))
+    bank = room_bank(RoomBankSpec(count=2, rt60_s=(0.3, 0.4), seed=1))
+    assert len(bank.responses) == 2 and all(response.size > 100 for response in bank.responses)
+    assert "could not be cached" in capsys.readouterr().err

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from robust_speech.core.errors import RobustSpeechError
 from robust_speech.core.files import atomic_write
 from robust_speech.core.paths import cache_root
 
@@ -97,10 +99,14 @@ def room_bank(spec: RoomBankSpec = RoomBankSpec(), *, use_cache: bool = True) ->
     responses = tuple(response.astype(np.float32) for response, _measured in rooms)
     measured = np.asarray([measured for _response, measured in rooms])
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path, "wb") as file:
-            np.savez(file, count=len(responses), rt60_s=measured,
-                     **{f"response_{index}": response for index, response in enumerate(responses)})
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path, "wb") as file:
+                np.savez(file, count=len(responses), rt60_s=measured,
+                         **{f"response_{index}": response for index, response in enumerate(responses)})
+        except (OSError, RobustSpeechError) as error:  # a read-only cache: the rooms are simulated again next time
+            print(f"note: the simulated rooms could not be cached in {path.parent} ({error}); they are kept in "
+                  "memory for this run", file=sys.stderr)
     return RoomBank(responses, measured)
 
 
