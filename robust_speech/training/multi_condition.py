@@ -55,7 +55,8 @@ def render_copies(dataset: datasets.Dataset, augmenter: Augmenter, copies: int, 
     """`dataset` followed by `copies` degraded renderings of it (durations updated: speed changes them)."""
     if copies <= 0:
         return dataset
-    augmenter.rooms()  # simulated (or read from the cache) once here, not once per worker
+    if "rir" in augmenter.kinds:
+        augmenter.rooms()  # simulated (or read from the cache) once here, not once per worker
     base = dataset.add_column(APPLIED_COLUMN, [""] * len(dataset))
     features = base.features
     workers = max(1, min(num_workers or 1, len(dataset) or 1))
