@@ -25,6 +25,7 @@ RUNS = {
         ("eval_speed.py", ["--model", "base", "--short", "40", "--long", "1", "--repeats", "1"]),
         ("decoding.py", ["--utterances", "100", "--repeats", "3"]),
         ("flops.py", ["--models", "base,tiny"]),
+        ("eval_memory.py", ["--hours", "3"]),
     ],
     "cuda": [
         ("training_speed.py", ["--model", "base", "--utterances", "128", "--batch_size", "16", "--repeats", "2"]),
@@ -38,8 +39,9 @@ RUNS = {
         ("flops.py", ["--models", "xlsr300m,base", "--device", "cuda"]),
     ],
 }
-MODELS = {"cpu": {"training": ("tiny", "base"), "optimizer": "base", "eval": ("tiny", "base")},
-          "cuda": {"training": ("base", "xlsr300m"), "optimizer": "xlsr300m", "eval": ("base", "xlsr300m")}}
+MODELS = {"cpu": {"training": ("tiny", "base"), "optimizer": "base", "eval": ("tiny", "base"), "eval_memory": True},
+          "cuda": {"training": ("base", "xlsr300m"), "optimizer": "xlsr300m", "eval": ("base", "xlsr300m"),
+                   "eval_memory": False}}
 
 
 HEADER = ["benchmark", "ratio", "measured", "goal", "notes"]
@@ -83,6 +85,13 @@ def summary_rows(device: str, tag: str, results: Path = RESULTS) -> list[list[st
     for model, r in flops["results"].items():
         rows.append([f"forward FLOP/s ({model})", "achieved / measured matmul peak", f"{r['fraction_of_matmul_peak']:.0%}",
                      "(the limit)", f"{r['achieved_gflops']:.1f} of {flops['matmul_peak_gflops']:.0f} GFLOP/s"])
+    if models["eval_memory"]:
+        memory = load_json(results / f"eval_memory_{tag}.json")
+        reference, long = memory["results"].values()
+        rows.append([f"eval.py peak memory ({memory['hours']:g}-hour recording, chunked)",
+                     "peak RSS above a 6-minute run / decoded size", f"{memory['ratio']:.2f}x", "< 0.25x",
+                     f"{long['peak_rss_mb']:.0f} vs {reference['peak_rss_mb']:.0f} MB; whole process "
+                     f"{long['peak_rss_mb'] / long['decoded_mb']:.2f}x"])
     return rows
 
 

@@ -28,6 +28,20 @@ def tone(frequency: float, seconds: float, sampling_rate: int, amplitude: float 
     return (amplitude * np.sin(2 * np.pi * frequency * time)).astype(np.float32)
 
 
+def white_noise(seconds: float, seed: int = 0, sampling_rate: int = 16000) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 0.1, int(seconds * sampling_rate)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_acoustic(tmp_path_factory):
+    """The tiny random-init model (tests/model_folders.py) loaded for inference on the CPU."""
+    from model_folders import save_random_model
+
+    from robust_speech.inference.acoustic import load_acoustic_model
+
+    return load_acoustic_model(save_random_model(tmp_path_factory.mktemp("tiny-acoustic") / "model"), "cpu")
+
+
 def dominant_frequency(audio: np.ndarray, sampling_rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
     return float(np.argmax(spectrum) * sampling_rate / audio.size)

@@ -417,3 +417,16 @@ def test_the_time_budget_stops_the_search_early(lm_model_dir):
     result = tune_weights(decoder, [emissions("the cat sat")], ["the cat sat"], alphas=(0.0, 0.5, 1.0),
                           betas=(0.0, 1.0), beam_widths=(8, 16), time_budget_s=0.0)
     assert len(result.trials) == 1 and result.stopped_by_budget and "stopped by the time budget" in result.table()
+
+
+def test_greedy_decoding_folds_block_by_block_with_the_same_text_and_frames(monkeypatch):
+    """A word spans the border between two blocks of frames; the folded specials stay unwritable in each."""
+    import robust_speech.inference.decoding as decoding
+
+    vocabulary = {**VOCABULARY, "<s>": len(VOCABULARY), "</s>": len(VOCABULARY) + 1}
+    log_probs = emissions("the cat sat on the mat", vocabulary, noise=0.05)
+    log_probs[10:12, vocabulary["<s>"]] = 5.0  # the model is sure of a special where a letter was
+    whole = GreedyDecoder(vocabulary).decode(log_probs)
+    monkeypatch.setattr(decoding, "_GREEDY_BLOCK_FRAMES", 7)
+    blocks = GreedyDecoder(vocabulary).decode(log_probs)
+    assert blocks == whole and "<" not in whole.text and whole.words[-1].end_frame > 7 * 9

@@ -11,13 +11,13 @@ import sys
 import time
 from typing import Callable
 
-from robust_speech.core.errors import ConfigurationError, output_errors
+from robust_speech.core.errors import AudioError, ConfigurationError, output_errors
 from robust_speech.core.files import safe_filename
 from robust_speech.data.sources import TEXT_COLUMN, load_speech_split, parse_sources
-from robust_speech.evaluation.groups import iter_groups
+from robust_speech.evaluation.groups import STREAM_OVER_S, LongRecording, iter_groups
 from robust_speech.evaluation.options import EvalOptions
 from robust_speech.inference.loading import load_for_inference
-from robust_speech.inference.transcribe import long_audio_progress
+from robust_speech.inference.transcribe import AudioProgress, long_audio_progress
 from robust_speech.lm.ngram import language_model_binary, read_lm_attrs
 from robust_speech.reports.metrics import empty_references
 from robust_speech.reports.result_files import evaluation_report, write_json
@@ -87,15 +87,29 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
     targets: list[str] = []
     audio_seconds = inference_seconds = 0.0
     progress = tqdm(total=total, desc="eval", unit="utt", disable=None, file=sys.stderr)
-    for group in iter_groups(dataset, acoustic.sampling_rate, TEXT_COLUMN, args.max_eval_samples):
-        audios = [array for _index, array, _text in group]
+    # Chunked, a long recording is transcribed while it is read (its chunks are the same as decoded whole).
+    stream_over_s = STREAM_OVER_S if transcriber.chunking is not None and not transcriber.vad else None
+    for group in iter_groups(dataset, acoustic.sampling_rate, TEXT_COLUMN, args.max_eval_samples, stream_over_s):
         tick = time.perf_counter()
-        inner = long_audio_progress(audios, acoustic.sampling_rate)
-        transcripts = transcriber.transcribe(audios, progress=inner)
-        if inner is not None:
+        if isinstance(group[0][1], LongRecording):
+            index, recording, _text = group[0]
+            inner = AudioProgress(recording.seconds, "inference")
+            try:
+                transcript, samples = transcriber.transcribe_stream(recording.blocks(), recording.expected_samples, inner)
+            except AudioError as error:
+                raise AudioError(f"example {index} of the evaluation split: {error} (eval.py scores every example, "
+                                 "it never skips one)") from None
             inner.close()
+            transcripts = [transcript]
+        else:
+            audios = [array for _index, array, _text in group]
+            inner = long_audio_progress(audios, acoustic.sampling_rate)
+            transcripts = transcriber.transcribe(audios, progress=inner)
+            if inner is not None:
+                inner.close()
+            samples = sum(a.size for a in audios)
         inference_seconds += time.perf_counter() - tick
-        audio_seconds += sum(a.size for a in audios) / acoustic.sampling_rate
+        audio_seconds += samples / acoustic.sampling_rate
         predictions.extend(t.text for t in transcripts)
         targets.extend(normalize_text(text) for _index, _array, text in group)
         progress.update(len(group))

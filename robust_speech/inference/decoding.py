@@ -146,6 +146,9 @@ class Decoder(Protocol):
     def set_weights(self, alpha: float, beta: float) -> None: ...
 
 
+_GREEDY_BLOCK_FRAMES = 1 << 16  # 22 minutes of 20 ms frames
+
+
 class GreedyDecoder:
     engine = "greedy"
     beam_width = None
@@ -157,7 +160,9 @@ class GreedyDecoder:
         raise ConfigurationError("greedy decoding uses no language model: there are no LM weights to set")
 
     def decode(self, log_probs: np.ndarray) -> Transcript:
-        best = self.layout.fold_specials(log_probs).argmax(axis=-1).tolist()
+        # Folded a block of frames at a time: the fold copies, and a three-hour recording's log-probs are 65 MB.
+        best = [token for start in range(0, len(log_probs), _GREEDY_BLOCK_FRAMES)
+                for token in self.layout.fold_specials(log_probs[start : start + _GREEDY_BLOCK_FRAMES]).argmax(axis=-1).tolist()]
         words = spans_from_frame_tokens(best, self.layout.labels, self.layout.blank)
         return Transcript(" ".join(word.word for word in words), words)
 

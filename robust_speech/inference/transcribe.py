@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from robust_speech.core.errors import ConfigurationError
 from robust_speech.inference.acoustic import AcousticModel
 from robust_speech.inference.chunking import Chunking, kept_frames
 from robust_speech.inference.decoding import Transcript, WordSpan
+from robust_speech.inference.streaming import FrameBuffer, stream_chunks
 
 # Above this length an unchunked forward pass costs about twice as much per audio second as the same audio in
 # 20 s chunks, on the wav2vec2-base shape (benchmarks/long_audio.py; benchmarks/results/long_audio_cpu.md: equal
@@ -186,6 +187,50 @@ class Transcriber:
                 position += 1
         vocab = outputs[0].shape[-1] if outputs else 0
         return [np.concatenate(parts) if parts else np.zeros((0, vocab), np.float32) for parts in joined]
+
+    def log_probs_stream(self, blocks: Iterable[np.ndarray], expected_samples: int | None = None,
+                         progress: Progress | None = None) -> tuple[np.ndarray, int]:
+        """The joined log-probs of one recording arriving as consecutive blocks, and its length in samples.
+
+        The chunks and batches are those `log_probs` makes of the whole array (batches of `batch_size` chunks in
+        order, the shorter last chunk in the last batch), so the result is the same while only a batch of chunks
+        is in memory. `expected_samples` (from the file's header) sizes the output once."""
+        if self.chunking is None:
+            raise ConfigurationError("transcribing a recording while it is read needs --chunk_length_s")
+        per_frame, rate = self.acoustic.samples_per_frame, self.acoustic.sampling_rate
+        frames: FrameBuffer | None = None
+        pending: list = []
+        samples = 0
+
+        def run_pending() -> None:
+            nonlocal frames
+            outputs = log_probs_batch(self.acoustic, [audio for _chunk, audio in pending], self.batch_size)
+            for (chunk, _audio), output in zip(pending, outputs):
+                if frames is None:
+                    frames = FrameBuffer(output.shape[-1], expected_samples // per_frame if expected_samples else None)
+                first, last = kept_frames(chunk, per_frame)
+                frames.append(output[first:last])
+                if progress is not None:
+                    kept_start, kept_end = chunk.kept
+                    progress((kept_end - kept_start) / rate)
+            pending.clear()
+
+        for chunk, audio in stream_chunks(blocks, self.chunking):
+            pending.append((chunk, audio))
+            samples = max(samples, chunk.end)
+            if len(pending) == self.batch_size:
+                run_pending()
+        if pending:
+            run_pending()
+        if frames is None:
+            return np.zeros((0, self.acoustic.model.config.vocab_size), np.float32), samples
+        return frames.finish(), samples
+
+    def transcribe_stream(self, blocks: Iterable[np.ndarray], expected_samples: int | None = None,
+                          progress: Progress | None = None) -> tuple[Transcript, int]:
+        """One recording transcribed while it is read (see `log_probs_stream`), and its length in samples."""
+        log_probs, samples = self.log_probs_stream(blocks, expected_samples, progress)
+        return self.decoder.decode_batch([log_probs])[0], samples
 
     def transcribe(self, audios: Sequence[np.ndarray], progress: Progress | None = None) -> list[Transcript]:
         if self.vad:
