@@ -3,9 +3,11 @@
 effective batch and work (one epoch over the same utterances), each run in its own process.
 
 - reference: fixed batches of --batch_size utterances padded to the longest, group_by_length, plain AdamW
-  (`adamw_torch`), eager attention — what the original run_speech_recognition_ctc.py does;
+  (`adamw_torch`), eager attention, transformers' Conv1d encoder — what the original run_speech_recognition_ctc.py
+  does;
 - ours: duration-bucketed batches of the same mean audio per batch (no padding waste), fused AdamW, SDPA
-  attention; and ours + bf16 autocast (reported even when it is slower, as on CPUs without bf16 units).
+  attention, the channels-last conv encoder on the CPU; and ours + bf16 autocast (reported even when it is
+  slower, as on CPUs without bf16 units).
 
 Prints audio seconds trained per second (median/min/max over --repeats) and peak RSS, with the ratios.
 """
@@ -73,7 +75,8 @@ def main() -> None:
         variants = {
             "reference (fixed batches, group_by_length, adamw_torch, eager)": [
                 "--per_device_train_batch_size", str(args.batch_size), "--group_by_length",
-                "--length_column_name", "input_length", "--optim", "adamw_torch", "--attn_implementation", "eager"],
+                "--length_column_name", "input_length", "--optim", "adamw_torch", "--attn_implementation", "eager",
+                "--channels_last_encoder", "false"],
             "ours (duration batches, fused AdamW, SDPA)": [
                 "--max_batch_duration_s", f"{mean_batch_seconds:.2f}"],
         }

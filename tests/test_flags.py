@@ -60,6 +60,8 @@ REFUSED = [
     (["--model_config_json", HUBERT, "--add_adapter", "true"], "--add_adapter: a hubert model has no add_adapter"),
     (["--model_config_json", W2V_BERT, "--freeze_feature_encoder"],
      "--freeze_feature_encoder: a wav2vec2-bert model has no convolutional feature encoder"),
+    (["--model_config_json", W2V_BERT, "--channels_last_encoder", "true"],
+     "--channels_last_encoder: a wav2vec2-bert model has no convolutional feature encoder"),
 ]
 
 
@@ -215,3 +217,14 @@ def test_transcribe_passes_the_chunking_it_was_given(flags, expected, monkeypatc
     monkeypatch.setattr(loading, "load_for_inference", fake_load)
     assert main(["transcribe", "a.wav", "--model", str(tmp_path), *flags]) == 2
     assert seen == [expected]
+
+
+def test_channels_last_encoder_given_with_a_gpu_visible_is_refused():
+    from robust_speech.core.errors import ConfigurationError
+    from robust_speech.training.arguments import ModelArguments
+    from robust_speech.training.flag_checks import refuse_cpu_only_flags
+
+    with pytest.raises(ConfigurationError, match="--channels_last_encoder: measured on the CPU only"):
+        refuse_cpu_only_flags({"channels_last_encoder"}, ModelArguments(), cuda_visible=True)
+    refuse_cpu_only_flags({"channels_last_encoder"}, ModelArguments(), cuda_visible=False)
+    refuse_cpu_only_flags(set(), ModelArguments(), cuda_visible=True)  # the default: CPU runs only

@@ -6,6 +6,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import soundfile
+import torch
 from conftest import white_noise
 from ctc_logits import VOCABULARY
 
@@ -122,3 +123,24 @@ def test_frame_buffer_grows_past_a_wrong_estimate():
         buffer.append(np.full((7, 3), value, np.float32))
     result = buffer.finish()
     assert result.shape == (35, 3) and result[-1, 0] == 4 and result[0, 0] == 0
+
+
+def test_cpu_batches_stop_before_the_first_convolutions_output_outgrows_the_caches(tiny_acoustic):
+    """The first conv layer writes conv_dim[0] / conv_stride[0] floats per input sample: on the CPU a batch holds
+    at most CPU_ACTIVATION_BYTES of them, and never fewer than one input; a GPU has no such bound."""
+    import dataclasses
+
+    from robust_speech.inference import transcribe
+
+    config = tiny_acoustic.model.config
+    per_sample = config.conv_dim[0] / config.conv_stride[0] * 4
+    limit = transcribe.max_batch_samples(tiny_acoustic)
+    assert limit == int(transcribe.CPU_ACTIVATION_BYTES / per_sample)
+    assert transcribe.batch_count(16, 5 * RATE, limit) == 16  # the tiny shape: 16 chunks of 5 s fit
+    assert transcribe.batch_count(16, limit // 3, limit) == 3
+    assert transcribe.batch_count(16, 10 * limit, limit) == 1
+    assert transcribe.batch_count(16, 10 * limit, None) == 16
+    on_gpu = dataclasses.replace(tiny_acoustic, device=torch.device("cuda"))
+    assert transcribe.max_batch_samples(on_gpu) is None
+    batches = list(transcribe._batches(list(range(7)), [np.zeros(limit // 3)] * 7, 16, True, limit))
+    assert [len(batch) for batch in batches] == [3, 3, 1]

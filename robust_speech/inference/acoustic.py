@@ -91,6 +91,12 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
             f"{model_id}: the CTC head has {head} outputs but the tokenizer (vocab.json) has {len(tokenizer)} tokens; "
             "the processor files belong to another model: copy the model's own vocab.json and tokenizer files"
         )
+    if device.type == "cpu":
+        from robust_speech.core import fast_encoder
+        from robust_speech.core.allocator import keep_freed_memory
+
+        fast_encoder.install(model)  # measured on the CPU only; CUDA keeps cuDNN's convolutions
+        keep_freed_memory()  # activations reuse freed heap memory instead of faulting in fresh pages
     return AcousticModel(model, processor, device, dtype, cpu_bf16)
 
 def check_processor_files(model_id: str | os.PathLike) -> None:

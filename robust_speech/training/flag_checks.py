@@ -142,10 +142,25 @@ def refuse_flags_the_model_lacks(given: set[str], config, names: Sequence[str], 
     for name in names:
         if name in given and not hasattr(config, name):
             raise ConfigurationError(f"--{name}: a {model_type} model has no {name} (drop the flag)")
-    if "freeze_feature_encoder" in given and model_args.freeze_feature_encoder:
-        from transformers import MODEL_FOR_CTC_MAPPING
+    for flag in ("freeze_feature_encoder", "channels_last_encoder"):
+        if flag in given and getattr(model_args, flag):
+            from transformers import MODEL_FOR_CTC_MAPPING
 
-        model_class = MODEL_FOR_CTC_MAPPING.get(type(config), None)
-        if model_class is not None and not hasattr(model_class, "freeze_feature_encoder"):
-            raise ConfigurationError(f"--freeze_feature_encoder: a {model_type} model has no convolutional feature "
-                                     "encoder to freeze (drop the flag)")
+            model_class = MODEL_FOR_CTC_MAPPING.get(type(config), None)
+            if model_class is not None and not hasattr(model_class, "freeze_feature_encoder"):
+                raise ConfigurationError(f"--{flag}: a {model_type} model has no convolutional feature encoder "
+                                         "(drop the flag)")
+    refuse_cpu_only_flags(given, model_args, _cuda_visible())
+
+
+def _cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def refuse_cpu_only_flags(given: set[str], model_args: ModelArguments, cuda_visible: bool) -> None:
+    """--channels_last_encoder given where a GPU trains: it would do nothing there."""
+    if "channels_last_encoder" in given and model_args.channels_last_encoder and cuda_visible:
+        raise ConfigurationError("--channels_last_encoder: measured on the CPU only; with a GPU visible "
+                                 "transformers' (cuDNN) convolutions run: drop the flag")

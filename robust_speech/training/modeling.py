@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import sys
 from pathlib import Path
 
+import torch
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
@@ -187,4 +189,10 @@ def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, co
         model = AutoModelForCTC.from_config(config, **attention_option(model_args))
     if model_args.freeze_feature_encoder and hasattr(model, "freeze_feature_encoder"):
         model.freeze_feature_encoder()
+    if model_args.channels_last_encoder and not torch.cuda.is_available() and hasattr(model, "freeze_feature_encoder"):
+        from robust_speech.core import fast_encoder
+
+        if not fast_encoder.install(model):
+            print(f"note: this {config.model_type} model's feature encoder is not a stack of plain convolutions; "
+                  "transformers' own layers run it", file=sys.stderr)
     return model
