@@ -207,3 +207,30 @@ def test_the_vectorized_spectrogram_gives_the_librarys_features_bit_for_bit(seco
     assert module.spectrogram is original
     for name in library:
         assert np.array_equal(library[name], fast[name]), name
+
+
+@pytest.mark.parametrize("do_normalize, padding_value", [(True, 0.0), (True, 0.5), (False, 0.0), (False, -1.0)])
+def test_waveform_inputs_are_the_extractors_bit_for_bit(do_normalize, padding_value):
+    from robust_speech.audio.waveform_inputs import handles, waveform_inputs
+
+    extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=do_normalize, padding_value=padding_value)
+    assert handles(extractor)
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        audios = [(rng.standard_normal(int(rng.integers(400, 40000))) * rng.uniform(0.01, 2)).astype(np.float32)
+                  for _ in range(int(rng.integers(1, 6)))]
+        expected = extractor(audios, sampling_rate=16000, padding=True, return_tensors="pt", return_attention_mask=True)
+        found = {key: torch.from_numpy(value) for key, value in waveform_inputs(extractor, audios).items()}
+        assert found.keys() == {"input_values", "attention_mask"}
+        for key in found:
+            assert found[key].dtype == expected[key].dtype and torch.equal(found[key], expected[key]), key
+
+
+def test_waveform_inputs_leave_other_extractors_and_left_padding_to_the_library():
+    from robust_speech.audio.waveform_inputs import handles
+
+    class Subclass(Wav2Vec2FeatureExtractor):
+        pass
+
+    assert not handles(Subclass()) and not handles(Wav2Vec2FeatureExtractor(padding_side="left"))
+    assert not handles(SeamlessM4TFeatureExtractor())

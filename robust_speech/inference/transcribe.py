@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from robust_speech.audio import waveform_inputs
 from robust_speech.audio.fbank import fast_spectrograms
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.inference.acoustic import AcousticModel
@@ -74,10 +75,14 @@ def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch
             seconds = sum(len(audios[i]) for i in batch) / rate
             handles = [stage.register_forward_hook(lambda *_hook, share=seconds / (len(stages) + 1): progress(share))
                        for stage in stages]
-            with fast_spectrograms(extractor):  # filterbank extractors: the library's features, sooner
-                inputs = extractor([np.asarray(audios[i], dtype=np.float32) for i in batch],
-                                   sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt",
-                                   return_attention_mask=True)
+            arrays = [np.asarray(audios[i], dtype=np.float32) for i in batch]
+            if waveform_inputs.handles(extractor):  # the extractor's own values, without its copies
+                prepared = waveform_inputs.waveform_inputs(extractor, arrays)
+                inputs = {key: torch.from_numpy(value) for key, value in prepared.items()}
+            else:
+                with fast_spectrograms(extractor):  # filterbank extractors: the library's features, sooner
+                    inputs = extractor(arrays, sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt",
+                                       return_attention_mask=True)
             lengths = inputs["attention_mask"].sum(dim=-1)
             if not getattr(extractor, "return_attention_mask", True) and len(batch) > 1:
                 inputs.pop("attention_mask")
