@@ -21,7 +21,7 @@ RUNS = {
         ("training_speed.py", ["--model", "tiny", "--utterances", "64", "--repeats", "2"]),
         ("training_speed.py", ["--model", "base", "--utterances", "16", "--repeats", "1", "--no_bf16"]),
         ("optimizer_memory.py", ["--model", "base"]),
-        ("eval_speed.py", ["--model", "tiny", "--short", "40", "--long", "2", "--repeats", "2"]),
+        ("eval_speed.py", ["--model", "tiny", "--short", "40", "--long", "2", "--repeats", "5"]),
         ("eval_speed.py", ["--model", "base", "--short", "40", "--long", "1", "--repeats", "1"]),
         ("decoding.py", ["--utterances", "100", "--repeats", "3"]),
         ("flops.py", ["--models", "base,tiny"]),
