@@ -109,6 +109,9 @@ class CTCTrainer(Trainer):
         if self.args.should_save:
             shutil.rmtree(staging, ignore_errors=True)  # what a crash at this very step left behind
         self.accelerator.wait_for_everyone()  # every rank writes its RNG state into the staging folder
+        # Made by every rank: transformers creates it only where it saves the weights (rank 0), and another rank
+        # may reach its RNG state first ("Parent directory ... does not exist", seen in a two-process CPU run).
+        os.makedirs(os.path.join(staging, name), exist_ok=True)
         self._staging_root = staging
         try:
             super()._save_checkpoint(model, trial)  # writes staging/checkpoint-N; rotation there is a no-op
