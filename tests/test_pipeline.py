@@ -76,6 +76,10 @@ def learned(tmp_path_factory):
         "--per_device_train_batch_size", "8", "--learning_rate", "1e-2", "--warmup_steps", "50", "--max_steps", "600",
         "--mask_time_prob", "0.0", "--freeze_feature_encoder", "false", "--seed", "1", "--eval_strategy", "no",
         "--save_strategy", "no", "--dataloader_num_workers", "0", "--report_to", "none", "--disable_tqdm", "true",
+        # 600 steps at lr 1e-2 only just leave the blank plateau, so where this run ends depends on float rounding:
+        # it was tuned with transformers' convolutions (the channels-last encoder's equal gradients are
+        # tests/test_fast_encoder.py's to check; with it, one run here ended at a clean CER of 0.56).
+        "--channels_last_encoder", "false",
     ], script="test")
     assert code == 0
     return corpus, model
