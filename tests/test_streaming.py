@@ -115,6 +115,10 @@ def test_eval_groups_hand_over_a_long_file_undecoded_in_order(tmp_path):
     assert groups[1][0][1].seconds == pytest.approx(40.0)
     assert len(list(iter_groups(dataset, RATE, "sentence", None))) == 1  # without it, everything decoded
     assert long_recording(str(folder / "long.wav"), RATE, over_s=60.0) is None  # shorter than asked
+    # A Hub dataset's row holds the file's bytes: read from memory, the same samples.
+    in_memory = long_recording({"bytes": (folder / "long.wav").read_bytes(), "path": "long.wav"}, RATE, over_s=30.0)
+    assert in_memory is not None and in_memory.seconds == pytest.approx(40.0)
+    assert np.array_equal(np.concatenate(list(in_memory.blocks())), np.concatenate(list(groups[1][0][1].blocks())))
 
 
 def test_frame_buffer_grows_past_a_wrong_estimate():

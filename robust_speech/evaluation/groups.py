@@ -6,7 +6,6 @@ a file of any length."""
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from dataclasses import dataclass
@@ -50,8 +49,7 @@ class LongRecording:
         return math.ceil(self.seconds * self.sampling_rate)
 
     def blocks(self) -> Iterator[np.ndarray]:
-        source = io.BytesIO(self.source) if isinstance(self.source, (bytes, bytearray)) else self.source
-        return stream_audio(source, self.sampling_rate, name=self.name)
+        return stream_audio(self.source, self.sampling_rate, name=self.name)
 
 
 Item = tuple[int, Union[np.ndarray, LongRecording], str]
@@ -69,7 +67,7 @@ def long_recording(audio, sampling_rate: int, over_s: float) -> LongRecording | 
     if size < _HEADER_CHECK_BYTES:
         return None
     try:
-        info = audio_info(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source, name=path)
+        info = audio_info(source, name=path)
     except AudioError:
         return None  # decoded whole, where the same error is reported with the example's index
     if info.duration is None or info.duration <= over_s:
