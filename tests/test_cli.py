@@ -68,6 +68,20 @@ def test_synth_command_writes_a_corpus(tmp_path):
     for language in ("pl", "cs"):
         rows = read_tsv(out / language / "train.tsv")
         assert len(rows) == 2 and (out / language / "clips" / rows[0]["path"]).is_file()
+        assert len((out / language / "lm_text.txt").read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_synth_lm_sentences_all_writes_every_unspoken_sentence(tmp_path):
+    from robust_speech.data.sentences import load_sentences
+    from robust_speech.text.normalizer import TextNormalizer
+
+    out = tmp_path / "corpus"
+    run("synth", "--output_dir", str(out), "--languages", "cs", "--train_size", "1", "--dev_size", "1",
+        "--test_size", "1", "--lm_sentences", "all", "--format", "wav", "--sampling_rate", "16000")
+    distinct = len({TextNormalizer()(sentence) for sentence in load_sentences("cs")})
+    assert len((out / "cs" / "lm_text.txt").read_text(encoding="utf-8").splitlines()) == distinct - 3
+    bad = run("synth", "--output_dir", str(tmp_path / "c"), "--lm_sentences", "most", check=False)
+    assert bad.returncode != 0 and "expected a whole number or 'all'" in bad.stderr
 
 
 def test_prepare_prints_skip_counts_that_match_skipped_tsv(tmp_path):

@@ -71,6 +71,18 @@ def test_near_duplicate_sentences_count_as_one():
         synth.split_sentences(config, "en", ["Go home.", "Go home!", "Stay here.", "Run now."], np.random.default_rng(0))
 
 
+def test_lm_text_can_take_every_sentence_no_split_speaks():
+    sentences = [f"Sentence number {word} here." for word in ("one", "two", "three", "four", "five", "six", "seven")]
+    sized = SynthConfig(languages=("en",), train_size=2, dev_size=1, test_size=1, lm_sentences=3)
+    every = SynthConfig(languages=("en",), train_size=2, dev_size=1, test_size=1, lm_sentences=None)
+    pools = synth.split_sentences(sized, "en", sentences, np.random.default_rng(0))
+    all_pools = synth.split_sentences(every, "en", sentences, np.random.default_rng(0))
+    assert len(all_pools["lm"]) == 3 and all_pools == pools  # the same splits; the LM text is the rest
+    assert synth.split_sentences(SynthConfig(languages=("en",), train_size=5, dev_size=1, test_size=1, lm_sentences=None),
+                                 "en", sentences, np.random.default_rng(0))["lm"] == []
+    assert every.key() != sized.key()
+
+
 def _digest(folder):
     return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(folder.rglob("*")) if path.is_file()}

@@ -73,6 +73,16 @@ def _comma_list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _count_or_all(value: str) -> int | None:
+    """A count, or None for 'all'."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'all', not {value!r}") from None
+
+
 def refuse_flags_without(args: argparse.Namespace, needs: dict[str, tuple[str, bool]]) -> None:
     """One line for a flag given (not None) while the feature it tunes is off: {flag: (what turns it on, on?)}."""
     for flag, (needed, on) in needs.items():
@@ -324,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--train_size", type=int, default=40, help="utterances per language")
     synth.add_argument("--dev_size", type=int, default=10)
     synth.add_argument("--test_size", type=int, default=10)
-    synth.add_argument("--lm_sentences", type=int, default=1000, help="LM-only sentences per language (lm_text.txt)")
+    synth.add_argument("--lm_sentences", type=_count_or_all, default=1000,
+                       help="LM-only sentences per language (lm_text.txt), or 'all': every sentence no split speaks")
     synth.add_argument("--long_recordings", type=int, default=0, help="long-form recordings per language")
     synth.add_argument("--long_min_s", type=float, default=None, help="with --long_recordings: shortest, s (default 60)")
     synth.add_argument("--long_max_s", type=float, default=None, help="with --long_recordings: longest, s (default 300)")

@@ -69,7 +69,7 @@ class SynthConfig:
     train_size: int = 40
     dev_size: int = 10
     test_size: int = 10
-    lm_sentences: int = 1000
+    lm_sentences: int | None = 1000  # None: every sentence of the language that no split speaks
     long_recordings: int = 0
     long_duration_s: tuple[float, float] = (60.0, 300.0)
     audio_format: str = "mp3"
@@ -94,7 +94,7 @@ class SynthConfig:
             language_source(code)  # raises for an unknown language
         if self.audio_format not in AUDIO_FORMATS:
             raise ConfigurationError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, not {self.audio_format!r}")
-        if min(self.train_size, self.dev_size, self.test_size, self.lm_sentences, self.long_recordings) < 0:
+        if min(self.train_size, self.dev_size, self.test_size, self.lm_sentences or 0, self.long_recordings) < 0:
             raise ConfigurationError("split sizes must be zero or more")
         low, high = self.long_duration_s
         if not 0 < low <= high:
@@ -263,8 +263,8 @@ def split_sentences(config: SynthConfig, language: str, sentences: Sequence[str]
         "dev": config.dev_size,
         "long": long_needed,
         "train": config.train_size,
-        "lm": config.lm_sentences,
     }
+    sizes["lm"] = config.lm_sentences if config.lm_sentences is not None else max(0, len(pool) - sum(sizes.values()))
     if sum(sizes.values()) > len(pool):
         raise ConfigurationError(
             f"{language}: {sum(sizes.values())} distinct sentences needed ({sizes}) but only {len(pool)} are "
