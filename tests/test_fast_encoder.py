@@ -113,3 +113,23 @@ def test_training_builds_the_model_with_it_unless_told_not_to(wanted):
     model = build_model(ModelArguments(channels_last_encoder=wanted, freeze_feature_encoder=False),
                         DataTrainingArguments(dataset_name="unused"), Wav2Vec2Config(**SMALL), tokenizer)
     assert getattr(model.base_model.feature_extractor, "channels_last", False) is wanted
+
+
+def test_only_exact_gelu_runs_in_place():
+    from transformers.activations import ACT2FN
+
+    assert fast_encoder._exact_gelu(ACT2FN["gelu"]) and fast_encoder._exact_gelu(torch.nn.GELU())
+    assert not any(fast_encoder._exact_gelu(activation) for activation in (
+        ACT2FN["gelu_new"], ACT2FN["relu"], torch.nn.GELU(approximate="tanh"), ACT2FN["gelu_python"]))
+
+
+@pytest.mark.parametrize("activation", ["gelu", "gelu_new", "relu"])
+def test_other_activations_keep_their_own_function(activation):
+    torch.manual_seed(4)
+    model = Wav2Vec2ForCTC(Wav2Vec2Config(**{**SMALL, "feat_extract_activation": activation})).eval()
+    audio = torch.randn(2, 8000)
+    with torch.inference_mode():
+        expected = model.base_model.feature_extractor(audio)
+        assert fast_encoder.install(model)
+        found = model.base_model.feature_extractor(audio)
+    torch.testing.assert_close(found, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
