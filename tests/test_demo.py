@@ -176,3 +176,31 @@ def test_a_demo_folder_trained_with_another_recipe_is_not_reused_silently(tmp_pa
     with pytest.raises(ConfigurationError, match="trained with --augment none"):
         demo.check_recipe(plan)
     demo.check_recipe(demo.DemoPlan(languages=("en",), minutes=1, output=tmp_path, augment=None))
+
+
+def test_the_demo_corpus_gives_the_lm_every_unspoken_sentence_and_each_real_world_set_half_the_recordings(tmp_path):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import robust_speech.demo.pipeline as demo
+    from robust_speech.data import synth
+    from robust_speech.data.sentences import load_sentences
+    from robust_speech.text.normalizer import TextNormalizer
+
+    config = demo.DemoPlan(languages=("it",), minutes=15, output=tmp_path).synth_config
+    pools = synth.split_sentences(config, "it", load_sentences("it"), np.random.default_rng(0))
+    assert sum(len(pool) for pool in pools.values()) == len({TextNormalizer()(s) for s in load_sentences("it")})
+    assert len(pools["lm"]) > 3000  # more than the fixed 3000 the demo's LM read before
+
+    assert config.long_recordings == demo.REAL_WORLD_RECORDINGS
+    names = [f"synth_it_long_{index:03d}.mp3" for index in range(config.long_recordings)]
+    (tmp_path / "corpus" / "it" / "long").mkdir(parents=True)
+    for name in names:
+        (tmp_path / "corpus" / "it" / "long" / name).write_bytes(b"audio")
+    corpus = SimpleNamespace(root=tmp_path / "corpus",
+                             rows=lambda language, split: [{"path": name, "sentence": "una frase"} for name in names])
+    folder = demo.real_world_sets(corpus, "it", tmp_path / "real_world")
+    chosen = {split: [line.split(",")[0] for line in (folder / "it" / split / "metadata.csv").read_text().splitlines()[1:]]
+              for split in ("dev", "test")}
+    assert chosen == {"dev": names[:2], "test": names[2:]}
