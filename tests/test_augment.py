@@ -186,6 +186,30 @@ def test_pre_rendered_copies_are_reproducible_whatever_the_processes(tmp_path, m
     assert "2 degraded copies of 6 training examples" in lines[0] and "speed 12, babble 12, noise 12" in lines[0]
 
 
+class _ThreadCountingAugmenter(Augmenter):
+    """Names, in place of the conditions it applied, the native threads its process runs."""
+
+    def degrade(self, audio, rng, others=()):
+        from robust_speech.core.threads import native_threads
+
+        return audio, [f"threads{native_threads()}"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rendering_workers_run_one_native_thread_each_and_the_main_process_keeps_its_own(tmp_path, monkeypatch, workers):
+    from robust_speech.core.threads import native_threads
+    from robust_speech.training.multi_condition import APPLIED_COLUMN, render_copies
+
+    monkeypatch.setenv("ROBUST_SPEECH_CACHE", str(tmp_path))
+    before = native_threads()
+    rendered = render_copies(_prepared(), _ThreadCountingAugmenter(AugmentOptions({"gain": 1.0})), 1,
+                             num_workers=workers, log=lambda line: None)
+    seen = set(rendered[APPLIED_COLUMN][len(rendered) // 2:])
+    # In the main process rendering keeps the threads it had (so does the main process after the workers).
+    assert seen == ({"threads1"} if workers > 1 else {f"threads{before}"})
+    assert native_threads() == before
+
+
 def test_dataloader_workers_degrade_differently_and_the_main_process_keeps_its_seed(monkeypatch):
     import torch
 

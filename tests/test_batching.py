@@ -234,3 +234,17 @@ def test_waveform_inputs_leave_other_extractors_and_left_padding_to_the_library(
 
     assert not handles(Subclass()) and not handles(Wav2Vec2FeatureExtractor(padding_side="left"))
     assert not handles(SeamlessM4TFeatureExtractor())
+
+
+def test_the_warm_up_workers_run_one_native_thread_each_and_the_main_process_keeps_its_own(monkeypatch):
+    import robust_speech.training.feature_cache as feature_cache
+    from robust_speech.core.threads import native_threads
+
+    before = native_threads()
+    # Forked workers inherit the patch: each reports its own thread count in place of features.
+    monkeypatch.setattr(feature_cache, "_extract", lambda extractor, audio: {"threads": np.array([native_threads()])})
+    cache = FeatureCache(SeamlessM4TFeatureExtractor(), 2**30)
+    audios = [np.full(100 + index, 0.1, dtype=np.float32) for index in range(8)]
+    assert cache.warm(iter(audios), 2) == 8
+    assert {int(example["threads"][0]) for example in cache._features.values()} == {1}
+    assert native_threads() == before

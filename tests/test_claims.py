@@ -320,19 +320,25 @@ def test_demo_language_model_is_reused_on_a_rerun_and_rebuilt_from_the_acoustic_
     monkeypatch.setattr(demo, "run_script", fake_script)
     corpus = SimpleNamespace(root=tmp_path / "corpus", lm_text=lambda language: tmp_path / f"lm_{language}.txt")
     plan = demo.DemoPlan(languages=("en",), minutes=1, output=tmp_path / "out")
-    model = demo.language_model(plan, corpus, acoustic, "en")
+    model = demo.language_model(plan, corpus, tmp_path / "real_world", acoustic, "en")
     assert model == plan.output / "models" / "en"
     assert [Path(args[0]).name if not args[0] == "-m" else args[2] for args in calls] == ["build_ngram.py", "tune-lm"]
+    tune = calls[1]
+    # Tuned on both dev sets at once, the real-world one chunked as eval.py reads it.
+    assert tune[tune.index("--dataset") + 1] == f"{corpus.root}+{tmp_path / 'real_world'}"
+    assert tune[tune.index("--config") + 1] == "en+en" and tune[tune.index("--split") + 1] == "dev"
+    assert float(tune[tune.index("--chunk_length_s") + 1]) == demo.CHUNK_LENGTH_S
+    assert tune[tune.index("--alphas") + 1] == ",".join(f"{a:g}" for a in demo.LM_ALPHAS)
     assert (model / "model.safetensors").read_bytes() == b"weights" and not (model / "checkpoint-5").exists()
     (model / "edited_by_hand.txt").write_text("kept on a re-run", encoding="utf-8")
 
     capsys.readouterr()
-    assert demo.language_model(plan, corpus, acoustic, "en") == model
+    assert demo.language_model(plan, corpus, tmp_path / "real_world", acoustic, "en") == model
     assert len(calls) == 2 and (model / "edited_by_hand.txt").is_file()
     assert "en LM: done before" in capsys.readouterr().out
 
     (acoustic / "model.safetensors").write_bytes(b"new weights")
-    assert demo.language_model(replace(plan, force=True), corpus, acoustic, "en") == model
+    assert demo.language_model(replace(plan, force=True), corpus, tmp_path / "real_world", acoustic, "en") == model
     assert len(calls) == 4
     # Redone from scratch: the folder is a fresh copy of the (new) acoustic model.
     assert not (model / "edited_by_hand.txt").exists() and (model / "model.safetensors").read_bytes() == b"new weights"

@@ -198,6 +198,48 @@ def test_tune_lm_writes_weights_that_eval_then_uses(learned, tmp_path, capsys):
     assert report["settings"]["lm"]["alpha"] == attrs["alpha"]
 
 
+def test_tune_lm_pools_the_wer_of_two_dev_sets_read_in_chunks(learned, tmp_path):
+    """The demo's tuning: the CV-style dev and an audio folder of other recordings, `+`-joined, chunked."""
+    from robust_speech.evaluation.groups import load_split, split_log_probs
+    from robust_speech.evaluation.lm_tuning import TuneOptions, tune_on_dataset
+    from robust_speech.evaluation.options import EvalSplit
+    from robust_speech.inference.decoding import load_decoder
+    from robust_speech.inference.loading import load_for_inference
+    from robust_speech.inference.options import LoadOptions, TranscriberOptions
+    from robust_speech.reports.metrics import word_error_rate
+    from robust_speech.text.normalizer import model_normalizer
+
+    corpus, model = copy_with_lm(learned, tmp_path, order=3)
+    other = tmp_path / "recordings" / "en" / "dev"  # the test clips, laid out as the demo's real-world sets
+    other.mkdir(parents=True)
+    rows = corpus.rows("en", "test")[:6]
+    for row in rows:
+        shutil.copy(corpus.clips_dir("en") / row["path"], other / row["path"])
+    (other / "metadata.csv").write_text("file_name,sentence\n" + "".join(f'{r["path"]},"{r["sentence"]}"\n' for r in rows),
+                                        encoding="utf-8")
+    options = dict(model_dir=str(model), alphas=(0.0, 1.5), betas=(0.0,), beam_widths=(8,), chunk_length_s=1.0,
+                   stride_length_s=0.2, dry_run=True)
+    pooled = tune_on_dataset(TuneOptions(split=EvalSplit(f"{corpus.root}+{tmp_path / 'recordings'}", "en+en", "dev"),
+                                         **options))
+    dev = tune_on_dataset(TuneOptions(split=EvalSplit(str(corpus.root), "en", "dev"), **options))
+    assert pooled.utterances == len(corpus.rows("en", "dev")) + len(rows) and dev.utterances == len(corpus.rows("en", "dev"))
+    assert pooled.words > dev.words
+    assert f"each on {pooled.utterances} utterances ({pooled.words} words)" in pooled.table()
+    # Each setting's WER is over both sets' words at once: decode each set apart, score them joined.
+    loaded = load_for_inference(model, LoadOptions(), None, TranscriberOptions(1.0, 0.2))
+    normalizer, decoder = model_normalizer(model), load_decoder(model, "pyctcdecode")
+    log_probs, texts = [], []
+    for split in (EvalSplit(str(corpus.root), "en", "dev"), EvalSplit(str(tmp_path / "recordings"), "en", "dev")):
+        probs, raw = split_log_probs(loaded.transcriber, load_split(split))
+        log_probs += probs
+        texts += [normalizer(text) for text in raw]
+    decoder.beam_width = 8
+    for trial in pooled.trials:
+        decoder.set_weights(trial.alpha, trial.beta)
+        hypotheses = [t.text for t in decoder.decode_batch(log_probs)]
+        assert trial.wer == pytest.approx(word_error_rate(texts, hypotheses))
+
+
 @pytest.mark.slow
 def test_robustness_degrades_the_test_set_and_writes_curves(learned, tmp_path):
     from robust_speech.evaluation.robustness import read_robustness

@@ -7,7 +7,7 @@ Stages (each one's output is kept; a re-run skips what is done unless --force):
 2. train: one multilingual CTC model from scratch (a small filterbank w2v-BERT-style encoder, the
    architecture measured to learn fastest here), stopped by the --minutes budget;
 3. per language: the acoustic model + a 4-gram from the corpus's LM text (disjoint from every eval split),
-   alpha/beta tuned on dev with tune-lm;
+   alpha/beta tuned with tune-lm on the CV-style dev and the real-world dev together;
 4. eval.py exactly as a participant runs it, greedy (--no_lm) and with the LM, on the CV-style test and the
    real-world dev and test (chunked), then the final score;
 5. `robust-speech robustness` per language: the CV-style test with noise (20/10/5/0 dB SNR) and reverberation
@@ -57,6 +57,9 @@ MODEL_CONFIG = {
 }
 EVAL_SETS = ("cv_test", "real_dev", "real_test")
 CHUNK_LENGTH_S, STRIDE_LENGTH_S = 10.0, 2.0
+# tune-lm's grid: finer than its default at low LM weights, where the noisy real-world dev set's optimum lies
+# (0.3-0.5 for the four languages of one demo model; the default steps 0.25 -> 0.5 -> 0.75).
+LM_ALPHAS, LM_BETAS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0), (0.0, 1.0, 2.0, 3.0, 4.0)
 ROBUSTNESS_SNR_DB, ROBUSTNESS_RT60_S = (20.0, 10.0, 5.0, 0.0), (0.3, 0.6, 0.9)
 # The issue's targets for the in-domain test with the LM, checked (and reported, met or not) in REPORT.md.
 TARGET_CER, TARGET_LM_GAIN = 0.15, 0.15
@@ -236,7 +239,7 @@ def run_script(args: list[str], cwd: Path) -> None:
         raise RobustSpeechError(f"{Path(args[0]).name} failed in {cwd}: {tail[0]}")
 
 
-def language_model(plan: DemoPlan, corpus, acoustic_dir: Path, language: str) -> Path:
+def language_model(plan: DemoPlan, corpus, real_world: Path, acoustic_dir: Path, language: str) -> Path:
     model = plan.output / "models" / language
     if _stage(f"{language} LM", model / DECODING_FILE, plan.force):
         if model.exists():
@@ -244,10 +247,23 @@ def language_model(plan: DemoPlan, corpus, acoustic_dir: Path, language: str) ->
         shutil.copytree(acoustic_dir, model, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))
         run_script([str(ROOT / "build_ngram.py"), "--model_dir", str(model), "--text", str(corpus.lm_text(language)),
                     "--order", "4"], plan.output)
-        run_script(["-m", "robust_speech", "tune-lm", "--model_dir", str(model), "--dataset", str(corpus.root),
-                    "--config", language, "--split", "dev", "--beam_widths", "16,32", "--time_budget_s", "120"],
-                   plan.output)
+        run_script(["-m", "robust_speech", "tune-lm", "--model_dir", str(model), *lm_tuning_sets(corpus, real_world, language),
+                    "--chunk_length_s", str(CHUNK_LENGTH_S), "--stride_length_s", str(STRIDE_LENGTH_S),
+                    "--alphas", _levels(LM_ALPHAS), "--betas", _levels(LM_BETAS), "--beam_widths", "16,32",
+                    "--time_budget_s", "120"], plan.output)
     return model
+
+
+def lm_tuning_sets(corpus, real_world: Path, language: str) -> list[str]:
+    """tune-lm's split flags: both dev sets at once, the CV-style dev and the real-world dev (chunked as eval.py
+    reads it; a clip shorter than a chunk is one chunk), their WER pooled over all their words.
+
+    Weights tuned on the clean CV-style dev alone suit clean speech: on the noisy recordings the acoustic
+    model is less sure, and the best LM weight is lower. On one multi-condition demo model, tuned on both dev
+    sets instead, the real-world *test* WER with the LM (a set tuning never sees) went 0.676/0.442/0.599/0.745
+    -> 0.673/0.371/0.523/0.641 (en/de/es/it), the CV-style test WER 0.295/0.311/0.260/0.351 ->
+    0.300/0.315/0.289/0.278. The real-world dev set is then a tuning set, as the challenge's dev data was."""
+    return ["--dataset", f"{corpus.root}+{real_world}", "--config", f"{language}+{language}", "--split", "dev"]
 
 
 class EvalRun(NamedTuple):
@@ -510,8 +526,9 @@ def run_demo(plan: DemoPlan) -> Path:
     state = model_dir / "trainer_state.json"
     if state.exists():
         training_info["steps"] = json.loads(state.read_text(encoding="utf-8")).get("global_step")
-    print(f"[3/{STAGES}] n-gram LMs from text disjoint from every eval set, weights tuned on dev", flush=True)
-    models = {language: language_model(plan, corpus, model_dir, language)
+    print(f"[3/{STAGES}] n-gram LMs from text disjoint from every eval set, weights tuned on the CV-style and "
+          "real-world dev sets", flush=True)
+    models = {language: language_model(plan, corpus, real_world, model_dir, language)
               for language in tqdm(plan.languages, desc="language models", unit="lang", file=sys.stdout)}
     print(f"[4/{STAGES}] eval.py on the CV-style test and the real-world dev/test, greedy and with the LM", flush=True)
     runs = [run for language in plan.languages for run in eval_runs(plan, corpus, real_world, models[language], language)]

@@ -50,6 +50,8 @@ class TuningResult:
     greedy_wer: float
     grid_size: int
     stopped_by_budget: bool
+    utterances: int = 0  # decoded per setting: every example of every dev set given
+    words: int = 0  # in their references: the WER is pooled over these
 
     def table(self, rows: int = 10) -> str:
         lines = [f"{'alpha':>6} {'beta':>6} {'beam':>5} {'WER':>8} {'CER':>8} {'ms/utt':>8}"]
@@ -58,7 +60,8 @@ class TuningResult:
             mark = "  <- best" if trial == self.best else ""
             lines.append(f"{trial.alpha:6.2f} {trial.beta:6.2f} {trial.beam_width:5d} {trial.wer:8.4f} {trial.cer:8.4f} "
                          f"{trial.ms_per_utterance:8.1f}{mark}")
-        lines.append(f"greedy WER {self.greedy_wer:.4f}; {len(self.trials)} settings decoded"
+        lines.append(f"greedy WER {self.greedy_wer:.4f}; {len(self.trials)} settings decoded, each on {self.utterances} "
+                     f"utterances ({self.words} words)"
                      + (f" ({self.grid_size} in the grid, stopped by the time budget)" if self.stopped_by_budget else ""))
         return "\n".join(lines)
 
@@ -103,7 +106,8 @@ def tune_weights(decoder, log_probs: Sequence[np.ndarray], references: Sequence[
             best = trial
     decoder.set_weights(best.alpha, best.beta)
     decoder.beam_width = best.beam_width
-    return TuningResult(trials, best, greedy_wer, len(grid), stopped)
+    return TuningResult(trials, best, greedy_wer, len(grid), stopped, len(log_probs),
+                        sum(len(reference.split()) for reference in references))
 
 
 def save_tuning(model_dir: str | os.PathLike, result: TuningResult, engine: str, dataset: str) -> None:

@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from robust_speech.audio.fbank import fast_spectrograms
+from robust_speech.core.threads import one_native_thread
 
 
 class FeatureCache:
@@ -83,7 +84,9 @@ class FeatureCache:
         context = multiprocessing.get_context("fork")  # the extractor is inherited, not pickled per task
         global _WARM_EXTRACTOR
         _WARM_EXTRACTOR = self.extractor
-        with context.Pool(workers) as pool:
+        # One BLAS thread per worker: with the library's default (a thread per core in each worker) the warm-up
+        # of `make demo` took 144 s, not ~40 (core/threads.py).
+        with context.Pool(workers, initializer=one_native_thread) as pool:
             for key, example in pool.imap(_warm_one, audios, chunksize=16):
                 if key in self._features:
                     kept += 1

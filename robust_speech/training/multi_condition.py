@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 
 import datasets
@@ -21,6 +22,7 @@ import numpy as np
 from datasets.fingerprint import Hasher
 
 from robust_speech.audio.augment import Augmenter, AugmentOptions, parse_kinds, parse_range, summarize
+from robust_speech.core.threads import one_native_thread
 from robust_speech.data.preprocess import DURATION_COLUMN
 from robust_speech.data.sources import AUDIO_COLUMN
 from robust_speech.training.arguments import RecipeArguments
@@ -67,7 +69,8 @@ def render_copies(dataset: datasets.Dataset, augmenter: Augmenter, copies: int, 
         cache_file = _cache_file(dataset, fingerprint)
         rendered = base.with_format("numpy").map(
             _render_batch, batched=True, batch_size=RENDER_BATCH_SIZE, with_indices=True,
-            fn_kwargs={"augmenter": augmenter, "copy": copy, "talkers": talkers}, features=features,
+            fn_kwargs={"augmenter": augmenter, "copy": copy, "talkers": talkers, "in_worker": workers > 1},
+            features=features,
             num_proc=workers if workers > 1 else None, new_fingerprint=fingerprint,
             cache_file_name=os.fspath(cache_file) if cache_file else None,
             desc=f"rendering degraded copy {copy}/{copies}",
@@ -88,15 +91,18 @@ def babble_pool(dataset: datasets.Dataset, seed: int) -> list[tuple[int, np.ndar
 
 
 def _render_batch(batch: dict, indices: list[int], *, augmenter: Augmenter, copy: int,
-                  talkers: list[tuple[int, np.ndarray]]) -> dict:
+                  talkers: list[tuple[int, np.ndarray]], in_worker: bool = False) -> dict:
     audios = [np.asarray(audio["array"], dtype=np.float32) for audio in batch[AUDIO_COLUMN]]
     rendered, applied = [], []
-    for index, audio in zip(indices, audios):
-        others = [talker for other, talker in talkers if other != index]  # never over itself
-        rng = np.random.default_rng([augmenter.options.seed, copy, index])
-        degraded, kinds = augmenter.degrade(audio, rng, others)
-        rendered.append(degraded)
-        applied.append(",".join(kinds))
+    # Workers share the cores: one BLAS thread each (core/threads.py). The limit is lifted after the batch, in
+    # case datasets runs the function in the main process.
+    with one_native_thread() if in_worker else nullcontext():
+        for index, audio in zip(indices, audios):
+            others = [talker for other, talker in talkers if other != index]  # never over itself
+            rng = np.random.default_rng([augmenter.options.seed, copy, index])
+            degraded, kinds = augmenter.degrade(audio, rng, others)
+            rendered.append(degraded)
+            applied.append(",".join(kinds))
     out = {name: list(values) for name, values in batch.items()}
     rate = augmenter.options.sampling_rate
     out[AUDIO_COLUMN] = [{"array": audio, "sampling_rate": rate, "path": str(original["path"])}
