@@ -158,7 +158,12 @@ def test_the_report_sets_a_stored_clean_baseline_beside_the_multi_condition_run(
     assert "| en | 10 dB SNR | 0.9000 | 0.4000 |" in report
     assert "| en | 0.4500 | 0.5000 | 1.60x | 1.20x | met |" in report  # real-world, 10 dB and RT60 0.6 s targets
     assert f"`--augment {demo.AUGMENT}`" in report
+    assert "tuned on the CV-style dev and the real-world dev together" in report  # which numbers tuning saw
     # Another corpus or budget is not a baseline for this run: said, and not compared.
+    # A stored run whose LM and evaluation were redone later says at which commit each part ran.
+    baseline_file.write_text(json.dumps({**stored, "training": {"steps": 100, "commit": "abc1234"}}), encoding="utf-8")
+    assert (f"trained at commit abc1234, its LM tuned and evaluated at commit {stored['commit']}"
+            in demo.read_baseline(plan, "corpus-key")[1])
     other, why = demo.read_baseline(plan, "another-corpus")
     assert other is None and "another corpus or budget" in why
     assert demo.read_baseline(demo.DemoPlan(languages=("en",), minutes=15, output=tmp_path, augment=None,

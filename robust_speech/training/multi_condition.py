@@ -84,18 +84,19 @@ def render_copies(dataset: datasets.Dataset, augmenter: Augmenter, copies: int, 
 
 def babble_pool(dataset: datasets.Dataset, seed: int) -> list[tuple[int, np.ndarray]]:
     """BABBLE_POOL (index, audio) pairs drawn from `dataset` by `seed`."""
-    chosen = np.random.default_rng([seed, 0]).permutation(len(dataset))[:BABBLE_POOL]
-    rows = dataset.select_columns([AUDIO_COLUMN]).select(sorted(int(index) for index in chosen))
-    return [(int(index), np.asarray(row[AUDIO_COLUMN]["array"], dtype=np.float32))
-            for index, row in zip(sorted(int(index) for index in chosen), rows)]
+    chosen = sorted(int(index) for index in np.random.default_rng([seed, 0]).permutation(len(dataset))[:BABBLE_POOL])
+    rows = dataset.select_columns([AUDIO_COLUMN]).select(chosen)
+    return [(index, np.asarray(row[AUDIO_COLUMN]["array"], dtype=np.float32)) for index, row in zip(chosen, rows)]
 
 
 def _render_batch(batch: dict, indices: list[int], *, augmenter: Augmenter, copy: int,
                   talkers: list[tuple[int, np.ndarray]], in_worker: bool = False) -> dict:
     audios = [np.asarray(audio["array"], dtype=np.float32) for audio in batch[AUDIO_COLUMN]]
     rendered, applied = [], []
-    # Workers share the cores: one BLAS thread each (core/threads.py). The limit is lifted after the batch, in
-    # case datasets runs the function in the main process.
+    # Workers share the cores: one BLAS thread each (core/threads.py). On 2 cores the demo's rendering took 164 s
+    # either way (its costly conditions, pitch and the codecs, are single-threaded C++); on a 16-core machine
+    # each of 16 workers would otherwise start 16 BLAS threads for any numpy product a condition runs. The limit is lifted
+    # after the batch, in case datasets runs the function in the main process.
     with one_native_thread() if in_worker else nullcontext():
         for index, audio in zip(indices, audios):
             others = [talker for other, talker in talkers if other != index]  # never over itself
