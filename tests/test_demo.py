@@ -209,3 +209,24 @@ def test_the_demo_corpus_gives_the_lm_every_unspoken_sentence_and_each_real_worl
     chosen = {split: [line.split(",")[0] for line in (folder / "it" / split / "metadata.csv").read_text().splitlines()[1:]]
               for split in ("dev", "test")}
     assert chosen == {"dev": names[:2], "test": names[2:]}
+
+
+def test_the_demo_trains_on_duration_batches_with_flags_the_training_script_accepts(tmp_path):
+    from types import SimpleNamespace
+
+    from robust_speech.demo.pipeline import MAX_BATCH_DURATION_S, DemoPlan, training_arguments
+    from robust_speech.demo.recipe import AUGMENT
+    from robust_speech.training.flag_checks import given_flags, refuse_ignored_flags
+    from robust_speech.training.run import parse_arguments
+
+    corpus = SimpleNamespace(root=tmp_path / "corpus")
+    for augment in (AUGMENT, None):
+        plan = DemoPlan(languages=("en", "de"), minutes=1, output=tmp_path, augment=augment)
+        argv = training_arguments(plan, corpus, tmp_path / "model_config.json", tmp_path / "model")
+        parsed = parse_arguments(argv)
+        refuse_ignored_flags(given_flags(argv), *parsed)  # a fixed batch size beside duration batches is refused
+        recipe_args = parsed[3]
+        # Batches by padded seconds: random fixed-size batches of the demo's clips were padded to 1.65x their audio.
+        assert recipe_args.max_batch_duration_s == MAX_BATCH_DURATION_S
+        assert "--per_device_train_batch_size" not in argv
+        assert recipe_args.augment == augment
