@@ -284,7 +284,8 @@ def test_demo_training_is_reused_on_a_rerun_and_redone_with_force(tmp_path, monk
     run(plan)
     assert trained == [False] and weights.read_bytes() == b"weights of run 0"
     # The commit the model was trained at: a later run may redo the LM and evaluation on it at another.
-    recipe = {"augment": demo.AUGMENT, "augment_copies": demo.AUGMENT_COPIES, "commit": demo.repository_commit()}
+    recipe = {"augment": demo.AUGMENT, "augment_copies": demo.AUGMENT_COPIES,
+              "max_batch_duration_s": demo.MAX_BATCH_DURATION_S, "commit": demo.repository_commit()}
     assert json.loads(info.read_text(encoding="utf-8")) == {"seconds": 1.0, **recipe}
     printed = run(plan)
     assert trained == [False], "a finished training was redone"

@@ -176,11 +176,18 @@ def test_a_demo_folder_trained_with_another_recipe_is_not_reused_silently(tmp_pa
     import robust_speech.demo.pipeline as demo
     from robust_speech.core.errors import ConfigurationError
 
-    (tmp_path / "training.json").write_text(json.dumps({"seconds": 900, "augment": None, "augment_copies": 0}))
+    batches = demo.MAX_BATCH_DURATION_S
+    (tmp_path / "training.json").write_text(json.dumps({"seconds": 900, "augment": None, "augment_copies": 0,
+                                                        "max_batch_duration_s": batches}))
     plan = demo.DemoPlan(languages=("en",), minutes=1, output=tmp_path)
     with pytest.raises(ConfigurationError, match="trained with --augment none"):
         demo.check_recipe(plan)
-    demo.check_recipe(demo.DemoPlan(languages=("en",), minutes=1, output=tmp_path, augment=None))
+    clean = demo.DemoPlan(languages=("en",), minutes=1, output=tmp_path, augment=None)
+    assert demo.check_recipe(clean)["max_batch_duration_s"] == batches
+    # Trained before duration batches (its REPORT.md would state batches it was not trained with).
+    (tmp_path / "training.json").write_text(json.dumps({"seconds": 900, "augment": None, "augment_copies": 0}))
+    with pytest.raises(ConfigurationError, match="batches of 8 clips"):
+        demo.check_recipe(clean)
 
 
 def test_the_demo_corpus_gives_the_lm_every_unspoken_sentence_and_each_real_world_set_half_the_recordings(tmp_path):
@@ -228,5 +235,4 @@ def test_the_demo_trains_on_duration_batches_with_flags_the_training_script_acce
         recipe_args = parsed[3]
         # Batches by padded seconds: random fixed-size batches of the demo's clips were padded to 1.65x their audio.
         assert recipe_args.max_batch_duration_s == MAX_BATCH_DURATION_S
-        assert "--per_device_train_batch_size" not in argv
         assert recipe_args.augment == augment

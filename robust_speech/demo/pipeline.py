@@ -516,15 +516,20 @@ def one_screen_summary(plan: DemoPlan, table: dict, robust: dict, training: dict
 def check_recipe(plan: DemoPlan) -> dict:
     """The training recipe of `plan`; refuses a folder whose model was trained with another one (its stages
     would be reused as they are)."""
-    recipe = {"augment": plan.augment, "augment_copies": plan.augment_copies if plan.augment else 0}
+    recipe = {"augment": plan.augment, "augment_copies": plan.augment_copies if plan.augment else 0,
+              "max_batch_duration_s": MAX_BATCH_DURATION_S}
     if (plan.output / "training.json").exists() and not plan.force:
         before = json.loads((plan.output / "training.json").read_text(encoding="utf-8"))
-        trained = {"augment": before.get("augment"), "augment_copies": before.get("augment_copies", 0)}
+        # A training.json without batch durations comes from before them: batches of 8 random clips.
+        trained = {"augment": before.get("augment"), "augment_copies": before.get("augment_copies", 0),
+                   "max_batch_duration_s": before.get("max_batch_duration_s")}
         if trained != recipe:
+            batches = (f"batches of at most {trained['max_batch_duration_s']:g} s" if trained["max_batch_duration_s"]
+                       else "batches of 8 clips")
             raise ConfigurationError(
                 f"{plan.output} holds a model trained with --augment {trained['augment'] or 'none'} "
-                f"(--augment_copies {trained['augment_copies']}), not the recipe asked for; choose another --output_dir, "
-                "or --force to retrain there")
+                f"(--augment_copies {trained['augment_copies']}, {batches}), not the recipe asked for; choose "
+                "another --output_dir, or --force to retrain there")
     return recipe
 
 
