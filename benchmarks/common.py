@@ -66,8 +66,8 @@ def peak_memory(result: dict) -> float:
 
 def print_machine() -> None:
     info = machine_info()
-    print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']} ({info['torch_threads']} threads), "
-          f"GPU: {info['gpu'] or 'none'}")
+    print(f"machine: {info['cpu']} ({' '.join(info['cpu_vector_units']) or 'no AVX2'}), {info['cores']} cores, "
+          f"torch {info['torch']} ({info['torch_threads']} threads), GPU: {info['gpu'] or 'none'}")
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:

@@ -61,7 +61,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--bf16", action="store_true", help="also time ours with bf16 (autocast on CPU)")
+    parser.add_argument("--bf16", action="store_true", help="also time ours with bf16 (autocast on CPU; its WER is "
+                        "meaningful with --model_dir, a model that learned something)")
     args = parser.parse_args()
     print_machine()
 
@@ -127,7 +128,8 @@ def main() -> None:
     print(f"model: {args.model_dir or args.model} ({sum(p.numel() for p in acoustic.model.parameters()) / 1e6:.2f}M "
           f"parameters), chunk {args.chunk_length_s} s, stride {args.stride_length_s} s, batch {args.batch_size}")
     print(table)
-    save(f"eval_speed_{args.model if not args.model_dir else 'trained'}{'_bf16' if args.bf16 else ''}",
+    # One file per shape, the bf16 rows beside the float32 ones: run_all.py's summary reads both from it.
+    save(f"eval_speed_{args.model if not args.model_dir else 'trained'}",
          {"model": args.model_dir or args.model, "chunk_length_s": args.chunk_length_s,
           "stride_length_s": args.stride_length_s, "batch_size": args.batch_size, "results": results, "table": table})
 

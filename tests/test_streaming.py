@@ -131,7 +131,8 @@ def test_frame_buffer_grows_past_a_wrong_estimate():
 
 def test_cpu_batches_stop_before_the_first_convolutions_output_outgrows_the_caches(tiny_acoustic):
     """The first conv layer writes conv_dim[0] / conv_stride[0] floats per input sample: on the CPU a batch holds
-    at most CPU_ACTIVATION_BYTES of them, and never fewer than one input; a GPU has no such bound."""
+    at most CPU_ACTIVATION_BYTES of them (bf16 ones take half the bytes), and never fewer than one input; a GPU has
+    no such bound."""
     import dataclasses
 
     from robust_speech.inference import transcribe
@@ -144,6 +145,8 @@ def test_cpu_batches_stop_before_the_first_convolutions_output_outgrows_the_cach
     assert transcribe.batch_count(16, limit // 3, limit) == 3
     assert transcribe.batch_count(16, 10 * limit, limit) == 1
     assert transcribe.batch_count(16, 10 * limit, None) == 16
+    under_bf16 = dataclasses.replace(tiny_acoustic, cpu_bf16=True)  # 2-byte activations: twice the audio
+    assert transcribe.max_batch_samples(under_bf16) == int(transcribe.CPU_ACTIVATION_BYTES / (per_sample / 2))
     on_gpu = dataclasses.replace(tiny_acoustic, device=torch.device("cuda"))
     assert transcribe.max_batch_samples(on_gpu) is None
     batches = list(transcribe._batches(list(range(7)), [np.zeros(limit // 3)] * 7, 16, True, limit))

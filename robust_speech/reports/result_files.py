@@ -14,18 +14,25 @@ from robust_speech.reports.metrics import align, bootstrap_interval, empty_refer
 WORST_UTTERANCES = 20
 
 
+VECTOR_UNITS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
 def machine_info() -> dict:
     """CPU model, cores, torch version and GPU, printed with every measured number."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
+    cpu, flags = platform.processor() or platform.machine(), []
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as file:
-            cpu = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), cpu)
+            lines = file.read().splitlines()
+        cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), cpu)
+        flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
     except OSError:
         pass
     return {
         "cpu": cpu,
+        # Two machines both named "Intel(R) Xeon(R) Processor" differ in these, and so does what is fast on them.
+        "cpu_vector_units": [unit for unit in VECTOR_UNITS if unit in flags],
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

@@ -1,0 +1,60 @@
+"""bf16 inference: native bf16 detected from the CPU (not assumed), said when emulated, and Linear weights stored
+in bf16 once without changing what autocast computes."""
+
+import numpy as np
+import pytest
+import torch
+
+from robust_speech.inference import precision
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    from model_folders import save_random_model
+
+    return save_random_model(tmp_path_factory.mktemp("bf16") / "model")
+
+
+def test_cpu_bf16_units_are_read_from_torch_probes(monkeypatch):
+    for amx, avx512_bf16, expected in ((True, False, True), (False, True, True), (False, False, False)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda value=avx512_bf16: value, raising=False)
+        assert precision.cpu_has_bf16_units() is expected
+        assert precision.native_bf16(torch.device("cpu")) is expected
+        note = precision.emulated_bf16_note(torch.device("cpu"))
+        assert (note is None) is expected
+    assert "AMX or AVX512-BF16" in note and "\n" not in note
+
+
+def test_cpu_bf16_units_fall_back_to_the_kernel_flags_where_torch_has_no_probe(monkeypatch, tmp_path):
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(precision, "CPUINFO", str(cpuinfo))
+    for flags, expected in (("fpu avx2 avx512f", False), ("fpu avx512f avx512_bf16", True), ("fpu amx_bf16", True)):
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n", encoding="ascii")
+        assert precision.cpu_has_bf16_units() is expected
+    cpuinfo.unlink()
+    assert precision.cpu_has_bf16_units() is False
+
+
+def test_linear_weights_stored_in_bf16_give_the_logits_autocast_gives(tiny_folder):
+    from robust_speech.inference.acoustic import load_acoustic_model
+
+    plain = load_acoustic_model(tiny_folder, "cpu")
+    fast = load_acoustic_model(tiny_folder, "cpu", bf16=True)
+    linears = [module for module in fast.model.modules() if isinstance(module, torch.nn.Linear)]
+    assert fast.cpu_bf16 and linears and all(module.weight.dtype == torch.bfloat16 for module in linears)
+    assert all(module.weight.dtype == torch.float32 for module in plain.model.modules()
+               if isinstance(module, torch.nn.Linear))
+    waves = torch.from_numpy(np.random.default_rng(0).normal(0, 0.1, (2, 24000)).astype(np.float32))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, found = plain.model(waves).logits, fast.model(waves).logits
+    assert found.dtype == torch.bfloat16
+    assert torch.equal(found, expected)
+
+
+def test_store_linear_weights_counts_and_leaves_other_layers_alone():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3), torch.nn.Linear(3, 2))
+    assert precision.store_linear_weights_in_bf16(model) == 2
+    assert model[1].weight.dtype == torch.float32  # autocast keeps layer norms in float32
+    assert precision.store_linear_weights_in_bf16(model) == 0  # already done
