@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     print_machine()
 
-    from transformers import pipeline
+    from transformers import AutoFeatureExtractor, AutoTokenizer, pipeline
 
     from robust_speech.inference.acoustic import load_acoustic_model
     from robust_speech.inference.transcribe import Transcriber
@@ -80,7 +80,12 @@ def main() -> None:
         transcriber = Transcriber(acoustic, decoder, chunk_length_s=args.chunk_length_s,
                                   stride_length_s=args.stride_length_s, batch_size=args.batch_size)
         device = -1 if args.device == "cpu" else 0
-        asr = pipeline("automatic-speech-recognition", model=str(model_dir), device=device)
+        # The tokenizer and extractor given apart make the pipeline decode greedily, as ours does here, even where the
+        # folder has a language_model/ (the pipeline alone would beam-search with it: another decoder, other texts).
+        asr = pipeline("automatic-speech-recognition", model=str(model_dir), device=device,
+                       tokenizer=AutoTokenizer.from_pretrained(model_dir),
+                       feature_extractor=AutoFeatureExtractor.from_pretrained(model_dir))
+        assert asr.type == "ctc", asr.type
 
         rows, results = [], {}
         for subset in ("test", "long"):

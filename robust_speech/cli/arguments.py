@@ -32,7 +32,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--vad", action="store_true", help="cut long audio at pauses found by silero-vad instead of "
                        "fixed chunks")
     group.add_argument("--bf16", action="store_true", help="bf16 inference: bf16 weights on a GPU, bf16 autocast on "
-                       "a CPU (fast where the CPU has bf16 units); numerics change slightly, so compare WER")
+                       "a CPU (fast where the CPU has AMX or AVX512-BF16; elsewhere a note says bf16 is emulated); "
+                       "numerics change slightly, so compare WER")
     group.add_argument("--max_eval_samples", type=int, default=None, help="only the first N examples")
     group.add_argument("--token", default=None, help="Hugging Face token for gated models/datasets")
     add_loading_arguments(group)
