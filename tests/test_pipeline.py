@@ -249,7 +249,7 @@ def test_robustness_degrades_the_test_set_and_writes_curves(learned, tmp_path):
     def robustness(output: Path, *extra):
         result = subprocess.run(["robust-speech", "robustness", "--model", str(model), "--dataset", str(corpus.root),
                                  "--config", "en", "--split", "test", "--output_dir", str(output), "--snr_db", "20,0",
-                                 "--rt60_s", "1.5", "--bandwidths_hz", "1000", "--babble_snr_db", "0", "--codecs",
+                                 "--rt60_s", "1.5", "--bandwidths_hz", "500", "--babble_snr_db", "0", "--codecs",
                                  "telephone", *extra], env=env, capture_output=True,
                                 text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
@@ -257,12 +257,14 @@ def test_robustness_degrades_the_test_set_and_writes_curves(learned, tmp_path):
 
     printed, result = robustness(tmp_path / "a")
     assert [row.label for row in result.rows] == ["clean", "20 dB SNR", "0 dB SNR", "0 dB SNR babble", "1.5 s RT60",
-                                                  "1000 Hz band", "13 kbit/s GSM telephone"]
+                                                  "500 Hz band", "13 kbit/s GSM telephone"]
     assert all(row.utterances == len(corpus.rows("en", "test")) for row in result.rows)
     assert "| 0 dB SNR |" in printed.stdout and result.decoder == "greedy"
     by_label = {row.label: row for row in result.rows}
     # A model that learned something loses characters as the audio gets worse: the perturbations are applied.
-    for worse in ("0 dB SNR", "0 dB SNR babble", "1.5 s RT60", "1000 Hz band"):
+    # 500 Hz, not 1000: on a 2-core Xeon with AMX the learned model ends at a clean CER of 0.576 (three seeds
+    # 0.566-0.582), and a 1000 Hz band raised it only to 0.606; 500 Hz gave 0.673, 300 Hz 0.830.
+    for worse in ("0 dB SNR", "0 dB SNR babble", "1.5 s RT60", "500 Hz band"):
         assert by_label[worse].cer > by_label["clean"].cer + 0.05, (worse, result.rows)
     assert by_label["20 dB SNR"].cer < by_label["0 dB SNR"].cer
     png = (tmp_path / "a" / "robustness.png").read_bytes()
