@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(podman buildah netavark aardvark-dns uidmap fuse-overlayfs slirp4netns runc debootstrap)
+# iptables: netavark sets up the bridge network of `podman run` with it ("netavark: No such file or directory"
+# without it); --no-install-recommends leaves it out.
+packages=(podman buildah netavark aardvark-dns iptables uidmap fuse-overlayfs slirp4netns runc debootstrap)
 missing=()
 for package in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
