@@ -29,10 +29,13 @@ def test_cpu_bf16_units_are_read_from_torch_probes(monkeypatch):
 def test_cpu_bf16_units_fall_back_to_the_kernel_flags_where_torch_has_no_probe(monkeypatch, tmp_path):
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
     cpuinfo = tmp_path / "cpuinfo"
-    monkeypatch.setattr(precision, "CPUINFO", str(cpuinfo))
+    from robust_speech.core import cpu
+
+    monkeypatch.setattr(cpu, "CPUINFO", str(cpuinfo))
     for flags, expected in (("fpu avx2 avx512f", False), ("fpu avx512f avx512_bf16", True), ("fpu amx_bf16", True)):
-        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n", encoding="ascii")
+        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n", encoding="ascii")
         assert precision.cpu_has_bf16_units() is expected
+        assert cpu.cpu_model_and_flags() == ("Test CPU", flags.split())
     cpuinfo.unlink()
     assert precision.cpu_has_bf16_units() is False
 
@@ -51,6 +54,19 @@ def test_linear_weights_stored_in_bf16_give_the_logits_autocast_gives(tiny_folde
         expected, found = plain.model(waves).logits, fast.model(waves).logits
     assert found.dtype == torch.bfloat16
     assert torch.equal(found, expected)
+
+
+def test_bf16_on_a_cpu_without_bf16_units_is_said_in_one_line_and_still_applied(tiny_folder, monkeypatch, capsys):
+    from robust_speech.inference.acoustic import load_acoustic_model
+
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
+    emulated = load_acoustic_model(tiny_folder, "cpu", bf16=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "bf16" in line]
+    assert len(lines) == 1 and lines[0].startswith("note: --bf16: this CPU has no bf16 units")
+    assert emulated.cpu_bf16  # asked for: applied, not silently dropped
+    load_acoustic_model(tiny_folder, "cpu")
+    assert "bf16" not in capsys.readouterr().err
 
 
 def test_store_linear_weights_counts_and_leaves_other_layers_alone():

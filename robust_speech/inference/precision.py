@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-CPUINFO = "/proc/cpuinfo"
+from robust_speech.core.cpu import cpu_model_and_flags
+
 
 def native_bf16(device: torch.device) -> bool:
     """Whether `device` has bf16 arithmetic units (CUDA: compute capability 8.0 and up, as torch reports it)."""
@@ -32,11 +33,7 @@ def cpu_has_bf16_units() -> bool:
     probes = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
     if all(callable(probe) for probe in probes):
         return any(probe() for probe in probes)
-    try:
-        with open(CPUINFO, encoding="ascii", errors="replace") as cpuinfo:
-            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
-    except OSError:
-        return False
+    _model, flags = cpu_model_and_flags()
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 

@@ -8,6 +8,7 @@ import platform
 from pathlib import Path
 from typing import Sequence
 
+from robust_speech.core.cpu import cpu_model_and_flags
 from robust_speech.core.files import write_text_atomic
 from robust_speech.reports.metrics import align, bootstrap_interval, empty_references, word_counts
 
@@ -21,16 +22,9 @@ def machine_info() -> dict:
     """CPU model, cores, torch version and GPU, printed with every measured number."""
     import torch
 
-    cpu, flags = platform.processor() or platform.machine(), []
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            lines = file.read().splitlines()
-        cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), cpu)
-        flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
-    except OSError:
-        pass
+    model, flags = cpu_model_and_flags()
     return {
-        "cpu": cpu,
+        "cpu": model or platform.processor() or platform.machine(),
         # Two machines both named "Intel(R) Xeon(R) Processor" differ in these, and so does what is fast on them.
         "cpu_vector_units": [unit for unit in VECTOR_UNITS if unit in flags],
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
