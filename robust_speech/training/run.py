@@ -46,6 +46,7 @@ from robust_speech.reports.metrics import error_rates
 from robust_speech.text.normalizer import save_normalizer
 from robust_speech.training.arguments import ModelArguments, RecipeArguments
 from robust_speech.training.batching import CTCCollator, DurationBatchSampler, StreamBuckets
+from robust_speech.training.distributed import check_processes_agree, cpu_data_parallel_flags
 from robust_speech.training.feature_cache import FeatureCache
 from robust_speech.training.flag_checks import given_flags, refuse_flags_the_model_lacks, refuse_ignored_flags
 from robust_speech.training.legacy_flags import translate_legacy_flags
@@ -197,7 +198,7 @@ def duration_loader_options(args: TrainingArguments, batches: DurationBatchSampl
 
 
 def parse_arguments(argv: Sequence[str], say=print):
-    argv = adapt_precision_flags(translate_legacy_flags(argv, say), say)
+    argv = cpu_data_parallel_flags(adapt_precision_flags(translate_legacy_flags(argv, say), say), say)
     if "--report_to" not in " ".join(argv):
         argv = [*argv, "--report_to", "tensorboard"]  # transformers 5 logs nowhere by default
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments, RecipeArguments))
@@ -392,6 +393,7 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     eval_metrics: dict[str, float] = {}
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=checkpoint)
+        check_processes_agree(trainer.model)
         trainer.save_model()
         streamed = isinstance(train_dataset, datasets.IterableDataset)
         metrics = {**result.metrics, "train_samples": trainer.examples_trained if streamed else len(train_dataset)}

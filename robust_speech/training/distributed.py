@@ -1,0 +1,80 @@
+"""Several training processes (torchrun, accelerate launch) on machines without a GPU: made data-parallel, and
+checked to have trained one model.
+
+accelerate picks its distributed mode from the machine: where no GPU (or other accelerator) is visible and
+`--use_cpu` is not given, it chooses `DistributedType.NO` even under torchrun. The Trainer then neither wraps
+the model in DistributedDataParallel nor waits at its barriers, yet still shards the batches over the
+processes: each process trained its own model on its own half of the data, rank 0 saved its own, and a
+checkpoint's barriers did not hold (a rank wrote into a checkpoint folder rank 0 had already moved).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import torch
+
+from robust_speech.core.errors import RobustSpeechError
+
+WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def launched_processes(environ: Mapping[str, str]) -> int:
+    """How many processes the launcher started (1 outside torchrun, accelerate launch or mpirun)."""
+    for name in WORLD_SIZE_VARIABLES:
+        value = environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
+def accelerator_visible() -> bool:
+    """A GPU or another device accelerate would run data-parallel on (CUDA, XPU, ...)."""
+    current = getattr(getattr(torch, "accelerator", None), "current_accelerator", None)
+    if current is not None:
+        return current() is not None
+    return torch.cuda.is_available()
+
+
+def cpu_data_parallel_flags(argv: Sequence[str], say=print, environ: Mapping[str, str] | None = None) -> list[str]:
+    """`argv` plus `--use_cpu` for a multi-process launch on a machine without an accelerator, so that the
+    processes train one model data-parallel over gloo (see the module's docstring)."""
+    argv = list(argv)
+    environ = os.environ if environ is None else environ
+    if launched_processes(environ) <= 1 or accelerator_visible() or any(arg.split("=")[0] == "--use_cpu" for arg in argv):
+        return argv
+    if environ.get("RANK", "0") == "0":  # one line for the run, not one per process
+        say(f"note: {launched_processes(environ)} processes and no GPU: training data-parallel on the CPU over gloo "
+            "(--use_cpu)")
+    return [*argv, "--use_cpu"]
+
+
+def weights_checksum(model: torch.nn.Module) -> torch.Tensor:
+    """Two float64 numbers that equal processes' models share: the sum of every weight and of every weight times
+    its position (a permutation or a sign flip changes the second)."""
+    total = torch.zeros(2, dtype=torch.float64)
+    for parameter in model.parameters():
+        values = parameter.detach().reshape(-1).to("cpu", torch.float64)
+        positions = torch.arange(1, values.numel() + 1, dtype=torch.float64)
+        total[0] += values.sum()
+        total[1] += (values * positions).sum() / values.numel()
+    return total
+
+
+def check_processes_agree(model: torch.nn.Module) -> None:
+    """Raise when the processes of a distributed run hold different weights (no gradients were exchanged):
+    DistributedDataParallel keeps them bit for bit equal. A no-op in one process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return
+    mine = weights_checksum(model)
+    highest, lowest = mine.clone(), mine.clone()
+    dist.all_reduce(highest, op=dist.ReduceOp.MAX)
+    dist.all_reduce(lowest, op=dist.ReduceOp.MIN)
+    if not torch.equal(highest, lowest):
+        raise RobustSpeechError(
+            f"the {dist.get_world_size()} training processes ended with different weights: they trained apart instead "
+            "of data-parallel (no gradients were exchanged), and the saved model is only the first process's"
+        )
