@@ -41,5 +41,15 @@ def test_the_checksum_tells_apart_models_that_differ_anyhow():
     assert not torch.equal(distributed.weights_checksum(model), distributed.weights_checksum(same))
 
 
-def test_one_process_has_nothing_to_compare():
-    distributed.check_processes_agree(torch.nn.Linear(2, 2))  # no process group: no error
+def test_one_process_or_a_sharded_model_has_nothing_to_compare():
+    from types import SimpleNamespace
+
+    trainer = SimpleNamespace(model=torch.nn.Linear(2, 2), args=SimpleNamespace(parallelism_config=None),
+                              is_fsdp_enabled=False, is_deepspeed_enabled=False)
+    assert distributed.holds_whole_replicas(trainer)
+    distributed.check_processes_agree(trainer)  # no process group: no error
+    # Each process of FSDP, DeepSpeed ZeRO or tensor parallelism holds its own part: different by design.
+    assert not distributed.holds_whole_replicas(SimpleNamespace(**{**vars(trainer), "is_fsdp_enabled": True}))
+    assert not distributed.holds_whole_replicas(SimpleNamespace(**{**vars(trainer), "is_deepspeed_enabled": True}))
+    tensor_parallel = SimpleNamespace(parallelism_config=object())
+    assert not distributed.holds_whole_replicas(SimpleNamespace(**{**vars(trainer), "args": tensor_parallel}))

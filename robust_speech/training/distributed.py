@@ -62,13 +62,21 @@ def weights_checksum(model: torch.nn.Module) -> torch.Tensor:
     return total
 
 
-def check_processes_agree(model: torch.nn.Module) -> None:
-    """Raise when the processes of a distributed run hold different weights (no gradients were exchanged):
-    DistributedDataParallel keeps them bit for bit equal. A no-op in one process."""
+def holds_whole_replicas(trainer) -> bool:
+    """Whether every process holds the whole model (data-parallel), rather than a shard of it (FSDP, DeepSpeed,
+    tensor or context parallelism), so that equal weights can be asked of them."""
+    sharded = getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False)
+    return not sharded and getattr(trainer.args, "parallelism_config", None) is None
+
+
+def check_processes_agree(trainer) -> None:
+    """Raise when the processes of a data-parallel run hold different weights (no gradients were exchanged):
+    DistributedDataParallel keeps them bit for bit equal. A no-op in one process and where the model is sharded."""
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2 or not holds_whole_replicas(trainer):
         return
+    model = trainer.model
     mine = weights_checksum(model)
     highest, lowest = mine.clone(), mine.clone()
     dist.all_reduce(highest, op=dist.ReduceOp.MAX)

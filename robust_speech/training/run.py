@@ -393,7 +393,7 @@ def _train(raw_argv, script, callbacks, model_args, data_args, training_args, re
     eval_metrics: dict[str, float] = {}
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=checkpoint)
-        check_processes_agree(trainer.model)
+        check_processes_agree(trainer)
         trainer.save_model()
         streamed = isinstance(train_dataset, datasets.IterableDataset)
         metrics = {**result.metrics, "train_samples": trainer.examples_trained if streamed else len(train_dataset)}
