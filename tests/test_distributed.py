@@ -6,23 +6,35 @@ import torch
 from robust_speech.training import distributed
 
 
+def launched(monkeypatch, **variables):
+    for name in (*distributed.WORLD_SIZE_VARIABLES, "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_a_cpu_only_multi_process_launch_trains_data_parallel(monkeypatch):
     monkeypatch.setattr(distributed, "accelerator_visible", lambda: False)
     said = []
-    argv = distributed.cpu_data_parallel_flags(["--x", "1"], said.append, {"WORLD_SIZE": "2", "RANK": "0"})
-    assert argv == ["--x", "1", "--use_cpu"]
+    launched(monkeypatch, WORLD_SIZE="2", RANK="0")
+    assert distributed.cpu_data_parallel_flags(["--x", "1"], said.append) == ["--x", "1", "--use_cpu"]
     assert said == ["note: 2 processes and no GPU: training data-parallel on the CPU over gloo (--use_cpu)"]
     # The other ranks add the flag without saying it again; one process, or --use_cpu given, is left alone.
-    assert distributed.cpu_data_parallel_flags([], said.append, {"WORLD_SIZE": "2", "RANK": "1"}) == ["--use_cpu"]
-    assert distributed.cpu_data_parallel_flags(["--x"], said.append, {}) == ["--x"]
-    assert distributed.cpu_data_parallel_flags(["--use_cpu=true"], said.append, {"WORLD_SIZE": "4"}) == ["--use_cpu=true"]
-    assert distributed.cpu_data_parallel_flags([], said.append, {"OMPI_COMM_WORLD_SIZE": "3"}) == ["--use_cpu"]
+    launched(monkeypatch, WORLD_SIZE="2", RANK="1")
+    assert distributed.cpu_data_parallel_flags([], said.append) == ["--use_cpu"]
+    launched(monkeypatch)
+    assert distributed.cpu_data_parallel_flags(["--x"], said.append) == ["--x"]
+    launched(monkeypatch, WORLD_SIZE="4")
+    assert distributed.cpu_data_parallel_flags(["--use_cpu=true"], said.append) == ["--use_cpu=true"]
+    launched(monkeypatch, OMPI_COMM_WORLD_SIZE="3")
+    assert distributed.cpu_data_parallel_flags([], said.append) == ["--use_cpu"]
     assert len(said) == 2
 
 
 def test_a_gpu_machine_keeps_accelerates_own_choice(monkeypatch):
     monkeypatch.setattr(distributed, "accelerator_visible", lambda: True)
-    assert distributed.cpu_data_parallel_flags(["--x"], print, {"WORLD_SIZE": "2"}) == ["--x"]
+    launched(monkeypatch, WORLD_SIZE="2")
+    assert distributed.cpu_data_parallel_flags(["--x"], print) == ["--x"]
 
 
 def test_the_checksum_tells_apart_models_that_differ_anyhow():
@@ -39,6 +51,12 @@ def test_the_checksum_tells_apart_models_that_differ_anyhow():
         same.load_state_dict(model.state_dict())
         same.bias[0] += 1e-6
     assert not torch.equal(distributed.weights_checksum(model), distributed.weights_checksum(same))
+
+
+def test_the_checksum_stays_on_the_weights_device():
+    # NCCL, the GPU backend, reduces only tensors on the GPU: a checksum moved to the CPU would fail there.
+    model = torch.nn.Linear(4, 3, device="meta")
+    assert distributed.weights_checksum(model).device.type == "meta"
 
 
 def test_one_process_or_a_sharded_model_has_nothing_to_compare():

@@ -11,22 +11,15 @@ checkpoint's barriers did not hold (a rank wrote into a checkpoint folder rank 0
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import torch
+from accelerate.utils import get_int_from_env
 
 from robust_speech.core.errors import RobustSpeechError
 
+# Where torchrun, accelerate launch and the MPI launchers put the number of processes they started.
 WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
-
-
-def launched_processes(environ: Mapping[str, str]) -> int:
-    """How many processes the launcher started (1 outside torchrun, accelerate launch or mpirun)."""
-    for name in WORLD_SIZE_VARIABLES:
-        value = environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return 1
 
 
 def accelerator_visible() -> bool:
@@ -37,26 +30,27 @@ def accelerator_visible() -> bool:
     return torch.cuda.is_available()
 
 
-def cpu_data_parallel_flags(argv: Sequence[str], say=print, environ: Mapping[str, str] | None = None) -> list[str]:
+def cpu_data_parallel_flags(argv: Sequence[str], say=print) -> list[str]:
     """`argv` plus `--use_cpu` for a multi-process launch on a machine without an accelerator, so that the
     processes train one model data-parallel over gloo (see the module's docstring)."""
     argv = list(argv)
-    environ = os.environ if environ is None else environ
-    if launched_processes(environ) <= 1 or accelerator_visible() or any(arg.split("=")[0] == "--use_cpu" for arg in argv):
+    processes = get_int_from_env(WORLD_SIZE_VARIABLES, 1)  # accelerate's own reading of the launchers' variables
+    if processes <= 1 or accelerator_visible() or any(arg.split("=")[0] == "--use_cpu" for arg in argv):
         return argv
-    if environ.get("RANK", "0") == "0":  # one line for the run, not one per process
-        say(f"note: {launched_processes(environ)} processes and no GPU: training data-parallel on the CPU over gloo "
-            "(--use_cpu)")
+    if os.environ.get("RANK", "0") == "0":  # one line for the run, not one per process
+        say(f"note: {processes} processes and no GPU: training data-parallel on the CPU over gloo (--use_cpu)")
     return [*argv, "--use_cpu"]
 
 
 def weights_checksum(model: torch.nn.Module) -> torch.Tensor:
     """Two float64 numbers that equal processes' models share: the sum of every weight and of every weight times
-    its position (a permutation or a sign flip changes the second)."""
-    total = torch.zeros(2, dtype=torch.float64)
+    its position (a permutation or a sign flip changes the second). On the weights' device: NCCL reduces CUDA
+    tensors only."""
+    device = next(model.parameters()).device
+    total = torch.zeros(2, dtype=torch.float64, device=device)
     for parameter in model.parameters():
-        values = parameter.detach().reshape(-1).to("cpu", torch.float64)
-        positions = torch.arange(1, values.numel() + 1, dtype=torch.float64)
+        values = parameter.detach().reshape(-1).to(device, torch.float64)
+        positions = torch.arange(1, values.numel() + 1, dtype=torch.float64, device=device)
         total[0] += values.sum()
         total[1] += (values * positions).sum() / values.numel()
     return total
@@ -76,12 +70,10 @@ def check_processes_agree(trainer) -> None:
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2 or not holds_whole_replicas(trainer):
         return
-    model = trainer.model
-    mine = weights_checksum(model)
-    highest, lowest = mine.clone(), mine.clone()
-    dist.all_reduce(highest, op=dist.ReduceOp.MAX)
-    dist.all_reduce(lowest, op=dist.ReduceOp.MIN)
-    if not torch.equal(highest, lowest):
+    mine = weights_checksum(trainer.model)
+    extremes = torch.cat([mine, -mine])  # one reduction gives the highest and (negated) the lowest
+    dist.all_reduce(extremes, op=dist.ReduceOp.MAX)
+    if not torch.equal(extremes[:2], -extremes[2:]):
         raise RobustSpeechError(
             f"the {dist.get_world_size()} training processes ended with different weights: they trained apart instead "
             "of data-parallel (no gradients were exchanged), and the saved model is only the first process's"
