@@ -55,12 +55,15 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository: eval.py and build_
 #   two layers, 10008 steps in the 15 minutes: WER 0.499
 #   three layers, 7396 and 6468 steps (two runs): WER 0.440 and 0.460 (5 of the 8 sets <= 0.50 against 3);
 #     CER 0.039-0.136
-#   four layers, 5998 steps: WER 0.422 (5 of 8); CER 0.037-0.124, lower in all four languages
-# With four layers the noise and reverberation ratios rose where the clean WER fell (Italian: 10 dB/clean
-# 1.85x -> 2.07x, RT60 0.6 s/clean 1.85x -> 2.15x, at about the same degraded WER). The 3-minute probes ranked
-# the deeper models lower (eval CER 0.283 for three layers, 0.302 for four): they measure how fast a model
-# starts, not where 15 minutes take it. From the third layer on the model needs the longer warm-up below: with
-# 50 steps it stayed at the all-blank loss (2.8 after 1340 steps, eval CER 0.75).
+#   four layers, 5998 and 5964 steps (two runs): WER 0.422 and 0.447 (5 and 4 of 8); CER 0.037-0.124 and
+#     0.041-0.112
+# The two depths' real-world WERs overlap within the spread of repeated runs; the CV-style CER is lower with four
+# in English and Spanish, about the same in German and Italian. In the first four-layer run the noise and
+# reverberation ratios rose where the clean WER fell (Italian: 10 dB/clean 1.85x -> 2.07x, RT60 0.6 s/clean 1.85x
+# -> 2.15x, at about the same degraded WER); the second had 1.76x and 1.85x. The 3-minute probes ranked the
+# deeper models lower (eval CER 0.283 for three layers, 0.302 for four): they measure how fast a model starts,
+# not where 15 minutes take it. From the third layer on the model needs the longer warm-up below: with 50 steps
+# it stayed at the all-blank loss (2.8 after 1340 steps, eval CER 0.75).
 MODEL_CONFIG = {
     "model_type": "wav2vec2-bert", "hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
     "intermediate_size": 256, "feature_projection_input_dim": 160, "conv_depthwise_kernel_size": 15,
