@@ -1,6 +1,7 @@
 """Multi-process training on machines without a GPU: the flag that makes it data-parallel, and the check that the
 processes trained one model (tests/test_training.py and tests/test_multinode.py run it under torchrun)."""
 
+import pytest
 import torch
 
 from robust_speech.training import distributed
@@ -71,3 +72,38 @@ def test_one_process_or_a_sharded_model_has_nothing_to_compare():
     assert not distributed.holds_whole_replicas(SimpleNamespace(**{**vars(trainer), "is_deepspeed_enabled": True}))
     tensor_parallel = SimpleNamespace(parallelism_config=object())
     assert not distributed.holds_whole_replicas(SimpleNamespace(**{**vars(trainer), "args": tensor_parallel}))
+
+
+def _agree_in_process(rank: int, init_file: str, seeds: tuple[int, int], outcomes: str) -> None:
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import torch.distributed as dist
+
+    from robust_speech.core.errors import RobustSpeechError
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(seeds[rank])
+        trainer = SimpleNamespace(model=torch.nn.Linear(3, 2), args=SimpleNamespace(parallelism_config=None),
+                                  is_fsdp_enabled=False, is_deepspeed_enabled=False)
+        try:
+            distributed.check_processes_agree(trainer)
+            outcome = "agreed"
+        except RobustSpeechError as error:
+            outcome = str(error)
+        Path(outcomes, str(rank)).write_text(outcome, encoding="utf-8")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("seeds", [(0, 0), (0, 1)], ids=["same weights", "different weights"])
+def test_two_processes_compare_their_weights_over_gloo(tmp_path, seeds):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_agree_in_process, args=(str(tmp_path / "init"), seeds, str(tmp_path)), nprocs=2)
+    outcomes = [(tmp_path / str(rank)).read_text(encoding="utf-8") for rank in (0, 1)]
+    if seeds[0] == seeds[1]:
+        assert outcomes == ["agreed", "agreed"]
+    else:  # every process learns it, not only the one whose weights are highest
+        assert all("2 training processes ended with different weights" in outcome for outcome in outcomes)
