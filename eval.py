@@ -167,6 +167,13 @@ def evaluate_with_pipeline(args) -> None:
 
     device = args.device if args.device is not None else (0 if torch.cuda.is_available() else -1)
     asr = pipeline("automatic-speech-recognition", model=args.model_id, device=device)
+    if (Path(args.model_id) / "language_model").is_dir() and asr.type != "ctc_with_lm":
+        # Without kenlm or pyctcdecode the pipeline decodes greedy with only a logged warning (and transformers
+        # announces the end of its pyctcdecode decoding for v6): the WER written would not be the submission's.
+        raise RobustSpeechError(
+            f"{args.model_id} has an n-gram LM (language_model/), but the transformers pipeline here decodes without "
+            "it (kenlm or pyctcdecode missing, or a transformers that no longer decodes with them): install them or "
+            "robust-speech, or remove the LM with build_ngram.py --remove_lm")
     decoder_kwargs = {}
     if asr.type == "ctc_with_lm":
         decoding = Path(args.model_id) / "decoding.json"  # the beam width robust-speech tune-lm chose

@@ -141,18 +141,23 @@ def test_the_lm_folder_decodes_the_same_in_transformers_and_in_our_engine(learne
     assert ours == [" ".join(text.split()) for text in theirs] and any(ours)
 
 
-def run_folder_eval(model: Path, corpus, cwd: Path, *extra, without_robust_speech: bool = False) -> dict[str, bytes]:
-    """The folder's own ./eval.py run in `cwd`, as the organizers run a submission; its result files' bytes."""
+def run_folder_eval(model: Path, corpus, cwd: Path, *extra, without: tuple[str, ...] = (),
+                    exit_code: int = 0) -> dict[str, bytes]:
+    """The folder's own ./eval.py run in `cwd`, as the organizers run a submission, in an environment without the
+    modules in `without` (e.g. robust_speech: the challenge's packages only); its result files' bytes (or, for a
+    non-zero `exit_code`, its standard error as `stderr`)."""
     cwd.mkdir()
     argv = [str(model / "eval.py"), "--model_id", str(model), "--dataset", str(corpus.root), "--config", "en", "--split",
             "test", "--log_outputs", *extra]
     command = [sys.executable, *argv]
-    if without_robust_speech:  # an environment with the challenge's packages only
-        command = [sys.executable, "-c", "import runpy, sys; sys.modules['robust_speech'] = None; "
+    if without:
+        hidden = "; ".join(f"sys.modules[{name!r}] = None" for name in without)
+        command = [sys.executable, "-c", f"import runpy, sys; {hidden}; "
                    f"sys.argv = {argv!r}; runpy.run_path(sys.argv[0], run_name='__main__')"]
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return {path.name: path.read_bytes() for path in cwd.glob("*.txt")}
+    assert result.returncode == exit_code, result.stderr[-3000:]
+    files = {path.name: path.read_bytes() for path in cwd.glob("*.txt")}
+    return files if exit_code == 0 else {**files, "stderr": result.stderr.encode()}
 
 
 def test_the_model_folder_is_a_submission_that_runs_without_robust_speech(learned, tmp_path):
@@ -165,9 +170,14 @@ def test_the_model_folder_is_a_submission_that_runs_without_robust_speech(learne
 
     chunking = ("--chunk_length_s", "2", "--stride_length_s", "0.4")  # the test clips are cut into chunks too
     ours = run_folder_eval(model, corpus, tmp_path / "with", *chunking)
-    standalone = run_folder_eval(model, corpus, tmp_path / "without", *chunking, without_robust_speech=True)
+    standalone = run_folder_eval(model, corpus, tmp_path / "without", *chunking, without=("robust_speech",))
     assert sorted(ours) == sorted(standalone) and len(ours) == 3  # results, predictions, targets
     assert ours == standalone
+    # Without kenlm the pipeline would decode greedy with a logged warning; eval.py refuses to write that WER.
+    refused = run_folder_eval(model, corpus, tmp_path / "without_kenlm", *chunking, without=("robust_speech", "kenlm"),
+                              exit_code=2)
+    assert list(refused) == ["stderr"] and "has an n-gram LM (language_model/)" in refused["stderr"].decode()
+    assert refused["stderr"].decode().strip().splitlines()[-1].startswith("eval.py: error: ")
     greedy = run_folder_eval(model, corpus, tmp_path / "greedy", *chunking, "--no_lm")
     predictions = next(name for name in ours if name.endswith("_predictions.txt"))
     assert greedy[predictions] != ours[predictions]  # the LM decoded both runs above
@@ -178,7 +188,7 @@ def test_the_model_folder_is_a_submission_that_runs_without_robust_speech(learne
     assert type(AutoProcessor.from_pretrained(model)).__name__ == "Wav2Vec2Processor"
     assert pipeline("automatic-speech-recognition", model=str(model)).type == "ctc"
     assert not (model / "language_model").exists() and not (model / "alphabet.json").exists()
-    assert run_folder_eval(model, corpus, tmp_path / "removed", *chunking, without_robust_speech=True) == greedy
+    assert run_folder_eval(model, corpus, tmp_path / "removed", *chunking, without=("robust_speech",)) == greedy
 
 
 def test_tune_lm_writes_weights_that_eval_then_uses(learned, tmp_path, capsys):
