@@ -107,3 +107,27 @@ def test_two_processes_compare_their_weights_over_gloo(tmp_path, seeds):
         assert outcomes == ["agreed", "agreed"]
     else:  # every process learns it, not only the one whose weights are highest
         assert all("2 training processes ended with different weights" in outcome for outcome in outcomes)
+
+
+def test_training_leaves_the_process_group_it_ran_in_even_when_it_fails(tmp_path, monkeypatch):
+    """run.main destroys the default process group on the way out (success or a one-line error), rather than
+    leaving gloo's teardown to interpreter shutdown."""
+    import torch.distributed as dist
+
+    from robust_speech.core.errors import ConfigurationError
+    from robust_speech.training import run
+
+    outcomes = iter([0, ConfigurationError("bad flag")])
+
+    def joined_run(*args):
+        dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(run, "_run", joined_run)
+    for expected in (0, 2):
+        (tmp_path / "store").unlink(missing_ok=True)
+        assert run.main([], script="run_speech_recognition_ctc.py") == expected
+        assert not dist.is_initialized()

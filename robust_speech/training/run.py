@@ -46,7 +46,7 @@ from robust_speech.reports.metrics import error_rates
 from robust_speech.text.normalizer import save_normalizer
 from robust_speech.training.arguments import ModelArguments, RecipeArguments
 from robust_speech.training.batching import CTCCollator, DurationBatchSampler, StreamBuckets
-from robust_speech.training.distributed import check_processes_agree, cpu_data_parallel_flags
+from robust_speech.training.distributed import check_processes_agree, cpu_data_parallel_flags, leave_process_group
 from robust_speech.training.feature_cache import FeatureCache
 from robust_speech.training.flag_checks import given_flags, refuse_flags_the_model_lacks, refuse_ignored_flags
 from robust_speech.training.legacy_flags import translate_legacy_flags
@@ -288,6 +288,8 @@ def main(argv: Sequence[str] | None = None, *, script: str | None = None, defaul
     except RobustSpeechError as error:
         print(f"{os.path.basename(script)}: error: {error}", file=sys.stderr)
         return error.exit_code
+    finally:
+        leave_process_group()
 
 
 def _run(raw_argv, argv, script, callbacks) -> int:
