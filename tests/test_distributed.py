@@ -94,7 +94,7 @@ def _agree_in_process(rank: int, init_file: str, seeds: tuple[int, int], outcome
             outcome = str(error)
         Path(outcomes, str(rank)).write_text(outcome, encoding="utf-8")
     finally:
-        dist.destroy_process_group()
+        distributed.leave_process_group()
 
 
 @pytest.mark.parametrize("seeds", [(0, 0), (0, 1)], ids=["same weights", "different weights"])
