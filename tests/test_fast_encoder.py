@@ -78,8 +78,9 @@ def test_gradient_checkpointing_keeps_transformers_encoder(monkeypatch):
     model = Wav2Vec2ForCTC(Wav2Vec2Config(**SMALL))
     assert fast_encoder.install(model)
     calls = []
-    original = fast_encoder.channels_last_forward
-    monkeypatch.setattr(fast_encoder, "channels_last_forward", lambda *args: calls.append(1) or original(*args))
+    for name in ("channels_last_forward", "stream_forward"):
+        original = getattr(fast_encoder, name)
+        monkeypatch.setattr(fast_encoder, name, lambda *args, name=name, original=original: calls.append(name) or original(*args))
     model.activation_checkpointing_enable()
     model.train()
     model(torch.randn(2, 8000)).logits.sum().backward()
@@ -89,7 +90,7 @@ def test_gradient_checkpointing_keeps_transformers_encoder(monkeypatch):
     model.eval()
     with torch.inference_mode():
         model(torch.randn(2, 8000))
-    assert calls == [1, 1]
+    assert calls == ["channels_last_forward", "stream_forward"]  # without gradients: one packed stream
 
 
 def test_cpu_inference_loads_with_the_fast_encoder(tmp_path):
@@ -133,3 +134,77 @@ def test_other_activations_keep_their_own_function(activation):
         assert fast_encoder.install(model)
         found = model.base_model.feature_extractor(audio)
     torch.testing.assert_close(found, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+
+
+FRAME_LOCAL = [name for name in MODELS if "group" not in name]
+
+
+@pytest.mark.parametrize("name", FRAME_LOCAL)
+def test_a_padded_batch_runs_packed_and_each_utterance_gets_its_own_frames(name):
+    torch.manual_seed(5)
+    model = MODELS[name]().eval()
+    lengths = [16000, 9001, 12345, 400]  # off the total stride, and one receptive field exactly
+    batch = torch.randn(len(lengths), max(lengths)) * 5  # padding full of loud noise: packing never reads it
+    encoder = model.base_model.feature_extractor
+    with torch.inference_mode():
+        own = [encoder(batch[row : row + 1, :length])[0] for row, length in enumerate(lengths)]
+        assert fast_encoder.install(model) and encoder.packs
+        with fast_encoder.packed_lengths(model, lengths):
+            packed = encoder(batch)
+        assert encoder.packed_lengths is None  # told for that batch only
+    assert packed.shape == (len(lengths), own[0].shape[0], own[0].shape[1])
+    for row, frames in enumerate(own):
+        count = frames.shape[1]
+        assert count == fast_encoder.output_frames([fast_encoder._layer_parts(layer) for layer in encoder.conv_layers],
+                                                   lengths[row])
+        torch.testing.assert_close(packed[row, :, :count], frames, rtol=1e-4, atol=1e-4 * float(frames.abs().max()))
+        assert not packed[row, :, count:].any()  # the padding's frames left empty: the model masks them
+
+
+@pytest.mark.parametrize("name", FRAME_LOCAL)
+def test_a_packed_padded_batch_gives_the_logits_of_the_padded_one(name):
+    torch.manual_seed(6)
+    model = MODELS[name]().eval()
+    lengths = [16000, 7000, 11111]
+    batch = torch.randn(len(lengths), max(lengths))
+    mask = (torch.arange(max(lengths))[None] < torch.tensor(lengths)[:, None]).long()
+    for row, length in enumerate(lengths):
+        batch[row, length:] = 0.0
+    with torch.inference_mode():
+        expected = model(batch, attention_mask=mask).logits
+        assert fast_encoder.install(model)
+        with fast_encoder.packed_lengths(model, lengths):
+            found = model(batch, attention_mask=mask).logits
+    for row, length in enumerate(lengths):
+        frames = int(model._get_feat_extract_output_lengths(torch.tensor(length)))
+        torch.testing.assert_close(found[row, :frames], expected[row, :frames], rtol=1e-4, atol=1e-4)
+
+
+def test_an_encoder_that_normalizes_over_time_never_packs():
+    torch.manual_seed(7)
+    model = MODELS["group norm (wav2vec2-base)"]().eval()
+    encoder = model.base_model.feature_extractor
+    batch = torch.randn(2, 9000)
+    with torch.inference_mode():
+        expected = encoder(batch)
+        assert fast_encoder.install(model) and not encoder.packs
+        with fast_encoder.packed_lengths(model, [9000, 5000]):
+            found = encoder(batch)  # group norm's statistics span the whole row, padding included: no packing
+    torch.testing.assert_close(found, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+
+
+def test_a_packed_probe_that_disagrees_keeps_the_padded_batches(monkeypatch):
+    model = Wav2Vec2ForCTC(Wav2Vec2Config(**SMALL))
+    original = fast_encoder.stream_forward
+    monkeypatch.setattr(fast_encoder, "stream_forward", lambda layers, stream: original(layers, stream) * 1.01)
+    assert fast_encoder.install(model) and not model.base_model.feature_extractor.packs
+
+
+def test_the_stream_convolution_is_the_conv1d_for_any_kernel_and_stride():
+    torch.manual_seed(8)
+    stream = torch.randn(1000, 6)
+    for kernel, stride in [(10, 5), (3, 2), (2, 2), (1, 1), (7, 3), (4, 5)]:
+        conv = torch.nn.Conv1d(6, 4, kernel, stride, bias=kernel % 2 == 1)
+        expected = conv(stream.t()[None])[0].t()
+        with torch.inference_mode():
+            torch.testing.assert_close(fast_encoder._stream_conv(stream, conv), expected, rtol=1e-5, atol=1e-5)

@@ -131,17 +131,22 @@ def test_frame_buffer_grows_past_a_wrong_estimate():
 
 def test_cpu_batches_stop_before_the_first_convolutions_output_outgrows_the_caches(tiny_acoustic):
     """The first conv layer writes conv_dim[0] / conv_stride[0] floats per input sample: on the CPU a batch holds
-    at most CPU_ACTIVATION_BYTES of them (bf16 ones take half the bytes), and never fewer than one input; a GPU has
-    no such bound."""
+    at most CPU_ACTIVATION_BYTES of them (bf16 ones take half the bytes) unless that is less audio than
+    MIN_CPU_BATCH_SECONDS, and never fewer than one input; a GPU has no such bound."""
     import dataclasses
+    from types import SimpleNamespace
 
     from robust_speech.inference import transcribe
 
     config = tiny_acoustic.model.config
     per_sample = config.conv_dim[0] / config.conv_stride[0] * 4
     limit = transcribe.max_batch_samples(tiny_acoustic)
-    assert limit == int(transcribe.CPU_ACTIVATION_BYTES / per_sample)
-    assert transcribe.batch_count(16, 5 * RATE, limit) == 16  # the tiny shape: 16 chunks of 5 s fit
+    assert limit == int(transcribe.CPU_ACTIVATION_BYTES / per_sample) > transcribe.MIN_CPU_BATCH_SECONDS * RATE
+    assert transcribe.batch_count(16, 5 * RATE, limit) == 8  # the tiny shape: 8 chunks of 5 s fit
+    wide_config = SimpleNamespace(conv_dim=[512] * len(config.conv_dim), conv_stride=config.conv_stride)
+    wide = dataclasses.replace(tiny_acoustic, model=SimpleNamespace(config=wide_config))  # wav2vec2-base's channels
+    assert transcribe.max_batch_samples(wide) == int(transcribe.MIN_CPU_BATCH_SECONDS * RATE)
+    assert transcribe.batch_count(16, 5 * RATE, transcribe.max_batch_samples(wide)) == 2
     assert transcribe.batch_count(16, limit // 3, limit) == 3
     assert transcribe.batch_count(16, 10 * limit, limit) == 1
     assert transcribe.batch_count(16, 10 * limit, None) == 16
@@ -151,3 +156,21 @@ def test_cpu_batches_stop_before_the_first_convolutions_output_outgrows_the_cach
     assert transcribe.max_batch_samples(on_gpu) is None
     batches = list(transcribe._batches(list(range(7)), [np.zeros(limit // 3)] * 7, 16, True, limit))
     assert [len(batch) for batch in batches] == [3, 3, 1]
+
+
+def test_padded_batches_pack_their_utterances_and_give_each_its_own_log_probs(tiny_acoustic, monkeypatch):
+    """A batch of clips of other lengths runs its conv encoder over the clips laid end to end, told their lengths;
+    a batch of equal chunks needs no mask and no lengths; each output is the clip's own, as alone in a batch."""
+    from robust_speech.core import fast_encoder
+    from robust_speech.inference import transcribe
+
+    audios = [white_noise(seconds, seed=index) for index, seconds in enumerate([2.0, 1.3, 0.7, 2.0, 2.0])]
+    alone = [transcribe.log_probs_batch(tiny_acoustic, [audio])[0] for audio in audios]
+    told = []
+    original = fast_encoder.packed_forward
+    monkeypatch.setattr(fast_encoder, "packed_forward", lambda layers, values, lengths=None: told.append(lengths) or
+                        original(layers, values, lengths))
+    together = transcribe.log_probs_batch(tiny_acoustic, audios, batch_size=3)
+    assert told == [None, [int(1.3 * RATE), int(0.7 * RATE)]]  # 3 x 2 s unpadded, then 1.3 s and 0.7 s packed
+    for own, batched in zip(alone, together):
+        np.testing.assert_allclose(batched, own, rtol=1e-4, atol=1e-4)

@@ -20,6 +20,7 @@ import torch
 
 from robust_speech.audio import waveform_inputs
 from robust_speech.audio.fbank import fast_spectrograms
+from robust_speech.core import fast_encoder
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.inference.acoustic import AcousticModel
 from robust_speech.inference.chunking import Chunking, kept_frames
@@ -38,11 +39,16 @@ SUGGESTED_CHUNK_S = 20.0
 Progress = Callable[[float], None]  # called with audio seconds done since the last call
 
 # On the CPU a batch also ends before the first convolution's output (batch x frames x channels, the largest
-# activation) passes this size: past it every layer's activations stream through memory instead of the caches.
-# Measured with the Transcriber on 2-core AMD EPYC (16 short clips, 49 s): wav2vec2-base (512 channels, 6.5 MB
-# per audio second) 5.36 s at batch 1-2 against 7.89 s at 16; the tiny shape (32 channels) fastest at 8-16
-# clips of 5 s (33 MB), 1.5x slower at 32-64.
-CPU_ACTIVATION_BYTES = 40 << 20
+# activation) passes CPU_ACTIVATION_BYTES: past it every layer's activations stream through memory instead of the
+# caches. But it always holds MIN_CPU_BATCH_SECONDS of audio if batch_size allows, since a batch's fixed costs
+# (Python, the transformer's small operations) then outweigh the cache misses. Measured with the Transcriber on a
+# 2-core Xeon with AMX (batch_size 16, medians of 11 interleaved runs, the conv encoder run as one packed stream):
+# the tiny shape (32 channels) on 5-minute recordings in 5 s chunks 379 ms at 16 MB (8 chunks) against 378 at 12,
+# 383 at 20 and 422 at 40 (16 chunks); short clips 60.5 / 58.8 / 60.1 / 61.9 ms. wav2vec2-base (512 channels, 6.5
+# MB per audio second) on 40 short clips: 7.20 s at 16 MB (one clip a batch), 6.80 at 40, 6.59 at 80 (2-4 clips);
+# on 5 s chunks of a recording, 1, 2 or 4 chunks a batch all 7.65-7.69 s for 90 s.
+CPU_ACTIVATION_BYTES = 16 << 20
+MIN_CPU_BATCH_SECONDS = 12.8
 
 
 def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch_size: int = 16,
@@ -77,20 +83,30 @@ def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch
                        for stage in stages]
             arrays = [np.asarray(audios[i], dtype=np.float32) for i in batch]
             if waveform_inputs.handles(extractor):  # the extractor's own values, without its copies
-                prepared = waveform_inputs.waveform_inputs(extractor, arrays)
+                sizes = [array.size for array in arrays]
+                # Equal lengths leave nothing padded: without a mask the model skips building its frame mask
+                # from one (the same logits, bit for bit), a tenth of a tiny model's time on chunked recordings.
+                prepared = waveform_inputs.waveform_inputs(extractor, arrays, attention_mask=min(sizes) != max(sizes))
                 inputs = {key: torch.from_numpy(value) for key, value in prepared.items()}
+                lengths = torch.tensor(sizes)
             else:
                 with fast_spectrograms(extractor):  # filterbank extractors: the library's features, sooner
                     inputs = extractor(arrays, sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt",
                                        return_attention_mask=True)
-            lengths = inputs["attention_mask"].sum(dim=-1)
-            if not getattr(extractor, "return_attention_mask", True) and len(batch) > 1:
-                inputs.pop("attention_mask")
+                lengths = inputs["attention_mask"].sum(dim=-1)
+            if "attention_mask" in inputs:
+                if not getattr(extractor, "return_attention_mask", True) and len(batch) > 1:
+                    inputs.pop("attention_mask")
+                else:  # the model's running sum over an int32 mask widens it first: 4x the time of int64's
+                    inputs["attention_mask"] = inputs["attention_mask"].to(torch.int64)
             inputs = {key: value.to(acoustic.device) for key, value in inputs.items()}
             main = model.main_input_name
             inputs[main] = inputs[main].to(acoustic.dtype)
+            # A padded batch's conv encoder runs over its utterances end to end, without the padding (fast_encoder.py).
+            packed = lengths.tolist() if "attention_mask" in inputs and pads_safely else None
             try:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=acoustic.cpu_bf16):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=acoustic.cpu_bf16), \
+                        fast_encoder.packed_lengths(model, packed):
                     logits = model(**inputs).logits
             finally:
                 for handle in handles:
@@ -122,17 +138,19 @@ def _encoder_stages(model) -> list[torch.nn.Module]:
 
 
 def max_batch_samples(acoustic: AcousticModel) -> int | None:
-    """Padded samples per batch within CPU_ACTIVATION_BYTES on the CPU (None: no bound, as on a GPU); float32
-    or, with `cpu_bf16`, bf16 activations."""
+    """Padded samples per batch within CPU_ACTIVATION_BYTES on the CPU, but at least MIN_CPU_BATCH_SECONDS' worth
+    (None: no bound, as on a GPU); float32 or, with `cpu_bf16`, bf16 activations."""
     config = acoustic.model.config
     channels, stride = getattr(config, "conv_dim", None), getattr(config, "conv_stride", None)
     if acoustic.device.type != "cpu" or not channels or not stride:
         return None
     # Under bf16 autocast the activations take 2 bytes, so twice the audio fits the same bytes. Measured on a 2-core
     # Xeon with AMX, wav2vec2-base bf16, median of 3 interleaved runs, ms per audio second (short clips / 2 min in
-    # 5 s chunks): 40 MB of audio's bf16 38.0 / 39.4, the same bytes 30.7 / 32.2, twice them 32.0 / 44.2.
+    # 5 s chunks), with the cap at 40 MB then: 40 MB of audio's bf16 38.0 / 39.4, the same bytes 30.7 / 32.2,
+    # twice them 32.0 / 44.2.
     element_bytes = 2 if acoustic.cpu_bf16 else 4
-    return int(CPU_ACTIVATION_BYTES * stride[0] / (channels[0] * element_bytes))
+    return max(int(CPU_ACTIVATION_BYTES * stride[0] / (channels[0] * element_bytes)),
+               int(MIN_CPU_BATCH_SECONDS * acoustic.sampling_rate))
 
 
 def batch_count(batch_size: int, samples: int, max_samples: int | None) -> int:
