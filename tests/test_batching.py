@@ -216,14 +216,20 @@ def test_waveform_inputs_are_the_extractors_bit_for_bit(do_normalize, padding_va
     extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=do_normalize, padding_value=padding_value)
     assert handles(extractor)
     rng = np.random.default_rng(3)
-    for _ in range(10):
-        audios = [(rng.standard_normal(int(rng.integers(400, 40000))) * rng.uniform(0.01, 2)).astype(np.float32)
-                  for _ in range(int(rng.integers(1, 6)))]
+    for trial in range(20):
+        count = int(rng.integers(1, 6))
+        # Odd trials: equal lengths (a long recording's chunks), normalized as one array.
+        sizes = [int(rng.integers(400, 40000))] * count if trial % 2 else rng.integers(400, 40000, count).tolist()
+        audios = [(rng.standard_normal(size) * rng.uniform(0.01, 2) + rng.uniform(-1, 1)).astype(np.float32)
+                  for size in sizes]
         expected = extractor(audios, sampling_rate=16000, padding=True, return_tensors="pt", return_attention_mask=True)
         found = {key: torch.from_numpy(value) for key, value in waveform_inputs(extractor, audios).items()}
         assert found.keys() == {"input_values", "attention_mask"}
         for key in found:
             assert found[key].dtype == expected[key].dtype and torch.equal(found[key], expected[key]), key
+        without_mask = waveform_inputs(extractor, audios, attention_mask=False)
+        assert without_mask.keys() == {"input_values"}
+        assert np.array_equal(without_mask["input_values"], found["input_values"].numpy())
 
 
 def test_waveform_inputs_leave_other_extractors_and_left_padding_to_the_library():

@@ -208,3 +208,10 @@ def test_the_stream_convolution_is_the_conv1d_for_any_kernel_and_stride():
         expected = conv(stream.t()[None])[0].t()
         with torch.inference_mode():
             torch.testing.assert_close(fast_encoder._stream_conv(stream, conv), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_lengths_for_another_batch_are_refused():
+    model = Wav2Vec2ForCTC(Wav2Vec2Config(**SMALL)).eval()
+    assert fast_encoder.install(model)
+    with torch.inference_mode(), fast_encoder.packed_lengths(model, [8000, 4000]), pytest.raises(ValueError):
+        model.base_model.feature_extractor(torch.randn(3, 8000))

@@ -166,11 +166,15 @@ def test_padded_batches_pack_their_utterances_and_give_each_its_own_log_probs(ti
 
     audios = [white_noise(seconds, seed=index) for index, seconds in enumerate([2.0, 1.3, 0.7, 2.0, 2.0])]
     alone = [transcribe.log_probs_batch(tiny_acoustic, [audio])[0] for audio in audios]
-    told = []
+    told, masks = [], []
     original = fast_encoder.packed_forward
     monkeypatch.setattr(fast_encoder, "packed_forward", lambda layers, values, lengths=None: told.append(lengths) or
                         original(layers, values, lengths))
+    forward = tiny_acoustic.model.forward
+    monkeypatch.setattr(tiny_acoustic.model, "forward", lambda **inputs: masks.append(
+        None if inputs.get("attention_mask") is None else inputs["attention_mask"].dtype) or forward(**inputs))
     together = transcribe.log_probs_batch(tiny_acoustic, audios, batch_size=3)
     assert told == [None, [int(1.3 * RATE), int(0.7 * RATE)]]  # 3 x 2 s unpadded, then 1.3 s and 0.7 s packed
+    assert masks == [None, torch.int64]  # nothing padded, no mask; a padded batch's mask as int64
     for own, batched in zip(alone, together):
         np.testing.assert_allclose(batched, own, rtol=1e-4, atol=1e-4)

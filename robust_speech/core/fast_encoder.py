@@ -166,8 +166,8 @@ def packed_forward(layers: Layers, input_values: torch.Tensor, lengths: Sequence
     lengths = [width] * batch if lengths is None else [int(length) for length in lengths]
     step = math.prod(conv.stride[0] for conv, _norm, _activation in layers)
     slots = [-(-length // step) * step for length in lengths]
-    if slots == lengths and width == lengths[0] and len(set(lengths)) == 1:
-        stream = input_values.reshape(-1)  # equal lengths on the stride: the batch is the stream already
+    if width % step == 0 and all(length == width for length in lengths):
+        stream = input_values.reshape(-1)  # full rows on the stride: the batch is the stream already
     else:
         stream = input_values.new_zeros(max(1, sum(slots)))
         start = 0
@@ -235,7 +235,9 @@ def install(model: nn.Module) -> bool:
             return original(input_values)
         if encoder.packs and not torch.is_grad_enabled():
             lengths = encoder.packed_lengths
-            return packed_forward(layers, input_values, lengths if lengths and len(lengths) == len(input_values) else None)
+            if lengths is not None and len(lengths) != len(input_values):
+                raise ValueError(f"packed_lengths names {len(lengths)} rows for a batch of {len(input_values)}")
+            return packed_forward(layers, input_values, lengths)
         return channels_last_forward(layers, input_values)
 
     encoder.forward = forward
