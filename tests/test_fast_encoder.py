@@ -15,12 +15,23 @@ from robust_speech.training.random_models import MODEL_SHAPES
 SMALL = {**MODEL_SHAPES["tiny"], "vocab_size": 12}
 
 
+def trained_norms(model: torch.nn.Module) -> torch.nn.Module:
+    """Every norm's scale and shift away from the 1 and 0 of a fresh model, as training leaves them."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.LayerNorm, torch.nn.GroupNorm)) and module.weight is not None:
+                module.weight.uniform_(0.5, 1.5)
+                if module.bias is not None:
+                    module.bias.normal_(0.0, 0.2)
+    return model
+
+
 MODELS = {
-    "layer norm (XLS-R)": lambda: Wav2Vec2ForCTC(Wav2Vec2Config(**SMALL)),
-    "group norm (wav2vec2-base)": lambda: Wav2Vec2ForCTC(Wav2Vec2Config(**{**SMALL, "feat_extract_norm": "group",
-                                                                           "do_stable_layer_norm": False})),
-    "conv bias": lambda: Wav2Vec2ForCTC(Wav2Vec2Config(**{**SMALL, "conv_bias": True})),
-    "HuBERT": lambda: HubertForCTC(HubertConfig(**SMALL)),
+    "layer norm (XLS-R)": lambda: trained_norms(Wav2Vec2ForCTC(Wav2Vec2Config(**SMALL))),
+    "group norm (wav2vec2-base)": lambda: trained_norms(Wav2Vec2ForCTC(Wav2Vec2Config(
+        **{**SMALL, "feat_extract_norm": "group", "do_stable_layer_norm": False}))),
+    "conv bias": lambda: trained_norms(Wav2Vec2ForCTC(Wav2Vec2Config(**{**SMALL, "conv_bias": True}))),
+    "HuBERT": lambda: trained_norms(HubertForCTC(HubertConfig(**SMALL))),
 }
 
 
@@ -215,3 +226,35 @@ def test_lengths_for_another_batch_are_refused():
     assert fast_encoder.install(model)
     with torch.inference_mode(), fast_encoder.packed_lengths(model, [8000, 4000]), pytest.raises(ValueError):
         model.base_model.feature_extractor(torch.randn(3, 8000))
+
+
+@pytest.mark.parametrize("norm", [torch.nn.LayerNorm(8), torch.nn.LayerNorm(8, bias=False),
+                                  torch.nn.LayerNorm(8, elementwise_affine=False)], ids=["affine", "no shift", "plain"])
+@pytest.mark.parametrize("conv_bias", [False, True])
+def test_a_layer_norm_after_a_centered_convolution_is_the_layer_norm(norm, conv_bias):
+    torch.manual_seed(9)
+    trained_norms(norm)
+    conv = torch.nn.Conv1d(3, 8, 3, 2, bias=conv_bias)
+    with torch.no_grad():
+        conv.weight.add_(1.0)  # outputs far from zero mean: the centering has something to take out
+    stream = torch.randn(500, 3)
+    with torch.inference_mode():
+        expected = torch.nn.functional.layer_norm(fast_encoder._stream_conv(stream, conv), (8,), norm.weight,
+                                                  norm.bias, norm.eps)
+        centered = fast_encoder._stream_conv(stream, conv, centered=True)
+        torch.testing.assert_close(centered.mean(1), torch.zeros(len(centered)), rtol=0, atol=1e-5)
+        found = fast_encoder._normalize_centered_(centered, norm)
+    torch.testing.assert_close(found, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_under_autocast_the_stream_keeps_layer_norm(monkeypatch):
+    model = MODELS["layer norm (XLS-R)"]().eval()
+    layers = [fast_encoder._layer_parts(layer) for layer in model.base_model.feature_extractor.conv_layers]
+    calls = []
+    monkeypatch.setattr(fast_encoder, "_normalize_centered_", lambda hidden, norm: calls.append(1) or hidden)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast_encoder.stream_forward(layers, torch.randn(4000))
+    assert not calls  # bf16 products: the statistics stay with layer_norm's float32 arithmetic
+    with torch.inference_mode():
+        fast_encoder.stream_forward(layers, torch.randn(4000))
+    assert len(calls) == len(layers)

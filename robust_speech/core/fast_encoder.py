@@ -21,6 +21,8 @@ padding any more: eval_speed's 40 short clips in batches of 16 hold 146.5 s padd
 one contiguous stream every layer is a few matrix products of views of it, nothing copied (`_stream_conv`).
 Measured on a 2-core Xeon with AMX, the encoder over 16 x 5 s, median of 15: tiny shape 21.9 -> 20.4 ms,
 wav2vec2-base 2.04 -> 1.61 s; the tiny shape's 40 short clips transcribed in 78.4 ms padded, 60.3 ms packed.
+In float32 the stream's layer norms come from kernels centered over their output channels and one reduction per
+layer (`_normalize_centered_`) instead of ATen's per-row kernel, which is slow on narrow rows.
 """
 
 from __future__ import annotations
@@ -115,9 +117,11 @@ def output_frames(layers: Layers, samples: int) -> int:
     return samples
 
 
-def _stream_conv(hidden: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+def _stream_conv(hidden: torch.Tensor, conv: nn.Conv1d, *, centered: bool = False) -> torch.Tensor:
     """(time, channels) -> (frames, out channels) of one valid strided convolution over one contiguous stream, as
-    matrix products over views of it: nothing copied, whatever the kernel.
+    matrix products over views of it: nothing copied, whatever the kernel. `centered`: each output frame minus its
+    mean over the output channels, from a kernel and bias with that mean taken out (a linear map's mean is the
+    map of the mean): layer norm's centering without a pass over the output.
 
     The taps of a kernel are grouped by stride: taps q*s .. q*s+s-1 of every frame are the consecutive rows
     q*s + s*t of the stream, so each group is a (frames, taps * channels) view with row pitch s * channels, which
@@ -127,6 +131,9 @@ def _stream_conv(hidden: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     time, channels = hidden.shape
     frames = (time - kernel) // stride + 1
     weight, bias = conv.weight.permute(2, 1, 0), conv.bias  # (kernel, channels in, channels out)
+    if centered:
+        weight = weight - weight.mean(2, keepdim=True)
+        bias = None if bias is None else bias - bias.mean()
     if hidden.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
         # Autocast casts each product's inputs but not those of the in-place accumulation: cast once, up front.
         dtype = torch.get_autocast_dtype("cpu")
@@ -143,12 +150,34 @@ def _stream_conv(hidden: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     return output
 
 
+def _normalize_centered_(hidden: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+    """`norm` of (frames, channels) rows whose mean over the channels is already zero (`_stream_conv(centered=
+    True)`), in place: each row scaled by the reciprocal of its root mean square, then the norm's own scale and
+    shift.
+
+    ATen's layer norm pays a fixed cost per row that dominates on narrow rows (the tiny shape's 32 channels: 2.06
+    ms for 128000 rows, where one elementwise pass takes 0.37 ms); here the statistics are one reduction and
+    each pass vectorizes across rows. Measured on a 2-core Xeon with AMX, the tiny shape's encoder over 8 x 5 s
+    (median of 60): 13.0 -> 10.2 ms; wav2vec2-base's (512 channels) over 10 s: 197 -> 188 ms."""
+    scale = torch.linalg.vector_norm(hidden, dim=1, keepdim=True)
+    hidden.mul_(scale.square_().div_(hidden.shape[1]).add_(norm.eps).rsqrt_())
+    if norm.weight is not None and norm.bias is not None:
+        return torch.addcmul(norm.bias, hidden, norm.weight, out=hidden)
+    if norm.weight is not None:
+        return hidden.mul_(norm.weight)
+    return hidden if norm.bias is None else hidden.add_(norm.bias)
+
+
 def stream_forward(layers: Layers, stream: torch.Tensor) -> torch.Tensor:
     """(samples,) -> (frames, channels): the frame-local stack without gradients over one contiguous stream."""
     hidden = stream.contiguous()[:, None]
     for conv, norm, activation in layers:
-        hidden = _stream_conv(hidden, conv)
-        if norm is not None:
+        # Under autocast the product comes out in bf16, where the statistics keep to layer_norm's float32.
+        centered = norm is not None and hidden.dtype == torch.float32 and not torch.is_autocast_enabled(hidden.device.type)
+        hidden = _stream_conv(hidden, conv, centered=centered)
+        if centered:
+            hidden = _normalize_centered_(hidden, norm)
+        elif norm is not None:
             hidden = nn.functional.layer_norm(hidden, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
         hidden = torch.ops.aten.gelu_(hidden) if _exact_gelu(activation) else activation(hidden)
     return hidden
