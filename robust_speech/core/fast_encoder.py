@@ -171,9 +171,10 @@ def _normalize_centered_(hidden: torch.Tensor, norm: nn.LayerNorm) -> torch.Tens
 def stream_forward(layers: Layers, stream: torch.Tensor) -> torch.Tensor:
     """(samples,) -> (frames, channels): the frame-local stack without gradients over one contiguous stream."""
     hidden = stream.contiguous()[:, None]
+    # Under autocast the products come out in bf16, where the statistics keep to layer_norm's float32.
+    float32 = stream.dtype == torch.float32 and not torch.is_autocast_enabled(stream.device.type)
     for conv, norm, activation in layers:
-        # Under autocast the product comes out in bf16, where the statistics keep to layer_norm's float32.
-        centered = norm is not None and hidden.dtype == torch.float32 and not torch.is_autocast_enabled(hidden.device.type)
+        centered = float32 and norm is not None
         hidden = _stream_conv(hidden, conv, centered=centered)
         if centered:
             hidden = _normalize_centered_(hidden, norm)
