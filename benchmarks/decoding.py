@@ -93,8 +93,8 @@ def model_setup(args):
     """Log-probs of a trained model (with its language_model/) on a dataset split."""
     from robust_speech.data.sources import load_speech_split, parse_sources
     from robust_speech.evaluation.groups import split_log_probs
-    from robust_speech.inference.acoustic import load_acoustic_model
     from robust_speech.inference.transcribe import Transcriber
+    from robust_speech.model.acoustic import load_acoustic_model
     from robust_speech.text.normalizer import load_normalizer
 
     acoustic = load_acoustic_model(args.model_dir, "cpu")

@@ -27,7 +27,7 @@ import numpy as np
 import soundfile
 from common import ROOT, markdown_table, print_machine, save
 
-from robust_speech.training.random_models import save_random_model
+from robust_speech.model.random_models import save_random_model
 
 RATE = 16000
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from common import markdown_table, print_machine, save, spread, timed
 
 from robust_speech.inference.decoding import GreedyDecoder
+from robust_speech.model.random_models import MODEL_SHAPES, save_random_model
 from robust_speech.reports.metrics import word_error_rate
 from robust_speech.text.normalizer import TextNormalizer
-from robust_speech.training.random_models import MODEL_SHAPES, save_random_model
 
 
 def random_model(folder: Path, shape: str) -> Path:
@@ -68,8 +68,8 @@ def main() -> None:
 
     from transformers import AutoFeatureExtractor, AutoTokenizer, pipeline
 
-    from robust_speech.inference.acoustic import load_acoustic_model
     from robust_speech.inference.transcribe import Transcriber
+    from robust_speech.model.acoustic import load_acoustic_model
 
     items = load_audio_set(args.short, args.long, args.long_seconds)
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as work:

@@ -9,7 +9,7 @@ import argparse
 import torch
 from common import markdown_table, print_machine, save, spread, timed
 
-from robust_speech.training.random_models import MODEL_SHAPES as SHAPES
+from robust_speech.model.random_models import MODEL_SHAPES as SHAPES
 
 
 def matmul_flops(device: str, size: int = 2048, repeats: int = 5) -> float:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from common import markdown_table, print_machine, save
 
-from robust_speech.training.random_models import MODEL_SHAPES, save_random_model
+from robust_speech.model.random_models import MODEL_SHAPES, save_random_model
 
 RATE = 16000
 CHUNK_S = 20.0
@@ -80,8 +80,8 @@ def main() -> None:
 
     import torch
 
-    from robust_speech.inference.acoustic import load_acoustic_model
     from robust_speech.inference.transcribe import Transcriber, log_probs_batch
+    from robust_speech.model.acoustic import load_acoustic_model
 
     lengths = [float(part) for part in args.lengths.split(",") if part.strip()]
     with tempfile.TemporaryDirectory() as folder:

@@ -11,7 +11,7 @@ import sys
 
 from common import ROOT, markdown_table, peak_memory, print_machine, save
 
-from robust_speech.training.random_models import MODEL_SHAPES as SHAPES
+from robust_speech.model.random_models import MODEL_SHAPES as SHAPES
 
 CHILD = """
 import json, resource, sys, torch

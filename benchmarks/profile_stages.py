@@ -25,7 +25,7 @@ from pathlib import Path
 
 from common import RESULTS, ROOT, device_tag, markdown_table, print_machine, save
 
-from robust_speech.training.random_models import MODEL_SHAPES, save_random_model
+from robust_speech.model.random_models import MODEL_SHAPES, save_random_model
 
 # stage -> (file part, function name) pairs whose cumulative times add up to it (none of them inside another).
 EVAL_STAGES = {
@@ -34,7 +34,7 @@ EVAL_STAGES = {
     "audio decoding + resampling": [("data/preprocess.py", "decode_audio")],
     "feature extraction + padding": [("feature_extraction_wav2vec2.py", "__call__"),
                                      ("feature_extraction_seamless_m4t.py", "__call__"),
-                                     ("audio/waveform_inputs.py", "waveform_inputs")],
+                                     ("model/waveform_inputs.py", "waveform_inputs")],
     "forward pass": [("torch/nn/modules/module.py", "_wrapped_call_impl")],
     "CTC decoding": [("inference/decoding.py", "decode_batch")],
     "writing result files": [("eval.py", "log_results")],

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import ROOT, markdown_table, peak_memory, print_machine, save
 
-from robust_speech.training.random_models import MODEL_SHAPES
+from robust_speech.model.random_models import MODEL_SHAPES
 
 # Runs one training in this process and prints its numbers; the parent reads the last line.
 CHILD = """

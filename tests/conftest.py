@@ -15,7 +15,7 @@ import pytest
 import soundfile
 
 from robust_speech.data.synth import SynthConfig, synthesize_corpus
-from robust_speech.training.random_models import MODEL_SHAPES
+from robust_speech.model.random_models import MODEL_SHAPES
 
 # Small enough to synthesize in seconds, large enough to hold every split and voice hold-out.
 SMALL_CORPUS = SynthConfig(
@@ -37,7 +37,7 @@ def tiny_acoustic(tmp_path_factory):
     """The tiny random-init model (tests/model_folders.py) loaded for inference on the CPU."""
     from model_folders import save_random_model
 
-    from robust_speech.inference.acoustic import load_acoustic_model
+    from robust_speech.model.acoustic import load_acoustic_model
 
     return load_acoustic_model(save_random_model(tmp_path_factory.mktemp("tiny-acoustic") / "model"), "cpu")
 

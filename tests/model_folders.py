@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ctc_logits import VOCABULARY
 
-from robust_speech.training import random_models
+from robust_speech.model import random_models
 
 
 def save_processor(folder: Path, vocabulary=VOCABULARY, *, attention_mask: bool = False) -> Path:

@@ -50,3 +50,21 @@ def test_a_cycle_inside_one_package_breaks_the_acyclic_contract(package_copy):
     assert "No import cycles between the modules of a package BROKEN" in result.stdout
     assert "Layers: a package imports only the layers below it KEPT" in result.stdout
 
+
+
+def test_core_importing_the_model_layer_breaks_the_layers_contract(package_copy):
+    # core is the foundation: errors, files, paths and the folder layout; the model layer sits above lm and data.
+    with open(package_copy / "robust_speech/core/files.py", "a", encoding="utf-8") as module:
+        module.write("\n\ndef _probe():\n    from robust_speech.model.fast_encoder import install\n\n    return install\n")
+    result = lint_imports(package_copy)
+    assert result.returncode != 0
+    assert "robust_speech.core.files -> robust_speech.model.fast_encoder" in result.stdout
+
+
+def test_the_model_layer_importing_training_breaks_the_layers_contract(package_copy):
+    with open(package_copy / "robust_speech/model/building.py", "a", encoding="utf-8") as module:
+        module.write("\n\ndef _probe():\n    from robust_speech.training.arguments import RecipeArguments\n\n"
+                     "    return RecipeArguments\n")
+    result = lint_imports(package_copy)
+    assert result.returncode != 0
+    assert "robust_speech.model.building -> robust_speech.training.arguments" in result.stdout

@@ -211,7 +211,7 @@ def test_the_vectorized_spectrogram_gives_the_librarys_features_bit_for_bit(seco
 
 @pytest.mark.parametrize("do_normalize, padding_value", [(True, 0.0), (True, 0.5), (False, 0.0), (False, -1.0)])
 def test_waveform_inputs_are_the_extractors_bit_for_bit(do_normalize, padding_value):
-    from robust_speech.audio.waveform_inputs import handles, waveform_inputs
+    from robust_speech.model.waveform_inputs import handles, waveform_inputs
 
     extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=do_normalize, padding_value=padding_value)
     assert handles(extractor)
@@ -233,7 +233,7 @@ def test_waveform_inputs_are_the_extractors_bit_for_bit(do_normalize, padding_va
 
 
 def test_waveform_inputs_leave_other_extractors_and_left_padding_to_the_library():
-    from robust_speech.audio.waveform_inputs import handles
+    from robust_speech.model.waveform_inputs import handles
 
     class Subclass(Wav2Vec2FeatureExtractor):
         pass

@@ -213,9 +213,9 @@ def test_vad_finds_the_spoken_parts_and_eval_transcribes_them(random_model_dir, 
     assert report["settings"]["vad"] is True and report["utterances"] == 1
     # What eval.py wrote is the two spoken parts transcribed on their own, not the recording with its silences.
     from robust_speech.audio.decode import load_audio
-    from robust_speech.inference.acoustic import load_acoustic_model
     from robust_speech.inference.decoding import GreedyDecoder
     from robust_speech.inference.transcribe import Transcriber
+    from robust_speech.model.acoustic import load_acoustic_model
 
     acoustic = load_acoustic_model(random_model_dir, "cpu")
     transcriber = Transcriber(acoustic, GreedyDecoder(json.loads((random_model_dir / "vocab.json").read_text())))

@@ -8,9 +8,9 @@ import torch
 from model_folders import save_random_model
 from transformers import HubertConfig, HubertForCTC, Wav2Vec2Config, Wav2Vec2ForCTC
 
-from robust_speech.core import allocator, fast_encoder
-from robust_speech.inference.acoustic import load_acoustic_model
-from robust_speech.training.random_models import MODEL_SHAPES
+from robust_speech.model import allocator, fast_encoder
+from robust_speech.model.acoustic import load_acoustic_model
+from robust_speech.model.random_models import MODEL_SHAPES
 
 SMALL = {**MODEL_SHAPES["tiny"], "vocab_size": 12}
 
@@ -118,8 +118,8 @@ def test_glibc_malloc_takes_the_settings():
 @pytest.mark.parametrize("wanted", [True, False])
 def test_training_builds_the_model_with_it_unless_told_not_to(wanted):
     from robust_speech.data.arguments import DataTrainingArguments
-    from robust_speech.training.arguments import ModelArguments
-    from robust_speech.training.modeling import build_model
+    from robust_speech.model.arguments import ModelArguments
+    from robust_speech.model.building import build_model
 
     tokenizer = type("Tokenizer", (), {"pad_token_id": 0, "__len__": lambda self: 12})()
     model = build_model(ModelArguments(channels_last_encoder=wanted, freeze_feature_encoder=False),

@@ -221,7 +221,7 @@ def test_transcribe_passes_the_chunking_it_was_given(flags, expected, monkeypatc
 
 def test_channels_last_encoder_given_with_a_gpu_visible_is_refused():
     from robust_speech.core.errors import ConfigurationError
-    from robust_speech.training.arguments import ModelArguments
+    from robust_speech.model.arguments import ModelArguments
     from robust_speech.training.flag_checks import refuse_cpu_only_flags
 
     with pytest.raises(ConfigurationError, match="--channels_last_encoder: measured on the CPU only"):

@@ -128,9 +128,9 @@ def test_the_lm_folder_decodes_the_same_in_transformers_and_in_our_engine(learne
     from transformers import Wav2Vec2ProcessorWithLM
 
     from robust_speech.data.preprocess import decode_audio
-    from robust_speech.inference.acoustic import load_acoustic_model
     from robust_speech.inference.decoding import PyctcdecodeDecoder
     from robust_speech.inference.transcribe import log_probs_batch
+    from robust_speech.model.acoustic import load_acoustic_model
 
     corpus, model = copy_with_lm(learned, tmp_path, order=3)
     audios = [decode_audio(str(corpus.clips_dir("en") / row["path"]), 16000) for row in corpus.rows("en", "test")[:8]]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from robust_speech.inference import precision
+from robust_speech.model import precision
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_cpu_bf16_units_fall_back_to_the_kernel_flags_where_torch_has_no_probe(m
 
 
 def test_linear_weights_stored_in_bf16_give_the_logits_autocast_gives(tiny_folder):
-    from robust_speech.inference.acoustic import load_acoustic_model
+    from robust_speech.model.acoustic import load_acoustic_model
 
     plain = load_acoustic_model(tiny_folder, "cpu")
     fast = load_acoustic_model(tiny_folder, "cpu", bf16=True)
@@ -57,7 +57,7 @@ def test_linear_weights_stored_in_bf16_give_the_logits_autocast_gives(tiny_folde
 
 
 def test_bf16_on_a_cpu_without_bf16_units_is_said_in_one_line_and_still_applied(tiny_folder, monkeypatch, capsys):
-    from robust_speech.inference.acoustic import load_acoustic_model
+    from robust_speech.model.acoustic import load_acoustic_model
 
     for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
         monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)

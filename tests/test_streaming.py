@@ -161,8 +161,8 @@ def test_cpu_batches_stop_before_the_first_convolutions_output_outgrows_the_cach
 def test_padded_batches_pack_their_utterances_and_give_each_its_own_log_probs(tiny_acoustic, monkeypatch):
     """A batch of clips of other lengths runs its conv encoder over the clips laid end to end, told their lengths;
     a batch of equal chunks needs no mask and no lengths; each output is the clip's own, as alone in a batch."""
-    from robust_speech.core import fast_encoder
     from robust_speech.inference import transcribe
+    from robust_speech.model import fast_encoder
 
     audios = [white_noise(seconds, seed=index) for index, seconds in enumerate([2.0, 1.3, 0.7, 2.0, 2.0])]
     alone = [transcribe.log_probs_batch(tiny_acoustic, [audio])[0] for audio in audios]

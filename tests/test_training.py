@@ -138,9 +138,9 @@ def test_training_end_to_end_as_a_user_runs_it(small_corpus, tiny_config_json, t
     assert "<s>" not in processor.tokenizer.get_vocab()
     recognizer = pipeline("automatic-speech-recognition", model=str(output_dir))
     from robust_speech.audio.decode import load_audio
-    from robust_speech.inference.acoustic import load_acoustic_model
     from robust_speech.inference.decoding import GreedyDecoder
     from robust_speech.inference.transcribe import Transcriber
+    from robust_speech.model.acoustic import load_acoustic_model
     from robust_speech.text.normalizer import model_normalizer
 
     # The last evaluation (step 24, the final weights) recomputed independently: the pipeline's transcripts of
@@ -265,10 +265,10 @@ def test_a_feature_mask_wider_than_the_model_is_a_clear_error(small_corpus, tiny
 def test_a_filterbank_model_trains_and_evaluates_from_a_config(small_corpus, tmp_path):
     """`"model_type": "wav2vec2-bert"` in --model_config_json: log-mel input, its own feature extractor."""
     from robust_speech.data.preprocess import decode_audio
-    from robust_speech.inference.acoustic import load_acoustic_model
     from robust_speech.inference.decoding import GreedyDecoder
     from robust_speech.inference.transcribe import Transcriber
     from robust_speech.lm.ngram import model_vocabulary
+    from robust_speech.model.acoustic import load_acoustic_model
 
     config = {"model_type": "wav2vec2-bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
               "intermediate_size": 64, "feature_projection_input_dim": 160, "conv_depthwise_kernel_size": 7,

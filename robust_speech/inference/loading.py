@@ -19,7 +19,6 @@ from pathlib import Path
 
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.core.model_folder import DECODING_FILE, LM_DIRECTORY
-from robust_speech.inference.acoustic import AcousticModel, load_acoustic_model
 from robust_speech.inference.decoding import Decoder, load_decoder
 from robust_speech.inference.options import (
     DECODER_CHOICES,
@@ -30,6 +29,7 @@ from robust_speech.inference.options import (
 )
 from robust_speech.inference.transcribe import Transcriber
 from robust_speech.lm.ngram import language_model_binary
+from robust_speech.model.acoustic import AcousticModel, load_acoustic_model
 
 
 @dataclass

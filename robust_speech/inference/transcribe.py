@@ -18,14 +18,13 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from robust_speech.audio import waveform_inputs
 from robust_speech.audio.fbank import fast_spectrograms
-from robust_speech.core import fast_encoder
 from robust_speech.core.errors import ConfigurationError
-from robust_speech.inference.acoustic import AcousticModel
 from robust_speech.inference.chunking import Chunking, kept_frames
 from robust_speech.inference.decoding import Transcript, WordSpan
 from robust_speech.inference.streaming import FrameBuffer, stream_chunks
+from robust_speech.model import fast_encoder, waveform_inputs
+from robust_speech.model.acoustic import AcousticModel
 
 # Above this length an unchunked forward pass costs about twice as much per audio second as the same audio in
 # 20 s chunks, on the wav2vec2-base shape (benchmarks/long_audio.py; benchmarks/results/long_audio_cpu.md: equal

@@ -1,3 +1,3 @@
-"""The fine-tuning recipe: its typed arguments, the model and processor, batching, the Trainer run
-and the model card. May import: core, text, audio, reports, data, lm.
+"""The fine-tuning recipe: its typed arguments, batching, the Trainer run
+and the model card. May import: core, text, audio, reports, data, lm, model.
 """

@@ -16,7 +16,8 @@ from typing import Sequence
 
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.data.arguments import DataTrainingArguments
-from robust_speech.training.arguments import ModelArguments, RecipeArguments
+from robust_speech.model.arguments import ModelArguments
+from robust_speech.training.arguments import RecipeArguments
 
 CTC_LOSS_REDUCTIONS = ("mean", "sum")
 HUB_STRATEGY_END = "end"

@@ -42,16 +42,8 @@ from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.data.prepare import prepare_datasets
 from robust_speech.data.preprocess import DURATION_COLUMN
 from robust_speech.data.skips import SKIPPED_FILE, read_counts
-from robust_speech.reports.metrics import error_rates
-from robust_speech.text.normalizer import save_normalizer
-from robust_speech.training.arguments import ModelArguments, RecipeArguments
-from robust_speech.training.batching import CTCCollator, DurationBatchSampler, StreamBuckets
-from robust_speech.training.distributed import check_processes_agree, cpu_data_parallel_flags, leave_process_group
-from robust_speech.training.feature_cache import FeatureCache
-from robust_speech.training.flag_checks import given_flags, refuse_flags_the_model_lacks, refuse_ignored_flags
-from robust_speech.training.legacy_flags import translate_legacy_flags
-from robust_speech.training.model_card import copy_scripts, language_code, write_model_card, write_run_script
-from robust_speech.training.modeling import (
+from robust_speech.model.arguments import ModelArguments
+from robust_speech.model.building import (
     CONFIG_FLAGS,
     build_model,
     build_processor,
@@ -60,6 +52,15 @@ from robust_speech.training.modeling import (
     load_feature_extractor,
     tokenizer_vocabulary,
 )
+from robust_speech.reports.metrics import error_rates
+from robust_speech.text.normalizer import save_normalizer
+from robust_speech.training.arguments import RecipeArguments
+from robust_speech.training.batching import CTCCollator, DurationBatchSampler, StreamBuckets
+from robust_speech.training.distributed import check_processes_agree, cpu_data_parallel_flags, leave_process_group
+from robust_speech.training.feature_cache import FeatureCache
+from robust_speech.training.flag_checks import given_flags, refuse_flags_the_model_lacks, refuse_ignored_flags
+from robust_speech.training.legacy_flags import translate_legacy_flags
+from robust_speech.training.model_card import copy_scripts, language_code, write_model_card, write_run_script
 from robust_speech.training.multi_condition import augment_options, render_copies
 
 BNB_OPTIMIZER = "adamw_bnb_8bit"

@@ -83,7 +83,7 @@ def channels_last_forward(layers: Layers, input_values: torch.Tensor) -> torch.T
 
     Without gradients the bias and GELU write into the product's own memory: these elementwise passes are
     bound by memory traffic, and a fresh output costs a second buffer's worth. The output is bit-identical;
-    measured with core/allocator.py's tuning, median of 40 interleaved runs: wav2vec2-base encoder 4 x 5 s
+    measured with model/allocator.py's tuning, median of 40 interleaved runs: wav2vec2-base encoder 4 x 5 s
     703 -> 653 ms, the tiny shape's 16 x 4.8 s unchanged at 39 ms."""
     in_place = not torch.is_grad_enabled()
     hidden = input_values[:, :, None]  # (batch, time, channels)

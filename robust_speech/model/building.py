@@ -32,7 +32,7 @@ from robust_speech.core.errors import ConfigurationError
 from robust_speech.core.model_folder import VOCAB_FILE
 from robust_speech.core.safe_loading import refused_pickle, weights_options
 from robust_speech.data.arguments import DataTrainingArguments
-from robust_speech.training.arguments import ModelArguments
+from robust_speech.model.arguments import ModelArguments
 
 # Config fields the recipe's flags set on any checkpoint's config (the reference recipe's list).
 CONFIG_FLAGS = (
@@ -190,7 +190,7 @@ def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, co
     if model_args.freeze_feature_encoder and hasattr(model, "freeze_feature_encoder"):
         model.freeze_feature_encoder()
     if model_args.channels_last_encoder and not torch.cuda.is_available() and hasattr(model, "freeze_feature_encoder"):
-        from robust_speech.core import fast_encoder
+        from robust_speech.model import fast_encoder
 
         if not fast_encoder.install(model):
             print(f"note: this {config.model_type} model's feature encoder is not a stack of plain convolutions; "

@@ -21,7 +21,7 @@ class AcousticModel:
     processor: object
     device: torch.device
     dtype: torch.dtype = torch.float32
-    cpu_bf16: bool = False  # bf16 autocast on a CPU, Linear weights stored in bf16 (inference/precision.py)
+    cpu_bf16: bool = False  # bf16 autocast on a CPU, Linear weights stored in bf16 (model/precision.py)
 
     @property
     def sampling_rate(self) -> int:
@@ -93,7 +93,7 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
             "the processor files belong to another model: copy the model's own vocab.json and tokenizer files"
         )
     if bf16:
-        from robust_speech.inference.precision import emulated_bf16_note, store_linear_weights_in_bf16
+        from robust_speech.model.precision import emulated_bf16_note, store_linear_weights_in_bf16
 
         note = emulated_bf16_note(device)
         if note:
@@ -101,8 +101,8 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
         if cpu_bf16:
             store_linear_weights_in_bf16(model)  # what autocast would cast on every forward pass, cast once
     if device.type == "cpu":
-        from robust_speech.core import fast_encoder
-        from robust_speech.core.allocator import keep_freed_memory
+        from robust_speech.model import fast_encoder
+        from robust_speech.model.allocator import keep_freed_memory
 
         fast_encoder.install(model)  # measured on the CPU only; CUDA keeps cuDNN's convolutions
         keep_freed_memory()  # activations reuse freed heap memory instead of faulting in fresh pages
