@@ -1,0 +1,68 @@
+"""What the library says goes through one logger, `robust_speech`; the entry points decide how much is shown.
+
+Library code calls `LOGGER.info(...)` (never `print`), so a Python user can silence or redirect it with the
+standard `logging` module. The command-line entry points call `configure_logging`: messages print as plain
+lines on the current standard output (where the scripts have always printed them), `-q` keeps warnings only,
+`-v` adds debug lines. Progress bars stay tqdm's, through `progress_bar`, which redraws a bar on a terminal and
+writes a line every `FILE_REFRESH_S` seconds when the output is a file (a CI log, `nohup`, `make demo > log`),
+instead of one carriage-return frame per refresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LOGGER_NAME = "robust_speech"
+LOGGER = logging.getLogger(LOGGER_NAME)
+
+# -q / default / -v: the logger's level for each count of -v minus -q.
+VERBOSITY_LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
+
+# Seconds between progress lines when the bar's stream is not a terminal.
+FILE_REFRESH_S = 10.0
+
+
+class _CurrentStdout(logging.StreamHandler):
+    """A handler that writes to whatever `sys.stdout` is at the moment of each message (pytest's capture, a
+    redirected stream), not the object it was when the handler was made."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stdout)
+        super().emit(record)
+
+
+def configure_logging(verbosity: int = 0) -> logging.Logger:
+    """Show the library's messages as plain lines on standard output, at the level `verbosity` picks
+    (negative: warnings only; 0: information; positive: debug). Idempotent: one handler, however often called."""
+    level = VERBOSITY_LEVELS[max(-1, min(1, verbosity))]
+    LOGGER.setLevel(level)
+    if not any(isinstance(handler, _CurrentStdout) for handler in LOGGER.handlers):
+        handler = _CurrentStdout()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        LOGGER.addHandler(handler)
+    LOGGER.propagate = False
+    return LOGGER
+
+
+def progress_bar(iterable=None, **options):
+    """`tqdm(iterable, **options)`, drawn on a terminal and written as a line every `FILE_REFRESH_S` seconds
+    when its stream (`file`, standard error by default) is a file or a pipe."""
+    from tqdm.auto import tqdm
+
+    stream = options.get("file") or sys.stderr
+    if not _is_terminal(stream):
+        options.setdefault("mininterval", FILE_REFRESH_S)
+        options.setdefault("maxinterval", FILE_REFRESH_S * 3)
+        options.setdefault("ascii", True)
+    return tqdm(iterable, **options)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,60 @@
+"""The library's one logger: silent for a Python user until an entry point configures it, then plain lines whose
+amount -q/-v set; progress bars that write a line every few seconds when their stream is a file."""
+
+import io
+import logging
+
+import pytest
+
+from robust_speech.core import logs
+
+
+@pytest.fixture(autouse=True)
+def fresh_logger():
+    saved = (list(logs.LOGGER.handlers), logs.LOGGER.level, logs.LOGGER.propagate)
+    logs.LOGGER.handlers.clear()
+    yield
+    logs.LOGGER.handlers[:], logs.LOGGER.level, logs.LOGGER.propagate = saved[0], saved[1], saved[2]
+
+
+def test_configured_messages_print_as_plain_lines_at_the_chosen_level(capsys):
+    logs.configure_logging(0)
+    logs.configure_logging(0)  # idempotent: still one line per message
+    logs.LOGGER.info("kept 3 clips")
+    logs.LOGGER.debug("hidden detail")
+    assert capsys.readouterr().out == "kept 3 clips\n"
+    logs.configure_logging(1)
+    logs.LOGGER.debug("shown detail")
+    assert capsys.readouterr().out == "shown detail\n"
+    logs.configure_logging(-1)
+    logs.LOGGER.info("quiet")
+    logs.LOGGER.warning("still said")
+    assert capsys.readouterr().out == "still said\n"
+
+
+def test_an_unconfigured_library_says_nothing_below_a_warning(capsys):
+    logs.LOGGER.setLevel(logging.NOTSET)
+    logs.LOGGER.propagate = True
+    logs.LOGGER.info("not for a library user")
+    captured = capsys.readouterr()
+    assert "not for a library user" not in captured.out + captured.err
+
+
+def test_a_progress_bar_into_a_file_refreshes_every_few_seconds_not_every_step():
+    stream = io.StringIO()
+    bar = logs.progress_bar(range(5000), file=stream, desc="work")
+    assert bar.mininterval == logs.FILE_REFRESH_S
+    for _ in bar:
+        pass
+    # Start and end only: 5000 quick steps inside one refresh interval.
+    assert stream.getvalue().count("work") <= 3
+
+
+def test_a_progress_bar_on_a_terminal_keeps_tqdms_refresh():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    bar = logs.progress_bar(range(3), file=Terminal())
+    assert bar.mininterval < logs.FILE_REFRESH_S
+    bar.close()
