@@ -49,7 +49,7 @@ def load_audio_set(short: int, long: int, long_seconds: float):
     return items
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=sorted(MODEL_SHAPES), default="tiny")
     parser.add_argument("--model_dir", help="a trained model folder instead of a random-init shape")
@@ -63,71 +63,86 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action="store_true", help="also time ours with bf16 (autocast on CPU; its WER is "
                         "meaningful with --model_dir, a model that learned something)")
-    args = parser.parse_args()
-    print_machine()
+    return parser.parse_args()
 
+
+def reference_pipeline(model_dir: Path, device: str):
     from transformers import AutoFeatureExtractor, AutoTokenizer, pipeline
+
+    # The tokenizer and extractor given apart make the pipeline decode greedily, as ours does here, even where the
+    # folder has a language_model/ (the pipeline alone would beam-search with it: another decoder, other texts).
+    asr = pipeline("automatic-speech-recognition", model=str(model_dir), device=-1 if device == "cpu" else 0,
+                   tokenizer=AutoTokenizer.from_pretrained(model_dir),
+                   feature_extractor=AutoFeatureExtractor.from_pretrained(model_dir))
+    assert asr.type == "ctc", asr.type
+    return asr
+
+
+def measure_subset(args, audios, targets, transcriber, fast, asr) -> dict:
+    """Ours (and ours with bf16 when `fast` is given) against the pipeline on one set of recordings."""
+    seconds = sum(a.size for a in audios) / 16000
+    ours_stats, ours = timed(lambda: [t.text for t in transcriber.transcribe(audios)], args.repeats)
+    reference_stats, reference = timed(
+        lambda: [asr(a, chunk_length_s=args.chunk_length_s, stride_length_s=args.stride_length_s)["text"]
+                 for a in audios], args.repeats)
+    result = {
+        "utterances": len(audios), "audio_seconds": seconds,
+        "ours": {**ours_stats, "rtfx": seconds / ours_stats["median_s"], "wer": word_error_rate(targets, ours)},
+        "pipeline": {**reference_stats, "rtfx": seconds / reference_stats["median_s"],
+                     "wer": word_error_rate(targets, reference)},
+        "identical_texts": sum(o.split() == r.split() for o, r in zip(ours, reference)),
+        "wer_ours_vs_pipeline": word_error_rate([" ".join(r.split()) or "-" for r in reference], ours),
+    }
+    result["speedup"] = result["ours"]["rtfx"] / result["pipeline"]["rtfx"]
+    if fast is not None:
+        bf16_stats, bf16_texts = timed(lambda: [t.text for t in fast.transcribe(audios)], args.repeats)
+        result["ours_bf16"] = {**bf16_stats, "rtfx": seconds / bf16_stats["median_s"],
+                               "wer": word_error_rate(targets, bf16_texts),
+                               "identical_texts": sum(b.split() == r.split() for b, r in zip(bf16_texts, reference))}
+        result["speedup_bf16"] = result["ours_bf16"]["rtfx"] / result["pipeline"]["rtfx"]
+    return result
+
+
+def table_rows(name: str, result: dict) -> list[list[str]]:
+    count, seconds = result["utterances"], result["audio_seconds"]
+    rows = [[f"{name} x{count} ({seconds:.0f} s)", f"{result['pipeline']['rtfx']:.1f}", f"{result['ours']['rtfx']:.1f}",
+             f"{result['speedup']:.2f}x", f"{result['identical_texts']}/{count}",
+             f"{result['pipeline']['wer']:.4f} / {result['ours']['wer']:.4f}", spread(result["ours"])]]
+    if "ours_bf16" in result:
+        b = result["ours_bf16"]
+        rows.append([f"{name}, ours with bf16", f"{result['pipeline']['rtfx']:.1f}", f"{b['rtfx']:.1f}",
+                     f"{result['speedup_bf16']:.2f}x", f"{b['identical_texts']}/{count}",
+                     f"{result['pipeline']['wer']:.4f} / {b['wer']:.4f}", spread(b)])
+    return rows
+
+
+def main() -> None:
+    args = parse_arguments()
+    print_machine()
 
     from robust_speech.inference.transcribe import Transcriber
     from robust_speech.model.acoustic import load_acoustic_model
 
     items = load_audio_set(args.short, args.long, args.long_seconds)
+    chunking = {"chunk_length_s": args.chunk_length_s, "stride_length_s": args.stride_length_s,
+                "batch_size": args.batch_size}
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as work:
         model_dir = Path(args.model_dir) if args.model_dir else random_model(Path(work) / "model", args.model)
         acoustic = load_acoustic_model(model_dir, args.device)
-        bf16_model = load_acoustic_model(model_dir, args.device, bf16=True) if args.bf16 else None
         decoder = GreedyDecoder(json.loads((model_dir / "vocab.json").read_text(encoding="utf-8")))
-        transcriber = Transcriber(acoustic, decoder, chunk_length_s=args.chunk_length_s,
-                                  stride_length_s=args.stride_length_s, batch_size=args.batch_size)
-        device = -1 if args.device == "cpu" else 0
-        # The tokenizer and extractor given apart make the pipeline decode greedily, as ours does here, even where the
-        # folder has a language_model/ (the pipeline alone would beam-search with it: another decoder, other texts).
-        asr = pipeline("automatic-speech-recognition", model=str(model_dir), device=device,
-                       tokenizer=AutoTokenizer.from_pretrained(model_dir),
-                       feature_extractor=AutoFeatureExtractor.from_pretrained(model_dir))
-        assert asr.type == "ctc", asr.type
-
+        transcriber = Transcriber(acoustic, decoder, **chunking)
+        fast = (Transcriber(load_acoustic_model(model_dir, args.device, bf16=True), decoder, **chunking)
+                if args.bf16 else None)
+        asr = reference_pipeline(model_dir, args.device)
         rows, results = [], {}
         for subset in ("test", "long"):
             chosen = [(audio, text) for audio, text, split in items if split == subset]
             if not chosen:
                 continue
-            audios, targets = [a for a, _ in chosen], [t for _, t in chosen]
-            seconds = sum(a.size for a in audios) / 16000
-            ours_stats, ours = timed(lambda: [t.text for t in transcriber.transcribe(audios)], args.repeats)
-            reference_stats, reference = timed(
-                lambda: [asr(a, chunk_length_s=args.chunk_length_s, stride_length_s=args.stride_length_s)["text"]
-                         for a in audios], args.repeats)
-            if args.bf16:
-                fast = Transcriber(bf16_model, decoder, chunk_length_s=args.chunk_length_s,
-                                   stride_length_s=args.stride_length_s, batch_size=args.batch_size)
-                bf16_stats, bf16_texts = timed(lambda: [t.text for t in fast.transcribe(audios)], args.repeats)
-            same = sum(o.split() == r.split() for o, r in zip(ours, reference))
-            result = {
-                "utterances": len(audios), "audio_seconds": seconds,
-                "ours": {**ours_stats, "rtfx": seconds / ours_stats["median_s"], "wer": word_error_rate(targets, ours)},
-                "pipeline": {**reference_stats, "rtfx": seconds / reference_stats["median_s"],
-                             "wer": word_error_rate(targets, reference)},
-                "identical_texts": same,
-                "wer_ours_vs_pipeline": word_error_rate([" ".join(r.split()) or "-" for r in reference], ours),
-            }
-            result["speedup"] = result["ours"]["rtfx"] / result["pipeline"]["rtfx"]
-            if args.bf16:
-                result["ours_bf16"] = {**bf16_stats, "rtfx": seconds / bf16_stats["median_s"],
-                                       "wer": word_error_rate(targets, bf16_texts),
-                                       "identical_texts": sum(b.split() == r.split() for b, r in zip(bf16_texts, reference))}
-                result["speedup_bf16"] = result["ours_bf16"]["rtfx"] / result["pipeline"]["rtfx"]
-            results[subset] = result
+            results[subset] = measure_subset(args, [a for a, _ in chosen], [t for _, t in chosen], transcriber, fast,
+                                             asr)
             name = "short clips" if subset == "test" else f"{args.long_seconds / 60:.0f}-min recordings"
-            rows.append([f"{name} x{len(audios)} ({seconds:.0f} s)", f"{result['pipeline']['rtfx']:.1f}",
-                         f"{result['ours']['rtfx']:.1f}", f"{result['speedup']:.2f}x",
-                         f"{same}/{len(audios)}", f"{result['pipeline']['wer']:.4f} / {result['ours']['wer']:.4f}",
-                         spread(ours_stats)])
-            if args.bf16:
-                b = result["ours_bf16"]
-                rows.append([f"{name}, ours with bf16", f"{result['pipeline']['rtfx']:.1f}", f"{b['rtfx']:.1f}",
-                             f"{result['speedup_bf16']:.2f}x", f"{b['identical_texts']}/{len(audios)}",
-                             f"{result['pipeline']['wer']:.4f} / {b['wer']:.4f}", spread(bf16_stats)])
+            rows += table_rows(name, results[subset])
     table = markdown_table(["audio", "pipeline RTFx", "ours RTFx", "speed-up", "identical texts",
                             "WER pipeline / ours", "ours wall"], rows)
     print(f"model: {args.model_dir or args.model} ({sum(p.numel() for p in acoustic.model.parameters()) / 1e6:.2f}M "
@@ -137,7 +152,6 @@ def main() -> None:
     save(f"eval_speed_{args.model if not args.model_dir else 'trained'}",
          {"model": args.model_dir or args.model, "chunk_length_s": args.chunk_length_s,
           "stride_length_s": args.stride_length_s, "batch_size": args.batch_size, "results": results, "table": table})
-
 
 if __name__ == "__main__":
     main()
