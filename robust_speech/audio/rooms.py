@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from robust_speech.core.errors import RobustSpeechError
 from robust_speech.core.files import atomic_write
+from robust_speech.core.logs import LOGGER
 from robust_speech.core.paths import cache_root
 
 ROOMS_VERSION = 1
@@ -105,8 +105,8 @@ def room_bank(spec: RoomBankSpec = RoomBankSpec(), *, use_cache: bool = True) ->
                 np.savez(file, count=len(responses), rt60_s=measured,
                          **{f"response_{index}": response for index, response in enumerate(responses)})
         except (OSError, RobustSpeechError) as error:  # a read-only cache: the rooms are simulated again next time
-            print(f"note: the simulated rooms could not be cached in {path.parent} ({error}); they are kept in "
-                  "memory for this run", file=sys.stderr)
+            LOGGER.warning(f"note: the simulated rooms could not be cached in {path.parent} ({error}); they are "
+                           "kept in memory for this run")
     return RoomBank(responses, measured)
 
 

@@ -21,6 +21,7 @@ import datasets
 
 from robust_speech.audio.decode import TARGET_SAMPLING_RATE
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.logs import LOGGER
 from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.data.leakage import (
     LEAKAGE_FILE,
@@ -115,7 +116,7 @@ def prepare_datasets(
     vocabulary: dict[str, int] | None = None,
     sampling_rate: int = TARGET_SAMPLING_RATE,
     seed: int = 42,
-    log=print,
+    log=LOGGER.info,
 ) -> PreparedData:
     """Load, check and decode the splits; writes `skipped.tsv` (and `leakage.tsv`) into `output_dir`.
 
@@ -285,7 +286,7 @@ def keys_of(dataset: datasets.Dataset) -> ExampleKeys:
 
 
 def check_leakage(
-    args: DataTrainingArguments, output_dir: str | os.PathLike | None, *, decode_audio: bool = True, log=print
+    args: DataTrainingArguments, output_dir: str | os.PathLike | None, *, decode_audio: bool = True, log=LOGGER.info
 ) -> OverlapReport:
     """Compare the train and eval splits `args` names, without filtering anything but undecodable audio."""
     notes: list[str] = []

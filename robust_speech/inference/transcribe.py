@@ -20,6 +20,7 @@ import torch
 
 from robust_speech.audio.fbank import fast_spectrograms
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.logs import progress_bar
 from robust_speech.inference.chunking import Chunking, kept_frames
 from robust_speech.inference.decoding import Transcript, WordSpan
 from robust_speech.inference.streaming import FrameBuffer, stream_chunks
@@ -322,9 +323,8 @@ class AudioProgress:
         self._next_tenth = 1
         self._bar = None
         if getattr(self.stream, "isatty", lambda: False)():
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=round(total_s, 1), desc=description, unit="audio s", leave=False, file=self.stream)
+            self._bar = progress_bar(total=round(total_s, 1), desc=description, unit="audio s", leave=False,
+                                     file=self.stream)
 
     def __call__(self, seconds: float) -> None:
         self.done_s = min(self.total_s, self.done_s + seconds)

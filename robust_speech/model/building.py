@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import torch
@@ -29,6 +28,7 @@ from transformers import (
 
 from robust_speech.audio.decode import TARGET_SAMPLING_RATE
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.logs import LOGGER
 from robust_speech.core.model_folder import VOCAB_FILE
 from robust_speech.core.safe_loading import refused_pickle, weights_options
 from robust_speech.data.arguments import DataTrainingArguments
@@ -193,6 +193,6 @@ def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, co
         from robust_speech.model import fast_encoder
 
         if not fast_encoder.install(model):
-            print(f"note: this {config.model_type} model's feature encoder is not a stack of plain convolutions; "
-                  "transformers' own layers run it", file=sys.stderr)
+            LOGGER.warning(f"note: this {config.model_type} model's feature encoder is not a stack of plain "
+                           "convolutions; transformers' own layers run it")
     return model
