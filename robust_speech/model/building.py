@@ -94,9 +94,8 @@ def load_feature_extractor(model_args: ModelArguments, data_args: DataTrainingAr
                 f"cannot load the feature extractor of {model_args.model_name_or_path!r}: {str(error).splitlines()[0]}"
             ) from None
     if getattr(config, "model_type", None) == "wav2vec2-bert":
-        # Filterbank input (80 log-mel bins, two frames stacked: 320 samples per frame), as w2v-BERT 2.0 uses;
-        # measured to leave the CTC blank plateau several times sooner than waveform models when trained from
-        # scratch.
+        # Filterbank input (80 log-mel bins, two frames stacked: 320 samples per frame), as w2v-BERT 2.0 uses: it
+        # leaves the CTC blank plateau sooner than waveform input when trained from scratch (code_history.md).
         return SeamlessM4TFeatureExtractor(feature_size=80, num_mel_bins=80, sampling_rate=TARGET_SAMPLING_RATE, stride=2,
                                            padding_value=1.0, return_attention_mask=True)
     # A random-init model gets wav2vec2's standard extractor; layer-norm (XLS-R style) models use attention masks.
