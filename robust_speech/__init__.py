@@ -41,6 +41,7 @@ Importing this package is cheap: torch, transformers and datasets load on the fi
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Sequence
 
 from robust_speech.core.errors import RobustSpeechError
@@ -64,7 +65,7 @@ __all__ = [
 
 
 def load(
-    model: str,
+    model: str | os.PathLike,
     device: str | int | None = LoadOptions.device,
     *,
     decoder: str = DecoderChoice.engine,
@@ -89,7 +90,7 @@ def load(
 
 
 def evaluate(
-    model: str,
+    model: str | os.PathLike,
     dataset: str,
     config: str | None = EvalSplit.config,
     split: str = EvalSplit.split,
@@ -113,12 +114,12 @@ def evaluate(
     bound.apply_defaults()
     loading, decoding, transcription = _options(bound.arguments)
     options = EvalOptions(
-        model_id=model, dataset=dataset, config=config, split=split, chunk_length_s=transcription.chunk_length_s,
+        model_id=os.fspath(model), dataset=dataset, config=config, split=split, chunk_length_s=transcription.chunk_length_s,
         stride_length_s=transcription.stride_length_s, text_column_name=text_column_name,
         max_eval_samples=max_samples, report="none", load=loading, decoding=decoding,
         batch_size=transcription.batch_size, vad=transcription.vad,
     )
-    normalizer = model_normalizer(resolve_model_dir(model, loading.token))
+    normalizer = model_normalizer(resolve_model_dir(os.fspath(model), loading.token))
     # The challenge's result files are eval.py's to write; the returned report holds the same WER and CER.
     return run_evaluation(options, normalize_text=normalizer, log_results=lambda result, args: None)
 

@@ -103,7 +103,7 @@ def test_evaluate_scores_as_the_metrics_say(model_dir, recordings, tmp_path, mon
     (folder / "metadata.csv").write_text("file_name,sentence\n" + "".join(
         f"{name},{sentence}\n" for name, sentence in zip(arrays, sentences)), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    report = robust_speech.evaluate(str(model_dir), str(folder), split="train", device="cpu")
+    report = robust_speech.evaluate(model_dir, str(folder), split="train", device="cpu")
     assert list(tmp_path.iterdir()) == []  # no result file: they are eval.py's to write
     predictions = [t.text for t in robust_speech.load(model_dir, "cpu").transcribe(list(arrays.values()))]
     targets = ["hello world", "good night"]
@@ -126,5 +126,6 @@ def test_importing_the_package_is_cheap_and_help_shows_the_api():
     first, _, page = done.stdout.partition("\n")
     assert first == "[]"
     for shown in ("robust_speech.load(", "model.transcribe(", "robust_speech.evaluate(",  # the docstring
-                  "load(model: 'str'", "evaluate(model: 'str'", "word_error_rate(references"):  # the functions
+                  "load(model: 'str | os.PathLike'", "evaluate(model: 'str | os.PathLike'",  # the functions
+                  "word_error_rate(references"):
         assert shown in page
