@@ -377,22 +377,12 @@ def test_hub_ids_go_to_load_dataset_with_token(monkeypatch, audio_folder):
 def test_what_prepare_says_goes_to_the_library_logger(small_corpus, tmp_path):
     """Without a `log` callback the lines go to the `robust_speech` logger (a Python user silences or redirects
     them with `logging`), not to standard output."""
-    import logging
+    from log_records import logged
 
-    from robust_speech.core.logs import LOGGER
     from robust_speech.data.prepare import prepare_datasets
 
-    records = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: records.append(record.getMessage())
-    saved_level = LOGGER.level
-    LOGGER.addHandler(handler)
-    LOGGER.setLevel(logging.INFO)
-    try:
+    with logged() as messages:
         prepared = prepare_datasets(DataTrainingArguments(dataset_name=str(small_corpus.root), dataset_config_name="en",
                                                           train_split_name="train", cache_dir=str(tmp_path / "cache")),
                                     tmp_path / "out", do_eval=False)
-    finally:
-        LOGGER.removeHandler(handler)
-        LOGGER.setLevel(saved_level)
-    assert records and records == prepared.lines
+    assert messages and messages == prepared.lines
