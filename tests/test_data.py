@@ -372,3 +372,17 @@ def test_hub_ids_go_to_load_dataset_with_token(monkeypatch, audio_folder):
     load_speech_split([SourceSpec("org/big", "x")], "train+validation", streaming=True)
     assert [call[2]["split"] for call in calls[1:]] == ["train", "validation"]  # streaming joins splits itself
     assert all(call[2]["streaming"] for call in calls[1:])
+
+
+def test_what_prepare_says_goes_to_the_library_logger(small_corpus, tmp_path):
+    """Without a `log` callback the lines go to the `robust_speech` logger (a Python user silences or redirects
+    them with `logging`), not to standard output."""
+    from log_records import logged
+
+    from robust_speech.data.prepare import prepare_datasets
+
+    with logged() as messages:
+        prepared = prepare_datasets(DataTrainingArguments(dataset_name=str(small_corpus.root), dataset_config_name="en",
+                                                          train_split_name="train", cache_dir=str(tmp_path / "cache")),
+                                    tmp_path / "out", do_eval=False)
+    assert messages and messages == prepared.lines

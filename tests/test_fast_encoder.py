@@ -258,3 +258,20 @@ def test_under_autocast_the_stream_keeps_layer_norm(monkeypatch):
     with torch.inference_mode():
         fast_encoder.stream_forward(layers, torch.randn(4000))
     assert len(calls) == len(layers)
+
+
+def test_a_model_it_cannot_run_is_built_with_transformers_layers_and_a_logged_note(monkeypatch):
+    from log_records import logged
+
+    from robust_speech.data.arguments import DataTrainingArguments
+    from robust_speech.model.arguments import ModelArguments
+    from robust_speech.model.building import build_model
+
+    monkeypatch.setattr(fast_encoder, "install", lambda model: False)  # an encoder it does not know
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the CPU path, where it would be installed
+    tokenizer = type("Tokenizer", (), {"pad_token_id": 0, "__len__": lambda self: 12})()
+    with logged() as messages:
+        build_model(ModelArguments(freeze_feature_encoder=False), DataTrainingArguments(dataset_name="unused"),
+                    Wav2Vec2Config(**SMALL), tokenizer)
+    assert messages == ["note: this wav2vec2 model's feature encoder is not a stack of plain convolutions; "
+                        "transformers' own layers run it"]

@@ -46,7 +46,7 @@ def opus(audio: np.ndarray, kbps: int, sampling_rate: int) -> np.ndarray:
 def telephone(audio: np.ndarray, sampling_rate: int) -> np.ndarray:
     """A mobile phone call: the 300-3400 Hz voice band at 8 kHz, through the GSM 06.10 full-rate codec
     (13 kbit/s), back at `sampling_rate`."""
-    from scipy.signal import butter, sosfilt  # here: scipy.signal costs ~100 ms and tens of MB to import
+    from scipy.signal import butter, sosfilt  # here: scipy.signal is slow and large to import
 
     low, high = TELEPHONE_BAND_HZ
     narrow = soxr.resample(np.asarray(audio, dtype=np.float32), sampling_rate, TELEPHONE_RATE)

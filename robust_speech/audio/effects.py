@@ -95,7 +95,7 @@ def room_impulse_response(rt60_s: float, sampling_rate: int, rng: np.random.Gene
 def convolve(audio: np.ndarray, impulse_response: np.ndarray, *, keep_level: bool = True) -> np.ndarray:
     """`audio` through `impulse_response`, cut to the input's length and peak-limited; with `keep_level`, at
     the input's power (a simulated room's response also carries the 1/distance loss, which is not the point)."""
-    from scipy.signal import fftconvolve  # here: scipy.signal costs ~100 ms and tens of MB to import
+    from scipy.signal import fftconvolve  # here: scipy.signal is slow and large to import
 
     wet = fftconvolve(np.asarray(audio, dtype=np.float64), impulse_response)[: audio.size]
     before, after = power(audio), power(wet)

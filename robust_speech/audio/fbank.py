@@ -1,8 +1,8 @@
 """transformers' `audio_utils.spectrogram`, with its per-frame Python loop done as array operations.
 
 A filterbank model's feature extractor (SeamlessM4T's, which w2v-BERT uses) calls that function once per clip,
-and its loop over 10 ms frames costs ~20-40 ms per 4-second clip on a 2-core CPU, more than a small model's
-training step spends per example. Every operation here is the loop's, in the same order and precision, over all
+and its Python loop over 10 ms frames costs more than a small model's training step spends per example
+(benchmarks/results/code_history.md). Every operation here is the loop's, in the same order and precision, over all
 frames at once, so the features are bit for bit the library's (tests/test_batching.py compares them); cases
 this version does not cover (dither, decibels) go to the library's own function. No library offers the exact
 same features faster: torchaudio's Kaldi fbank is close but not equal, and is not a dependency.

@@ -1,22 +1,22 @@
 """Room impulse responses of simulated rooms, for reverberation that resembles real recordings.
 
 pyroomacoustics' image-source model of a shoebox room: a random size, a wall absorption chosen (Sabine's
-formula) for a target reverberation time, and a talker and a microphone at random places inside. One response
-costs 5 ms to 2 s (long reverberation in a small room needs many reflections), so training draws from a bank
-simulated once and kept in the cache, not from a new room per example.
+formula) for a target reverberation time, and a talker and a microphone at random places inside. A response
+with long reverberation in a small room needs many reflections and takes long to simulate, so training draws
+from a bank simulated once and kept in the cache, not from a new room per example.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from robust_speech.core.errors import RobustSpeechError
 from robust_speech.core.files import atomic_write
+from robust_speech.core.logs import LOGGER
 from robust_speech.core.paths import cache_root
 
 ROOMS_VERSION = 1
@@ -105,8 +105,8 @@ def room_bank(spec: RoomBankSpec = RoomBankSpec(), *, use_cache: bool = True) ->
                 np.savez(file, count=len(responses), rt60_s=measured,
                          **{f"response_{index}": response for index, response in enumerate(responses)})
         except (OSError, RobustSpeechError) as error:  # a read-only cache: the rooms are simulated again next time
-            print(f"note: the simulated rooms could not be cached in {path.parent} ({error}); they are kept in "
-                  "memory for this run", file=sys.stderr)
+            LOGGER.warning(f"note: the simulated rooms could not be cached in {path.parent} ({error}); they are "
+                           "kept in memory for this run")
     return RoomBank(responses, measured)
 
 
@@ -114,7 +114,7 @@ def room_reverberating(rt60_s: float, sampling_rate: int, rng: np.random.Generat
     """A simulated room whose response measures close to `rt60_s`, and what it measures.
 
     Sabine's formula, which sets the walls, predicts shorter reverberation than the image-source simulation
-    then shows (by 1.5-2x here), so the first room's measurement corrects the target once."""
+    then shows, so the first room's measurement corrects the target once."""
     response = simulate_room(rt60_s, sampling_rate, rng)
     measured = measure_rt60(response, sampling_rate)
     if measured > 0 and abs(measured / rt60_s - 1.0) > 0.15:

@@ -61,6 +61,11 @@ def progress_bar(iterable=None, **options):
     return tqdm(iterable, **options)
 
 
+def is_terminal(stream=None) -> bool:
+    """Whether `stream` (standard error by default) redraws a bar in place, rather than keeping every frame."""
+    return _is_terminal(stream if stream is not None else sys.stderr)
+
+
 def _is_terminal(stream) -> bool:
     try:
         return bool(stream.isatty())

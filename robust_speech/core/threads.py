@@ -3,8 +3,7 @@
 numpy's OpenBLAS and PyTorch's OpenMP each start one thread per core in every process. When N worker
 processes share N cores (the feature cache's warm-up, the rendered degraded copies), each worker's small
 matrix products then run N threads on cores the other workers are using, and the threads spin waiting for
-each other. Measured on a 2-core AMD EPYC, two workers computing w2v-BERT filterbank features: 11.2 ms per
-clip with the default threads, 3.2 ms with one thread per worker (one worker alone: 4.2 ms). threadpoolctl
+each other, slower together than one worker alone (benchmarks/results/code_history.md). threadpoolctl
 sets the limit in every native library it finds loaded, at run time, which an environment variable set after
 numpy is imported cannot.
 """

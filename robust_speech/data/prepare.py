@@ -21,6 +21,7 @@ import datasets
 
 from robust_speech.audio.decode import TARGET_SAMPLING_RATE
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.logs import LOGGER
 from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.data.leakage import (
     LEAKAGE_FILE,
@@ -115,7 +116,7 @@ def prepare_datasets(
     vocabulary: dict[str, int] | None = None,
     sampling_rate: int = TARGET_SAMPLING_RATE,
     seed: int = 42,
-    log=print,
+    log=LOGGER.info,
 ) -> PreparedData:
     """Load, check and decode the splits; writes `skipped.tsv` (and `leakage.tsv`) into `output_dir`.
 
@@ -138,85 +139,26 @@ def prepare_datasets(
     raw_eval = load_raw_split(args, "eval", notes) if do_eval else None
     for note in notes:
         say(f"note: {note}")
-
-    vocabulary_chars = None
-    if vocabulary is not None:
-        vocabulary_chars = "".join(token for token in vocabulary if len(token) == 1 and token != args.word_delimiter_token)
-    elif raw_train is not None:
-        if isinstance(raw_train, datasets.Dataset):
-            texts = raw_train.select_columns([TEXT_COLUMN])[:][TEXT_COLUMN]
-        else:
-            texts = _streamed_transcripts(args, say)
-        built = build_vocabulary((prepared.normalizer(text) for text in texts if text), min_count=args.vocabulary_min_count)
-        if built.rare_chars:
-            say(f"vocabulary: {built.format_rare()}; left out, their examples are skipped")
-        if built.symbols:
-            say(f"vocabulary: {built.format_symbols()}; their examples are skipped")
-        prepared.vocabulary = built.without_rare()
-        vocabulary_chars = "".join(prepared.vocabulary.char_counts)
-
+    vocabulary_chars = _vocabulary_chars(args, prepared, raw_train, vocabulary, say)
     streaming_skips = output_dir / SKIPPED_FILE
     guard = None
     if args.streaming:
-        SkipAppender(streaming_skips).start()  # a fresh file with its header; skips are appended while training reads
-        if raw_train is not None and raw_eval is not None:
-            guard = _overlap_guard(args, prepared.normalizer, output_dir, SkipAppender(streaming_skips), say)
-            raw_train = raw_train.filter(guard, input_columns=[AUDIO_COLUMN, TEXT_COLUMN, SOURCE_COLUMN],
-                                         with_indices=True)
-        if raw_train is not None and args.shuffle_buffer_size:
-            # Undecoded rows (paths, or encoded bytes): the buffer costs little memory.
-            raw_train = raw_train.shuffle(seed=seed, buffer_size=args.shuffle_buffer_size)
-
-    common = dict(
-        sampling_rate=sampling_rate,
-        min_duration_s=args.min_duration_in_seconds,
-        max_duration_s=args.max_duration_in_seconds,
-        normalizer=prepared.normalizer,
-    )
+        raw_train, guard = _start_streaming(args, prepared.normalizer, raw_train, raw_eval, output_dir, seed, say)
+    common = dict(sampling_rate=sampling_rate, min_duration_s=args.min_duration_in_seconds,
+                  max_duration_s=args.max_duration_in_seconds, normalizer=prepared.normalizer)
     for which, raw in (("train", raw_train), ("eval", raw_eval)):
         if raw is None:
             continue
         options = PreprocessOptions(**common, vocabulary_chars=vocabulary_chars if which == "train" else None)
-        split = preprocess_split(
-            raw,
-            which,
-            options,
-            prepared.skip_log,
-            num_workers=args.preprocessing_num_workers,
-            cache_dir=args.cache_dir,
-            overwrite_cache=args.overwrite_cache,
-            streaming_skip_file=streaming_skips,
-        )
+        split = preprocess_split(raw, which, options, prepared.skip_log, num_workers=args.preprocessing_num_workers,
+                                 cache_dir=args.cache_dir, overwrite_cache=args.overwrite_cache,
+                                 streaming_skip_file=streaming_skips)
         setattr(prepared, which, split)
         say(split.speed_line(which))
         if split.total is not None:
             say(prepared.skip_log.summary(which, split.total))
-
-    if not args.streaming:
-        prepared.skip_log.write(output_dir)
-        if prepared.skip_log.rows:
-            say(f"skipped examples are listed in {output_dir / SKIPPED_FILE}")
-    else:
-        say(f"streaming: skipped examples are appended to {streaming_skips} as training meets them")
-    for which in ("train", "eval"):
-        split = getattr(prepared, which)
-        if split is None:
-            continue
-        if split.total is None and next(iter(split.dataset.take(1)), None) is None:
-            # A stream is not counted before training; its first usable example is looked for now.
-            raise ConfigurationError(
-                f"{read_counts(streaming_skips).summary(which)}: the {which} stream holds no usable example; "
-                f"{streaming_skips} says why each was skipped: fix the data or the filters "
-                "(--max_duration_in_seconds, --min_duration_in_seconds, --chars_to_ignore, --vocabulary_min_count)"
-            )
-        if split.total is not None and split.kept == 0:
-            # Better said here than as an empty-sampler error deep inside the Trainer.
-            raise ConfigurationError(
-                f"{prepared.skip_log.summary(which, split.total)}: no {which} example is left; "
-                f"{output_dir / SKIPPED_FILE} says why each was skipped: fix the data or the filters "
-                "(--max_duration_in_seconds, --min_duration_in_seconds, --chars_to_ignore, --vocabulary_min_count)"
-            )
-
+    _report_skips(args, prepared, output_dir, say)
+    _refuse_empty_splits(prepared, output_dir)
     if prepared.train is not None and prepared.eval is not None and not args.streaming:
         prepared.overlap = find_overlaps(keys_of(prepared.train.dataset), keys_of(prepared.eval.dataset), prepared.normalizer)
         say(guard_against_overlap(prepared.overlap, output_dir, allow_overlap=args.allow_overlap))
@@ -224,6 +166,70 @@ def prepare_datasets(
         say(f"streaming: {guard.count()} training examples met so far share a sentence with the evaluation set "
             f"(listed in {guard.path})")
     return prepared
+
+
+def _vocabulary_chars(args: DataTrainingArguments, prepared: PreparedData, raw_train: SpeechDataset | None,
+                      vocabulary: dict[str, int] | None, say) -> str | None:
+    """The characters training examples may use: the given tokenizer's, else those of a vocabulary built from
+    the normalized training text (set on `prepared`); None when neither is there (no training split)."""
+    if vocabulary is not None:
+        return "".join(token for token in vocabulary if len(token) == 1 and token != args.word_delimiter_token)
+    if raw_train is None:
+        return None
+    if isinstance(raw_train, datasets.Dataset):
+        texts = raw_train.select_columns([TEXT_COLUMN])[:][TEXT_COLUMN]
+    else:
+        texts = _streamed_transcripts(args, say)
+    built = build_vocabulary((prepared.normalizer(text) for text in texts if text), min_count=args.vocabulary_min_count)
+    if built.rare_chars:
+        say(f"vocabulary: {built.format_rare()}; left out, their examples are skipped")
+    if built.symbols:
+        say(f"vocabulary: {built.format_symbols()}; their examples are skipped")
+    prepared.vocabulary = built.without_rare()
+    return "".join(prepared.vocabulary.char_counts)
+
+
+def _start_streaming(args: DataTrainingArguments, normalizer: TextNormalizer, raw_train: SpeechDataset | None,
+                     raw_eval: SpeechDataset | None, output_dir: Path, seed: int, say):
+    """A fresh `skipped.tsv`, the overlap check on the training stream (with an eval split) and its shuffle
+    buffer; returns the training stream and the overlap guard (None without one)."""
+    streaming_skips = output_dir / SKIPPED_FILE
+    SkipAppender(streaming_skips).start()  # a fresh file with its header; skips are appended while training reads
+    guard = None
+    if raw_train is not None and raw_eval is not None:
+        guard = _overlap_guard(args, normalizer, output_dir, SkipAppender(streaming_skips), say)
+        raw_train = raw_train.filter(guard, input_columns=[AUDIO_COLUMN, TEXT_COLUMN, SOURCE_COLUMN], with_indices=True)
+    if raw_train is not None and args.shuffle_buffer_size:
+        # Undecoded rows (paths, or encoded bytes): the buffer costs little memory.
+        raw_train = raw_train.shuffle(seed=seed, buffer_size=args.shuffle_buffer_size)
+    return raw_train, guard
+
+
+def _report_skips(args: DataTrainingArguments, prepared: PreparedData, output_dir: Path, say) -> None:
+    if not args.streaming:
+        prepared.skip_log.write(output_dir)
+        if prepared.skip_log.rows:
+            say(f"skipped examples are listed in {output_dir / SKIPPED_FILE}")
+    else:
+        say(f"streaming: skipped examples are appended to {output_dir / SKIPPED_FILE} as training meets them")
+
+
+def _refuse_empty_splits(prepared: PreparedData, output_dir: Path) -> None:
+    """Stop on a split with no usable example: better said here than as an empty-sampler error in the Trainer."""
+    skips = output_dir / SKIPPED_FILE
+    fix = ("fix the data or the filters (--max_duration_in_seconds, --min_duration_in_seconds, --chars_to_ignore, "
+           "--vocabulary_min_count)")
+    for which in ("train", "eval"):
+        split = getattr(prepared, which)
+        if split is None:
+            continue
+        if split.total is None and next(iter(split.dataset.take(1)), None) is None:
+            # A stream is not counted before training; its first usable example is looked for now.
+            raise ConfigurationError(f"{read_counts(skips).summary(which)}: the {which} stream holds no usable example; "
+                                     f"{skips} says why each was skipped: {fix}")
+        if split.total is not None and split.kept == 0:
+            raise ConfigurationError(f"{prepared.skip_log.summary(which, split.total)}: no {which} example is left; "
+                                     f"{skips} says why each was skipped: {fix}")
 
 
 class _Progress:
@@ -285,7 +291,7 @@ def keys_of(dataset: datasets.Dataset) -> ExampleKeys:
 
 
 def check_leakage(
-    args: DataTrainingArguments, output_dir: str | os.PathLike | None, *, decode_audio: bool = True, log=print
+    args: DataTrainingArguments, output_dir: str | os.PathLike | None, *, decode_audio: bool = True, log=LOGGER.info
 ) -> OverlapReport:
     """Compare the train and eval splits `args` names, without filtering anything but undecodable audio."""
     notes: list[str] = []

@@ -26,11 +26,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import soundfile
-from tqdm.auto import tqdm
 
 from robust_speech.audio.decode import load_audio
 from robust_speech.audio.effects import add_noise, add_reverb
 from robust_speech.core.errors import ConfigurationError, MissingDependencyError, RobustSpeechError
+from robust_speech.core.logs import progress_bar
 from robust_speech.core.paths import cache_root
 from robust_speech.data.sentences import language_source, load_sentences
 from robust_speech.text.normalizer import TextNormalizer
@@ -308,7 +308,8 @@ def _synthesize_language(config: SynthConfig, language: str, folder: Path, progr
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         durations = list(
-            tqdm(pool.map(render, jobs), total=len(jobs), desc=f"synth {language}", disable=not progress, leave=False)
+            progress_bar(pool.map(render, jobs), total=len(jobs), desc=f"synth {language}", disable=not progress,
+                         leave=False)
         )
 
     rows_by_split: dict[str, list[dict]] = {split: [] for split in SPLITS}
@@ -353,7 +354,8 @@ def _synthesize_long(config, language, folder, sentences, speakers, rng, progres
     long_dir.mkdir()
     rows, segments = [], []
     remaining = list(sentences)
-    for index in tqdm(range(config.long_recordings), desc=f"long {language}", disable=not progress, leave=False):
+    for index in progress_bar(range(config.long_recordings), desc=f"long {language}", disable=not progress,
+                              leave=False):
         speaker = speakers[int(rng.integers(len(speakers)))]
         target = float(rng.uniform(*config.long_duration_s))
         name = f"synth_{language}_long_{index:03d}.{config.audio_format}"

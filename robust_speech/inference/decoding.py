@@ -311,8 +311,8 @@ class FlashlightDecoder:
         self._known = set(lexicon)
         self._unk_label = self.word_dict.get_index("<unk>")
         # Lookahead (smearing) for admitted spellings uses the plain <unk> probability; the offset is charged
-        # when the word ends. Charging it along the spelling prunes the spelling before its end (measured:
-        # WER 0.225 vs 0.174 on benchmarks/decoding.py's emissions, pyctcdecode 0.194).
+        # when the word ends. Charging it along the spelling prunes the spelling before its end, which costs
+        # WER on benchmarks/decoding.py's emissions (benchmarks/results/code_history.md).
         self._unk_lookahead = self.lm.score(start, self._unk_label)[1] - unk_offset
         self.open_vocabulary = open_vocabulary
         self._beam_width = beam_width

@@ -20,6 +20,7 @@ import torch
 
 from robust_speech.audio.fbank import fast_spectrograms
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.logs import progress_bar
 from robust_speech.inference.chunking import Chunking, kept_frames
 from robust_speech.inference.decoding import Transcript, WordSpan
 from robust_speech.inference.streaming import FrameBuffer, stream_chunks
@@ -27,10 +28,9 @@ from robust_speech.model import fast_encoder, waveform_inputs
 from robust_speech.model.acoustic import AcousticModel
 
 # Above this length an unchunked forward pass costs about twice as much per audio second as the same audio in
-# 20 s chunks, on the wav2vec2-base shape (benchmarks/long_audio.py; benchmarks/results/long_audio_cpu.md: equal
-# at 120 s, 1.36x measured at 240 s, 2x at about 430 s by the fit; a two-hour recording about 25 CPU hours and
-# 157 GB of memory unchunked against 1 CPU hour chunked). The tiny shape reaches 2x only at about 1230 s, so
-# for small models the note comes early; it is a hint, not a limit.
+# 20 s chunks, on the wav2vec2-base shape (benchmarks/long_audio.py; the numbers: benchmarks/results/
+# long_audio_cpu.md and code_history.md). Smaller models reach that later, so for them the note comes early; it
+# is a hint, not a limit.
 LONG_UNCHUNKED_S = 420.0
 # Chunk length the note suggests: the chunked cost per audio second stays flat at any recording length.
 SUGGESTED_CHUNK_S = 20.0
@@ -40,12 +40,8 @@ Progress = Callable[[float], None]  # called with audio seconds done since the l
 # On the CPU a batch also ends before the first convolution's output (batch x frames x channels, the largest
 # activation) passes CPU_ACTIVATION_BYTES: past it every layer's activations stream through memory instead of the
 # caches. But it always holds MIN_CPU_BATCH_SECONDS of audio if batch_size allows, since a batch's fixed costs
-# (Python, the transformer's small operations) then outweigh the cache misses. Measured with the Transcriber on a
-# 2-core Xeon with AMX (batch_size 16, medians of 11 interleaved runs, the conv encoder run as one packed stream):
-# the tiny shape (32 channels) on 5-minute recordings in 5 s chunks 379 ms at 16 MB (8 chunks) against 378 at 12,
-# 383 at 20 and 422 at 40 (16 chunks); short clips 60.5 / 58.8 / 60.1 / 61.9 ms. wav2vec2-base (512 channels, 6.5
-# MB per audio second) on 40 short clips: 7.20 s at 16 MB (one clip a batch), 6.80 at 40, 6.59 at 80 (2-4 clips);
-# on 5 s chunks of a recording, 1, 2 or 4 chunks a batch all 7.65-7.69 s for 90 s.
+# (Python, the transformer's small operations) then outweigh the cache misses. Both values were chosen with the
+# Transcriber on small and base shapes (the runs: benchmarks/results/code_history.md).
 CPU_ACTIVATION_BYTES = 16 << 20
 MIN_CPU_BATCH_SECONDS = 12.8
 
@@ -84,7 +80,7 @@ def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch
             if waveform_inputs.handles(extractor):  # the extractor's own values, without its copies
                 sizes = [array.size for array in arrays]
                 # Equal lengths leave nothing padded: without a mask the model skips building its frame mask
-                # from one (the same logits, bit for bit), a tenth of a tiny model's time on chunked recordings.
+                # from one (the same logits, bit for bit), a noticeable share of a small model's time.
                 prepared = waveform_inputs.waveform_inputs(extractor, arrays, attention_mask=min(sizes) != max(sizes))
                 inputs = {key: torch.from_numpy(value) for key, value in prepared.items()}
                 lengths = torch.tensor(sizes)
@@ -96,7 +92,7 @@ def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch
             if "attention_mask" in inputs:
                 if not getattr(extractor, "return_attention_mask", True) and len(batch) > 1:
                     inputs.pop("attention_mask")
-                else:  # the model's running sum over an int32 mask widens it first: 4x the time of int64's
+                else:  # the model's running sum over an int32 mask widens it first, several times int64's cost
                     inputs["attention_mask"] = inputs["attention_mask"].to(torch.int64)
             inputs = {key: value.to(acoustic.device) for key, value in inputs.items()}
             main = model.main_input_name
@@ -143,10 +139,8 @@ def max_batch_samples(acoustic: AcousticModel) -> int | None:
     channels, stride = getattr(config, "conv_dim", None), getattr(config, "conv_stride", None)
     if acoustic.device.type != "cpu" or not channels or not stride:
         return None
-    # Under bf16 autocast the activations take 2 bytes, so twice the audio fits the same bytes. Measured on a 2-core
-    # Xeon with AMX, wav2vec2-base bf16, median of 3 interleaved runs, ms per audio second (short clips / 2 min in
-    # 5 s chunks), with the cap at 40 MB then: 40 MB of audio's bf16 38.0 / 39.4, the same bytes 30.7 / 32.2,
-    # twice them 32.0 / 44.2.
+    # Under bf16 autocast the activations take 2 bytes, so twice the audio fits the same bytes: counting them as
+    # float32's would halve bf16 batches for nothing (benchmarks/results/code_history.md).
     element_bytes = 2 if acoustic.cpu_bf16 else 4
     return max(int(CPU_ACTIVATION_BYTES * stride[0] / (channels[0] * element_bytes)),
                int(MIN_CPU_BATCH_SECONDS * acoustic.sampling_rate))
@@ -322,9 +316,8 @@ class AudioProgress:
         self._next_tenth = 1
         self._bar = None
         if getattr(self.stream, "isatty", lambda: False)():
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=round(total_s, 1), desc=description, unit="audio s", leave=False, file=self.stream)
+            self._bar = progress_bar(total=round(total_s, 1), desc=description, unit="audio s", leave=False,
+                                     file=self.stream)
 
     def __call__(self, seconds: float) -> None:
         self.done_s = min(self.total_s, self.done_s + seconds)

@@ -3,7 +3,7 @@
 No Debian package or PyPI wheel ships these two programs (the `kenlm` wheel is only the Python query module),
 and the blog recipe users follow compiles them by hand. Here the first call downloads the same source
 distribution pip would (`pip download --no-binary :all: --no-deps kenlm`), configures it with cmake and builds
-just the two targets (~1 minute on 2 cores), then every later call finds them in
+just the two targets (a minute or so), then every later call finds them in
 `<cache>/kenlm/bin`. A missing compiler or library is named with the Debian package that provides it; a
 package index that cannot be reached (or holds no kenlm) is one line naming the ways out, after one retry.
 """

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.logs import LOGGER
 from robust_speech.core.model_folder import PROCESSOR_FILES
 
 
@@ -97,7 +97,7 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
 
         note = emulated_bf16_note(device)
         if note:
-            print(f"note: {note}", file=sys.stderr)
+            LOGGER.warning(f"note: {note}")
         if cpu_bf16:
             store_linear_weights_in_bf16(model)  # what autocast would cast on every forward pass, cast once
     if device.type == "cpu":

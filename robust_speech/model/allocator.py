@@ -5,9 +5,8 @@ with munmap when freed, so every batch's activations are fresh pages, each zeroe
 touch: the elementwise layers of a small model (layer norm, GELU on the conv encoder's output) spend more time
 in page faults than in arithmetic. PyTorch's CPU tuning guides preload jemalloc or tcmalloc for this; a
 preload must be set before the process starts, which eval.py cannot ask of its users, so the same effect comes
-from glibc's own `mallopt` knobs, set once at run time. Measured with benchmarks/eval_speed.py (tiny shape,
-2-core AMD EPYC): 5-minute recordings 509 -> 839 audio s per s with both knobs, short clips 714 -> 1023.
-The cost: freed memory stays with the process (its peak RSS is what it holds until it exits).
+from glibc's own `mallopt` knobs, set once at run time (benchmarks/eval_speed.py shows the gain; the numbers:
+benchmarks/results/code_history.md). The cost: freed memory stays with the process (its peak RSS is what it holds until it exits).
 """
 
 from __future__ import annotations

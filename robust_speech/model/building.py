@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import torch
@@ -29,6 +28,7 @@ from transformers import (
 
 from robust_speech.audio.decode import TARGET_SAMPLING_RATE
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.logs import LOGGER
 from robust_speech.core.model_folder import VOCAB_FILE
 from robust_speech.core.safe_loading import refused_pickle, weights_options
 from robust_speech.data.arguments import DataTrainingArguments
@@ -94,9 +94,8 @@ def load_feature_extractor(model_args: ModelArguments, data_args: DataTrainingAr
                 f"cannot load the feature extractor of {model_args.model_name_or_path!r}: {str(error).splitlines()[0]}"
             ) from None
     if getattr(config, "model_type", None) == "wav2vec2-bert":
-        # Filterbank input (80 log-mel bins, two frames stacked: 320 samples per frame), as w2v-BERT 2.0 uses;
-        # measured to leave the CTC blank plateau several times sooner than waveform models when trained from
-        # scratch.
+        # Filterbank input (80 log-mel bins, two frames stacked: 320 samples per frame), as w2v-BERT 2.0 uses: it
+        # leaves the CTC blank plateau sooner than waveform input when trained from scratch (code_history.md).
         return SeamlessM4TFeatureExtractor(feature_size=80, num_mel_bins=80, sampling_rate=TARGET_SAMPLING_RATE, stride=2,
                                            padding_value=1.0, return_attention_mask=True)
     # A random-init model gets wav2vec2's standard extractor; layer-norm (XLS-R style) models use attention masks.
@@ -193,6 +192,6 @@ def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, co
         from robust_speech.model import fast_encoder
 
         if not fast_encoder.install(model):
-            print(f"note: this {config.model_type} model's feature encoder is not a stack of plain convolutions; "
-                  "transformers' own layers run it", file=sys.stderr)
+            LOGGER.warning(f"note: this {config.model_type} model's feature encoder is not a stack of plain "
+                           "convolutions; transformers' own layers run it")
     return model

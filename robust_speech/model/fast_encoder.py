@@ -4,10 +4,9 @@
 transformers runs each of the seven layers as a Conv1d on (batch, channels, time), and XLS-R's layer norm between
 two transposes that copy the whole activation. Here each layer is one matrix product of a strided window view of
 (batch, time, channels) with the kernel reshaped to (kernel * channels_in, channels_out): the norm then runs on
-the contiguous last axis and nothing is transposed. oneDNN's Conv1d has no such path for these shapes (few input
-channels, kernel 10 stride 5 on raw audio); measured on a 2-core AMD EPYC, the encoder alone: tiny shape 82 -> 47
-ms per batch of 16 x 3 s, wav2vec2-base 1.45 -> 0.96 s per 4 x 5 s; forward and backward of a batch of 8 x 4 s,
-tiny 179 -> 62 ms, base (8 x 3 s) 6.2 -> 3.5 s (benchmarks/eval_speed.py and training_speed.py show whole runs).
+the contiguous last axis and nothing is transposed. oneDNN's Conv1d has no fast path for these shapes (few input
+channels, kernel 10 stride 5 on raw audio), so the products are faster, forward and backward (the numbers, here
+and below: benchmarks/results/code_history.md; whole runs: benchmarks/eval_speed.py and training_speed.py).
 Same arithmetic, other summation order: outputs and gradients agree to float32 rounding.
 
 Installed by `install`, which checks on a probe input that the layers it found compute what their own forward
@@ -17,10 +16,8 @@ Without gradients, a stack whose every layer normalizes each frame on its own (X
 runs packed (`packed_forward`): an output frame depends only on the samples under its receptive field, so the
 batch's utterances are laid end to end at multiples of the total stride, the stack runs once over that stream,
 and each utterance's frames are cut back out. Told the rows' lengths (`packed_lengths`), no layer computes the
-padding any more: eval_speed's 40 short clips in batches of 16 hold 146.5 s padded for 123.1 s of audio. Over
-one contiguous stream every layer is a few matrix products of views of it, nothing copied (`_stream_conv`).
-Measured on a 2-core Xeon with AMX, the encoder over 16 x 5 s, median of 15: tiny shape 21.9 -> 20.4 ms,
-wav2vec2-base 2.04 -> 1.61 s; the tiny shape's 40 short clips transcribed in 78.4 ms padded, 60.3 ms packed.
+padding any more, which in batches of short clips of different lengths is a good part of the work. Over one
+contiguous stream every layer is a few matrix products of views of it, nothing copied (`_stream_conv`).
 In float32 the stream's layer norms come from kernels centered over their output channels and one reduction per
 layer (`_normalize_centered_`) instead of ATen's per-row kernel, which is slow on narrow rows.
 """
@@ -56,7 +53,7 @@ def _windows(hidden: torch.Tensor, conv: nn.Conv1d) -> tuple[torch.Tensor, torch
 
     Without gradients, a strided view in (kernel, channels) order: no copy before the product. With them,
     `unfold`'s (channels, kernel) order, whose backward is a dedicated kernel (the strided view's is a generic
-    scatter): measured fwd+bwd of the tiny encoder 84 ms strided, 62 ms unfolded, 179 ms transformers'."""
+    scatter), the faster of the two in training."""
     kernel, stride = conv.kernel_size[0], conv.stride[0]
     batch, time, channels = hidden.shape
     frames = (time - kernel) // stride + 1
@@ -82,9 +79,7 @@ def channels_last_forward(layers: Layers, input_values: torch.Tensor) -> torch.T
     """(batch, samples) -> (batch, channels, frames), as the encoder's own forward returns it.
 
     Without gradients the bias and GELU write into the product's own memory: these elementwise passes are
-    bound by memory traffic, and a fresh output costs a second buffer's worth. The output is bit-identical;
-    measured with model/allocator.py's tuning, median of 40 interleaved runs: wav2vec2-base encoder 4 x 5 s
-    703 -> 653 ms, the tiny shape's 16 x 4.8 s unchanged at 39 ms."""
+    bound by memory traffic, and a fresh output costs a second buffer's worth. The output is bit-identical."""
     in_place = not torch.is_grad_enabled()
     hidden = input_values[:, :, None]  # (batch, time, channels)
     for conv, norm, activation in layers:
@@ -125,8 +120,8 @@ def _stream_conv(hidden: torch.Tensor, conv: nn.Conv1d, *, centered: bool = Fals
 
     The taps of a kernel are grouped by stride: taps q*s .. q*s+s-1 of every frame are the consecutive rows
     q*s + s*t of the stream, so each group is a (frames, taps * channels) view with row pitch s * channels, which
-    BLAS reads in place; the groups' products add up in the output. Measured on a 2-core Xeon (tiny shape, 16 x 5
-    s): the second layer (kernel 3, stride 2) 11.6 ms with its windows copied into one matrix, 3.6 ms grouped."""
+    BLAS reads in place; the groups' products add up in the output, several times faster than copying the
+    windows into one matrix."""
     kernel, stride = conv.kernel_size[0], conv.stride[0]
     time, channels = hidden.shape
     frames = (time - kernel) // stride + 1
@@ -155,10 +150,8 @@ def _normalize_centered_(hidden: torch.Tensor, norm: nn.LayerNorm) -> torch.Tens
     True)`), in place: each row scaled by the reciprocal of its root mean square, then the norm's own scale and
     shift.
 
-    ATen's layer norm pays a fixed cost per row that dominates on narrow rows (the tiny shape's 32 channels: 2.06
-    ms for 128000 rows, where one elementwise pass takes 0.37 ms); here the statistics are one reduction and
-    each pass vectorizes across rows. Measured on a 2-core Xeon with AMX, the tiny shape's encoder over 8 x 5 s
-    (median of 60): 13.0 -> 10.2 ms; wav2vec2-base's (512 channels) over 10 s: 197 -> 188 ms."""
+    ATen's layer norm pays a fixed cost per row that dominates on narrow rows (the tiny shape's 32 channels);
+    here the statistics are one reduction and each pass vectorizes across rows."""
     scale = torch.linalg.vector_norm(hidden, dim=1, keepdim=True)
     hidden.mul_(scale.square_().div_(hidden.shape[1]).add_(norm.eps).rsqrt_())
     if norm.weight is not None and norm.bias is not None:

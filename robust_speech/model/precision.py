@@ -2,13 +2,13 @@
 
 On a CPU, bf16 runs as `torch.autocast` (the layer norms and softmax stay float32) and pays off only where the
 cores have bf16 instructions: AMX tiles (Intel Sapphire Rapids and later) or AVX512-BF16 (AMD Zen 4 and later,
-Intel Cooper Lake). Measured, a wav2vec2-base forward of 16 x 3 s on a 2-core Xeon with AMX: 2.89 s in float32,
-0.83 s under autocast. Elsewhere oneDNN emulates bf16 by conversion, so `--bf16` is then said to be slow rather
-than silently made fast or slow.
+Intel Cooper Lake), where it is several times faster than float32 (benchmarks/results/code_history.md).
+Elsewhere oneDNN emulates bf16 by conversion, so `--bf16` is then said to be slow rather than silently made fast
+or slow.
 
 Autocast casts every Linear weight to bf16 on every forward pass (their cached copies live only while one
-autocast region is open). Stored in bf16 once, they give bit-identical outputs without that copy: measured on the
-same machine, wav2vec2-base 1 x 3 s 104 -> 76 ms, 2 x 3 s 132 -> 110 ms, 16 x 3 s 860 -> 840 ms.
+autocast region is open). Stored in bf16 once, they give bit-identical outputs without that copy, which matters
+most for small batches.
 """
 
 from __future__ import annotations
