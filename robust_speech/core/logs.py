@@ -1,11 +1,11 @@
 """What the library says goes through one logger, `robust_speech`; the entry points decide how much is shown.
 
 Library code calls `LOGGER.info(...)` (never `print`), so a Python user can silence or redirect it with the
-standard `logging` module. The command-line entry points call `configure_logging`: messages print as plain
-lines on the current standard output (where the scripts have always printed them), `-q` keeps warnings only,
-`-v` adds debug lines. Progress bars stay tqdm's, through `progress_bar`, which redraws a bar on a terminal and
-writes a line every `FILE_REFRESH_S` seconds when the output is a file (a CI log, `nohup`, `make demo > log`),
-instead of one carriage-return frame per refresh.
+standard `logging` module. The command-line entry points call `configure_logging`: information prints as plain
+lines on the current standard output (where the scripts have always printed it), warnings on standard error
+(where notes have always gone), `-q` keeps warnings only, `-v` adds debug lines. Progress bars stay tqdm's,
+through `progress_bar`, which redraws a bar on a terminal and writes a line every `FILE_REFRESH_S` seconds when
+the output is a file (a CI log, `nohup`, `make demo > log`), instead of one carriage-return frame per refresh.
 """
 
 from __future__ import annotations
@@ -23,27 +23,33 @@ VERBOSITY_LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
 FILE_REFRESH_S = 10.0
 
 
-class _CurrentStdout(logging.StreamHandler):
-    """A handler that writes to whatever `sys.stdout` is at the moment of each message (pytest's capture, a
-    redirected stream), not the object it was when the handler was made."""
+class _CurrentStream(logging.StreamHandler):
+    """A handler that writes to whatever `sys.stdout` (or `sys.stderr`) is at the moment of each message
+    (pytest's capture, a redirected stream), not the object it was when the handler was made."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
+    def __init__(self, name: str) -> None:
+        self.stream_name = name
+        super().__init__(getattr(sys, name))
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stdout)
+        self.setStream(getattr(sys, self.stream_name))
         super().emit(record)
 
 
 def configure_logging(verbosity: int = 0) -> logging.Logger:
-    """Show the library's messages as plain lines on standard output, at the level `verbosity` picks
-    (negative: warnings only; 0: information; positive: debug). Idempotent: one handler, however often called."""
+    """Show the library's messages as plain lines, information on stdout and warnings on stderr, at the level
+    `verbosity` picks (negative: warnings only; 0: information; positive: debug). Idempotent: one handler per
+    stream, however often called."""
     level = VERBOSITY_LEVELS[max(-1, min(1, verbosity))]
     LOGGER.setLevel(level)
-    if not any(isinstance(handler, _CurrentStdout) for handler in LOGGER.handlers):
-        handler = _CurrentStdout()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        LOGGER.addHandler(handler)
+    if not any(isinstance(handler, _CurrentStream) for handler in LOGGER.handlers):
+        information = _CurrentStream("stdout")
+        information.addFilter(lambda record: record.levelno < logging.WARNING)
+        warnings = _CurrentStream("stderr")
+        warnings.setLevel(logging.WARNING)
+        for handler in (information, warnings):
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            LOGGER.addHandler(handler)
     LOGGER.propagate = False
     return LOGGER
 
