@@ -13,6 +13,7 @@ from robust_speech.core.errors import ConfigurationError
 ROLES = ("cv_test", "real_dev", "real_test")
 ROLE_NAMES = {"cv_test": "Common Voice test", "real_dev": "real-world dev", "real_test": "real-world test"}
 RESULT_PATTERN = re.compile(r"\AWER: (?P<wer>\S+)\nCER: (?P<cer>\S+)\s*\Z")
+SCORE_FILE = "final_score.json"
 
 
 def read_results_file(path: str | os.PathLike) -> dict[str, float]:
