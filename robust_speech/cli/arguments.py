@@ -8,11 +8,12 @@ eval.py's for the model to run (`--model_id`); the other spelling a verb used be
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from typing import Sequence
 
 from robust_speech.cli.values import default_of, string_to_bool
 from robust_speech.core.errors import ConfigurationError
-from robust_speech.core.logs import configure_logging
+from robust_speech.core.logs import LOGGER, configure_logging
 from robust_speech.evaluation.options import EvalOptions, EvalSplit
 from robust_speech.inference.options import (
     DECODER_CHOICES,
@@ -34,8 +35,19 @@ def add_verbosity_arguments(parser: argparse.ArgumentParser, *, suppress: bool =
     group.add_argument("-v", "--verbose", action="count", default=default, help="also print debug lines")
 
 
-def apply_verbosity(args: argparse.Namespace) -> None:
+@contextmanager
+def verbosity(args: argparse.Namespace):
+    """The `robust_speech` logger set up as -q/-v ask while a command runs, and as it was afterwards: an entry point
+    called in-process (tests, a notebook) leaves no handler behind bound to a stream that may since be closed."""
+    saved = (LOGGER.level, list(LOGGER.handlers), LOGGER.propagate)
+    LOGGER.handlers[:] = []  # a handler from an earlier in-process run may hold a stream closed since
     configure_logging(getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(saved[0])
+        LOGGER.handlers[:] = saved[1]
+        LOGGER.propagate = saved[2]
 
 
 def add_loading_arguments(group) -> None:

@@ -7,7 +7,7 @@ import sys
 from functools import partial
 from typing import Sequence
 
-from robust_speech.cli.arguments import add_normalizer_arguments, add_verbosity_arguments, apply_verbosity, normalizer_from_args
+from robust_speech.cli.arguments import add_normalizer_arguments, add_verbosity_arguments, normalizer_from_args, verbosity
 from robust_speech.cli.values import DefaultsHelpFormatter, default_of
 from robust_speech.core.errors import ConfigurationError, RobustSpeechError
 from robust_speech.core.logs import LOGGER
@@ -89,7 +89,11 @@ def options_from_args(args: argparse.Namespace) -> LMBuildOptions:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    apply_verbosity(args)
+    with verbosity(args):
+        return run(parser, args)
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.remove_lm:
         if not args.model_dir or args.text or args.dataset_name:
             parser.error("--remove_lm takes only --model_dir")

@@ -26,7 +26,7 @@ from robust_speech.cli import (
     tune_lm,
     vocab,
 )
-from robust_speech.cli.arguments import add_verbosity_arguments, apply_verbosity
+from robust_speech.cli.arguments import add_verbosity_arguments, verbosity
 from robust_speech.cli.values import DefaultsHelpFormatter
 from robust_speech.core.errors import RobustSpeechError, output_errors
 
@@ -71,8 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.arguments = rest
             elif rest:
                 parser.error(f"unrecognized arguments: {' '.join(rest)}")
-            apply_verbosity(args)
-            return module.run(args)
+            with verbosity(args):
+                return module.run(args)
     except RobustSpeechError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -87,7 +87,8 @@ def _sentences(args: LMBuildOptions):
         # LM text is training data too: Common Voice test sentences must not reach it.
         refuse_common_voice_test(sources, args.split)
         notes: list[str] = []
-        dataset = load_speech_split(sources, args.split, token=args.token, notes=notes)
+        # Transcripts only: the audio is neither read nor required (a table of sentences is a dataset here too).
+        dataset = load_speech_split(sources, args.split, token=args.token, notes=notes, text_only=True)
         for note in notes:
             LOGGER.info(f"note: {note}")
         yield from dataset.select_columns([TEXT_COLUMN])[:][TEXT_COLUMN]
