@@ -232,3 +232,27 @@ def test_a_verbs_error_messages_name_only_its_own_flags():
         source = Path(importlib.import_module(module.__name__).__file__).read_text(encoding="utf-8")
         assert flags_named(source) <= own, verb
     assert flags_named("raise ConfigurationError('--beam_width needs --decoder')") == {"--beam_width", "--decoder"}
+
+
+def test_tune_lm_builds_its_options_from_either_spelling(monkeypatch, tmp_path):
+    """The demo runs tune-lm with eval.py's spellings (--dataset --config --split); both reach the same options."""
+    import robust_speech.evaluation.lm_tuning as lm_tuning
+    from robust_speech.cli import verbs
+    from robust_speech.evaluation.options import EvalSplit
+
+    seen = []
+
+    def fake_tune(options):
+        seen.append(options)
+        raise lm_tuning.ConfigurationError("stop here")
+
+    monkeypatch.setattr(lm_tuning, "tune_on_dataset", fake_tune)
+    old = ["tune-lm", "--model_dir", str(tmp_path), "--dataset", "a+b", "--config", "en+en", "--split", "dev",
+           "--max_samples", "4"]
+    new = ["tune-lm", "--model_dir", str(tmp_path), "--dataset_name", "a+b", "--dataset_config_name", "en+en",
+           "--eval_split_name", "dev", "--max_eval_samples", "4"]
+    assert verbs.main(old) == 2 and verbs.main(new) == 2
+    assert seen[0] == seen[1] and seen[0].split == EvalSplit("a+b", "en+en", "dev") and seen[0].max_samples == 4
+    assert (seen[0].engine, seen[0].alphas) == (lm_tuning.TuneOptions.engine, lm_tuning.DEFAULT_ALPHAS)
+    assert verbs.main(["tune-lm", "--model_dir", str(tmp_path), "--dataset_name", "a"]) == 2
+    assert seen[2].split.split == "validation"  # a dev set unless told
