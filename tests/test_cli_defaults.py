@@ -141,6 +141,7 @@ def test_help_shows_each_default_once_and_from_the_dataclass(capsys):
     robustness = " ".join(all_parsers()["robust-speech robustness"].format_help().split())
     assert f"per forward pass (default: {TranscriberOptions.batch_size})" in robustness
     assert "levels, comma-separated ('' for none) (default: 20,10,5,0)" in robustness
+    assert "(normalized) --hotword_weight" in robustness  # no default shown for a list flag given no values
     with pytest.raises(SystemExit):
         verbs.main(["prepare", "--help"])
     text = " ".join(capsys.readouterr().out.split())

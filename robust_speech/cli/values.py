@@ -44,6 +44,8 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             return text
         if not action.option_strings and action.nargs not in ("?", "*"):
             return text
+        if action.nargs in ("+", "*") and isinstance(default, (tuple, list)) and not default:
+            return text  # none given: nothing to show (a comma-list flag shows '', the way to give none)
         return f"{text} (default: {shown(default).replace('%', '%%')})"
 
 
