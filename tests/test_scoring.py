@@ -84,3 +84,26 @@ def test_the_eval_report_matches_a_hand_counted_case_and_jiwer():
     same = evaluation_report(["a b"] * 5, ["a c"] * 5, audio_seconds=1, inference_seconds=1, wall_seconds=1,
                              settings={})
     assert same["wer_ci95"] == [0.5, 0.5]  # every resample of identical utterances has the same WER
+
+
+@pytest.mark.parametrize("dataset, config", [
+    ("cv-corpus-17.0-2024-03-15", "sv-SE"),  # eval.py --dataset cv-corpus-... --config sv-SE
+    ("/data/cv-corpus-17.0-2024-03-15", "sv-SE"),  # the release folder by its path
+    ("./cv-corpus-8.0-2022-01-19/sv-SE", "sv-SE"),  # the language folder itself
+])
+def test_a_common_voice_release_folders_test_result_is_the_cv_part(tmp_path, capsys, dataset, config):
+    """The file eval.py writes for the release-folder route (the Hub's common_voice ids no longer load)."""
+    from argparse import Namespace
+
+    from robust_speech.evaluation.engine import dataset_id
+
+    name = f"{dataset_id(Namespace(dataset=dataset, config=config, split='test'))}_eval_results.txt"
+    cv = result_file(tmp_path, name, 0.3)
+    dev = result_file(tmp_path, "speech-recognition-community-v2_dev_data_sv-SE_validation_eval_results.txt", 0.5)
+    assert main(["score", cv, dev, "--output", ""]) == 0
+    out = capsys.readouterr().out
+    assert f"Common Voice test: WER 0.3000  ({cv})" in out and final_score_line(out) == pytest.approx(0.4, abs=1e-12)
+    # Its dev split is no part of the score.
+    dev_cv = result_file(tmp_path, name.replace("_test_", "_dev_"), 0.3)
+    assert main(["score", dev_cv, "--output", ""]) == 2
+    assert "cannot tell which part of the score this is" in capsys.readouterr().err

@@ -27,17 +27,17 @@ class DataTrainingArguments:
         default=None, metadata={"help": "config (e.g. the language); one per dataset joined with '+', or one for all"}
     )
     train_split_name: str = field(
-        default="train+validation", metadata={"help": "training split; join several with '+' (default train+validation)"}
+        default="train+validation", metadata={"help": "training split; join several with '+'"}
     )
-    eval_split_name: str = field(default="test", metadata={"help": "evaluation split (default test)"})
+    eval_split_name: str = field(default="test", metadata={"help": "evaluation split"})
     eval_dataset_name: Optional[str] = field(
         default=None, metadata={"help": "ours: evaluate on another dataset than --dataset_name"}
     )
     eval_dataset_config_name: Optional[str] = field(default=None, metadata={"help": "ours: config of --eval_dataset_name"})
-    audio_column_name: str = field(default="audio", metadata={"help": "column holding the audio (default audio)"})
+    audio_column_name: str = field(default="audio", metadata={"help": "column holding the audio"})
     text_column_name: Optional[str] = field(
         default=None,
-        metadata={"help": "column holding the transcript; default: the first of text, sentence, transcription, "
+        metadata={"help": "column holding the transcript; unset: the first of text, sentence, transcription, "
                   "transcript, normalized_text, raw_transcription that exists"},
     )
     overwrite_cache: bool = field(default=False, metadata={"help": "decode again instead of reading the cache"})
@@ -46,12 +46,12 @@ class DataTrainingArguments:
     max_eval_samples: Optional[int] = field(default=None, metadata={"help": "keep only the first N evaluation examples"})
     chars_to_ignore: Optional[list[str]] = field(
         default=None,
-        metadata={"help": f"characters removed from transcripts (default: {DEFAULT_CHARS_TO_IGNORE.replace('%', '%%')}); "
+        metadata={"help": f"characters removed from transcripts (unset: {DEFAULT_CHARS_TO_IGNORE.replace('%', '%%')}); "
                   "as separate arguments, as in the reference recipe"},
     )
     eval_metrics: list[str] = field(
         default_factory=lambda: list(EVAL_METRICS),
-        metadata={"help": "what evaluation computes (and the model card reports): wer and/or cer (default both)"},
+        metadata={"help": "what evaluation computes (and the model card reports): wer and/or cer"},
     )
     max_duration_in_seconds: float = field(default=20.0, metadata={"help": "drop longer clips (recorded in skipped.tsv)"})
     min_duration_in_seconds: float = field(default=0.0, metadata={"help": "drop shorter clips (recorded in skipped.tsv)"})
@@ -84,7 +84,7 @@ class DataTrainingArguments:
     )
     interleave_stopping_strategy: str = field(
         default=DEFAULT_STOPPING_STRATEGY, metadata={"help": "ours: when interleaving (--interleave_probabilities or "
-                                                     "--streaming), first_exhausted or all_exhausted (default)"}
+                                                     "--streaming), first_exhausted or all_exhausted"}
     )
     allow_overlap: bool = field(
         default=False, metadata={"help": "ours: train even when training examples share a sentence or the audio "
@@ -92,14 +92,14 @@ class DataTrainingArguments:
     )
     vocabulary_min_count: int = field(
         default=1, metadata={"help": "ours: characters seen fewer times in training text stay out of the vocabulary "
-                             "and their examples are skipped (default 1: keep every character)"}
+                             "and their examples are skipped (1: keep every character)"}
     )
     cache_dir: Optional[str] = field(default=None, metadata={"help": "where datasets and decoded audio are cached"})
-    do_lower_case: bool = field(default=True, metadata={"help": "ours: lowercase transcripts (default true)"})
+    do_lower_case: bool = field(default=True, metadata={"help": "ours: lowercase transcripts"})
     dashes_split_words: bool = field(
         default=False, metadata={"help": "ours: dash-like characters of --chars_to_ignore (and the ellipsis) break words "
                                  "instead of vanishing ('wait—what' stays two words); saved with the model, so the LM "
-                                 "and eval.py follow (default false: deleted, as the guide's normalize_text does)"}
+                                 "and eval.py follow (false: deleted, as the guide's normalize_text does)"}
     )
     casing_language: Optional[str] = field(
         default=None, metadata={"help": "ours: language whose casing rules apply (tr, az: dotted/dotless i)"}

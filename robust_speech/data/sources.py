@@ -1,7 +1,8 @@
 """Load any Hugging Face or local speech dataset into one undecoded table: `audio`, `sentence`, `source`.
 
 `--dataset_name a+b --dataset_config_name x+y` names several sources (a name or a config alone is shared by
-all); `--train_split_name train+validation` joins splits of each source. Several sources are concatenated,
+all); `--train_split_name train+validation` joins splits of each source, and a split a source lacks is read
+under an equivalent name it has (`dev` for `validation`: EQUIVALENT_SPLITS). Several sources are concatenated,
 or interleaved with `datasets.interleave_datasets` when probabilities are given (or when streaming).
 
 Audio is never decoded here: the column is cast to `Audio(decode=False)`, so rows hold `{"bytes", "path"}` and
@@ -41,6 +42,9 @@ SOURCE_COLUMN = "source"
 # dataset has no such column): the names Common Voice, LibriSpeech, FLEURS, VoxPopuli and audio folders use.
 TEXT_COLUMN_CANDIDATES = ("text", "sentence", "transcription", "transcript", "normalized_text", "raw_transcription")
 STOPPING_STRATEGIES = ("first_exhausted", "all_exhausted")
+# Names datasets give one split. Joined with '+', sources may disagree (a Hub dataset's `validation`, a local
+# folder's `dev`): a split one source lacks is read under the first name of its group that the source has.
+EQUIVALENT_SPLITS = (("validation", "dev", "valid"),)
 AUDIO_STRUCT = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
 # What datasets 4+ raises (RuntimeError) for a Hub repository that holds a loading script.
 SCRIPT_MESSAGE = "Dataset scripts are no longer supported"
@@ -195,33 +199,72 @@ def _load_source_split(
         def load(name: str, columns=None):
             return _load_hub(source, name, token, streaming, cache_dir, columns=columns)
 
-        if streaming and len(split_names) > 1:
-            pieces = [_text_only(load(name), source, name, notes, load) if text_only else load(name)
-                      for name in split_names]
-            return _finish(datasets.concatenate_datasets(pieces), source, split, notes, text_only)
-        joined = "+".join(split_names)
-        dataset = _text_only(load(joined), source, joined, notes, load) if text_only and streaming else load(joined)
+        def piece(name: str):
+            loaded, used = _load_equivalent(load, name, source, notes)
+            return _text_only(loaded, source, used, notes, load) if text_only and streaming else loaded
+
+        if streaming or len(split_names) == 1:
+            pieces = [piece(name) for name in split_names]
+            dataset = pieces[0] if len(pieces) == 1 else datasets.concatenate_datasets(pieces)
+            return _finish(dataset, source, split, notes, text_only)
+        try:
+            dataset = load("+".join(split_names))  # datasets joins the splits itself: one cache entry
+        except ConfigurationError as error:
+            if not _names_a_split(error):
+                raise
+            dataset = datasets.concatenate_datasets([piece(name) for name in split_names])
         return _finish(dataset, source, split, notes, text_only)
 
-    pieces = []
-    for name in split_names:
-        if layout.kind == "saved":
-            piece = load_saved_split(layout, name)
-        elif layout.kind == "data_files":
-            piece = _load_data_files(layout.root, name, cache_dir, streaming=streaming)
-            if text_only and streaming:
-                piece = _text_only(piece, source, name, notes,
-                                   lambda _name, columns: _load_data_files(layout.root, name, cache_dir, streaming=True,
-                                                                          columns=columns))
-        else:
-            piece, note = (stream_local_split if streaming else read_local_split)(layout, name)
-            if note:
-                notes.append(note)
-        if streaming and isinstance(piece, datasets.Dataset):
-            piece = piece.to_iterable_dataset()
-        pieces.append(piece)
+    def load_local(name: str):
+        return _load_local_split(layout, source, name, cache_dir, streaming=streaming, text_only=text_only, notes=notes)
+
+    pieces = [_load_equivalent(load_local, name, source, notes)[0] for name in split_names]
     dataset = pieces[0] if len(pieces) == 1 else datasets.concatenate_datasets(pieces)
     return _finish(dataset, source, split, notes, text_only)
+
+
+def _load_local_split(layout, source: SourceSpec, name: str, cache_dir: str | None, *, streaming: bool, text_only: bool,
+                      notes: list[str]) -> SpeechDataset:
+    if layout.kind == "saved":
+        piece = load_saved_split(layout, name)
+    elif layout.kind == "data_files":
+        piece = _load_data_files(layout.root, name, cache_dir, streaming=streaming)
+        if text_only and streaming:
+            piece = _text_only(piece, source, name, notes,
+                               lambda _name, columns: _load_data_files(layout.root, name, cache_dir, streaming=True,
+                                                                      columns=columns))
+    else:
+        piece, note = (stream_local_split if streaming else read_local_split)(layout, name)
+        if note:
+            notes.append(note)
+    if streaming and isinstance(piece, datasets.Dataset):
+        piece = piece.to_iterable_dataset()
+    return piece
+
+
+def _names_a_split(error: ConfigurationError) -> bool:
+    """Whether a load failed for want of the split asked (not for a missing dataset, config or column)."""
+    return "split" in str(error).lower()
+
+
+def _load_equivalent(load, name: str, source: SourceSpec, notes: list[str]) -> tuple[SpeechDataset, str]:
+    """`load(name)` and `name`; where the source has no split `name`, its first split of the same meaning
+    (EQUIVALENT_SPLITS), with a note."""
+    try:
+        return load(name), name
+    except ConfigurationError as error:
+        if not _names_a_split(error):
+            raise
+        for other in next((group for group in EQUIVALENT_SPLITS if name in group), ()):
+            if other == name:
+                continue
+            try:
+                piece = load(other)
+            except ConfigurationError:
+                continue
+            notes.append(f"{source.label(name)}: no split {name!r}, using its {other!r} split")
+            return piece, other
+        raise error
 
 
 def _finish(dataset: SpeechDataset, source: SourceSpec, split: str, notes: list[str], text_only: bool) -> SpeechDataset:

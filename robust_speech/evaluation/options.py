@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from robust_speech.inference.options import DecoderChoice, LoadOptions, TranscriberOptions
+from robust_speech.inference.options import DEFAULT_BATCH_SIZE, DecoderChoice, LoadOptions, TranscriberOptions
 
+# The split tune-lm tunes on unless told (a dev set: tuning on the test set would flatter its score).
+DEV_SPLIT = "validation"
 # tune-lm's grid: alpha x beta at the smallest beam width, then the best pair at each width.
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 DEFAULT_BETAS = (0.0, 0.5, 1.0, 2.0, 3.0)
@@ -48,7 +50,7 @@ class EvalOptions:
     report: str | None = None  # extra JSON report; None: {dataset_id}_eval_report.json, "none": not written
     load: LoadOptions = field(default_factory=LoadOptions)
     decoding: DecoderChoice = field(default_factory=DecoderChoice)
-    batch_size: int = 16
+    batch_size: int = DEFAULT_BATCH_SIZE
     vad: bool = False
 
     @property

@@ -11,6 +11,10 @@ ENGINES = ("greedy", "pyctcdecode", "flashlight")
 DECODER_CHOICES = ("auto", *ENGINES)
 DEFAULT_BEAM_WIDTH = 100
 DEFAULT_HOTWORD_WEIGHT = 10.0  # pyctcdecode's: added to a beam's log score per boosted word
+DEFAULT_BATCH_SIZE = 16  # utterances (or chunks) per forward pass
+# `robust-speech transcribe` without --vad cuts files into chunks of this length: any file, however long, is then
+# transcribed at a flat cost per second (with --vad it is cut at pauses instead).
+TRANSCRIBE_CHUNK_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -39,5 +43,5 @@ class TranscriberOptions:
 
     chunk_length_s: float | None = None
     stride_length_s: float | None = None
-    batch_size: int = 16
+    batch_size: int = DEFAULT_BATCH_SIZE
     vad: bool = False

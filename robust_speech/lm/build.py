@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.logs import LOGGER
 from robust_speech.core.model_folder import UNIGRAMS_FILE
 from robust_speech.data.leakage import refuse_common_voice_test
 from robust_speech.data.sources import TEXT_COLUMN, load_speech_split, parse_sources
@@ -37,7 +38,7 @@ class LMBuildOptions:
     model_dir: str | None = None  # install into this model folder (its language_model/ is replaced)
     output_dir: str | None = None  # without model_dir: where the ARPA, binary and unigrams go
     text: Sequence[str] = ()  # UTF-8 text files, one sentence per line
-    dataset_name: str | None = None  # also the transcripts of this dataset
+    dataset_name: str | None = None  # the transcripts of this dataset, added to those of `text`
     dataset_config_name: str | None = None
     split: str = "train"
     text_column_name: str | None = None
@@ -48,7 +49,9 @@ class LMBuildOptions:
     beta: float = DEFAULT_ATTRS["beta"]
 
 
-def build(args: LMBuildOptions, say=print) -> Path:
+def build(args: LMBuildOptions) -> Path:
+    """The n-gram of the sentences of every text file and of the dataset's transcripts together, installed in
+    `model_dir` (returns its language_model/) or written to `output_dir` (returns the binary)."""
     if not args.model_dir and not args.output_dir:
         raise ConfigurationError("give --model_dir (install into a model) or --output_dir (standalone LM files)")
     if not args.text and not args.dataset_name:
@@ -56,27 +59,27 @@ def build(args: LMBuildOptions, say=print) -> Path:
     normalizer = args.normalizer or (model_normalizer(args.model_dir) if args.model_dir else TextNormalizer())
     alphabet = model_alphabet(model_vocabulary(args.model_dir)) if args.model_dir else None
     started = time.perf_counter()
-    prepared = prepare_lm_text(_sentences(args, say), normalizer, alphabet)
-    say(prepared.report())
+    prepared = prepare_lm_text(_sentences(args), normalizer, alphabet)
+    LOGGER.info(prepared.report())
     options = args.ngram
     work = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="ngram-"))
     work.mkdir(parents=True, exist_ok=True)
-    built = build_language_model(prepared.lines, work, options, progress=say)
+    built = build_language_model(prepared.lines, work, options, progress=LOGGER.info)
     binary, unigrams = built.binary, built.unigrams
     if args.output_dir:
         write_unigrams(work / UNIGRAMS_FILE, unigrams)
-    say(f"{options.order}-gram: {len(unigrams)} words, {binary.stat().st_size / 1e6:.1f} MB binary, "
+    LOGGER.info(f"{options.order}-gram: {len(unigrams)} words, {binary.stat().st_size / 1e6:.1f} MB binary, "
         f"built in {time.perf_counter() - started:.1f} s")
     if args.model_dir:
         folder = install_language_model(args.model_dir, binary, unigrams, {"alpha": args.alpha, "beta": args.beta},
                                         built.flashlight_binary)
-        say(f"installed in {folder} (alpha={args.alpha}, beta={args.beta}); Wav2Vec2ProcessorWithLM and "
+        LOGGER.info(f"installed in {folder} (alpha={args.alpha}, beta={args.beta}); Wav2Vec2ProcessorWithLM and "
             "robust-speech's decoders now use it")
         return folder
     return binary
 
 
-def _sentences(args: LMBuildOptions, say):
+def _sentences(args: LMBuildOptions):
     for path in args.text:
         yield from read_text_lines(path)
     if args.dataset_name:
@@ -84,7 +87,8 @@ def _sentences(args: LMBuildOptions, say):
         # LM text is training data too: Common Voice test sentences must not reach it.
         refuse_common_voice_test(sources, args.split)
         notes: list[str] = []
-        dataset = load_speech_split(sources, args.split, token=args.token, notes=notes)
+        # Transcripts only: the audio is neither read nor required (a table of sentences is a dataset here too).
+        dataset = load_speech_split(sources, args.split, token=args.token, notes=notes, text_only=True)
         for note in notes:
-            say(f"note: {note}")
+            LOGGER.info(f"note: {note}")
         yield from dataset.select_columns([TEXT_COLUMN])[:][TEXT_COLUMN]

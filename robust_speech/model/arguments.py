@@ -49,7 +49,7 @@ class ModelArguments:
         metadata={"help": "attention kernel: sdpa (transformers' default where the model supports it) or eager"},
     )
     ctc_zero_infinity: bool = field(
-        default=True, metadata={"help": "zero infinite CTC losses (clips too short for their transcript); default on"}
+        default=True, metadata={"help": "zero infinite CTC losses (clips too short for their transcript)"}
     )
     add_adapter: bool = field(default=False, metadata={"help": "add an adapter layer on top of the encoder"})
     allow_pickle_weights: bool = field(

@@ -13,6 +13,10 @@ from robust_speech.core.errors import ConfigurationError
 ROLES = ("cv_test", "real_dev", "real_test")
 ROLE_NAMES = {"cv_test": "Common Voice test", "real_dev": "real-world dev", "real_test": "real-world test"}
 RESULT_PATTERN = re.compile(r"\AWER: (?P<wer>\S+)\nCER: (?P<cer>\S+)\s*\Z")
+SCORE_FILE = "final_score.json"
+# Common Voice in a result file's name: a Hub id (`mozilla-foundation_common_voice_8_0_...`) or the release folder
+# that replaced it (`cv-corpus-17.0-2024-03-15_sv-SE_test_...`, eval.py's `--dataset cv-corpus-... --config sv-SE`).
+COMMON_VOICE_RESULT = re.compile(r"common[_-]?voice|cv-corpus")
 
 
 def read_results_file(path: str | os.PathLike) -> dict[str, float]:
@@ -33,7 +37,7 @@ def read_results_file(path: str | os.PathLike) -> dict[str, float]:
 def guess_role(path: str | os.PathLike) -> str | None:
     """The part of the score a result file is, from the dataset id in its name (challenge datasets only)."""
     name = Path(path).name.lower()
-    if "common_voice" in name and "_test_" in name:
+    if COMMON_VOICE_RESULT.search(name) and "_test_" in name:
         return "cv_test"
     if "dev_data" in name:
         return "real_dev"
