@@ -32,7 +32,8 @@ class _CurrentStream(logging.StreamHandler):
         super().__init__(getattr(sys, name))
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(getattr(sys, self.stream_name))
+        # Assigned, not setStream(): that flushes the previous stream, which a finished capture may have closed.
+        self.stream = getattr(sys, self.stream_name)
         super().emit(record)
 
 

@@ -66,14 +66,14 @@ def resolve_model_dir(model_id: str, token=None) -> Path:
     if os.path.isdir(model_id):
         return Path(model_id)
     if model_id.startswith((".", "/", "~")) or os.path.exists(model_id) or model_id.count("/") > 1:
-        raise ConfigurationError(f"--model_id {model_id}: no such model folder; give the folder "
+        raise ConfigurationError(f"model {model_id}: no such model folder; give the folder "
                                  "run_speech_recognition_ctc.py wrote (--output_dir) or a Hub model id")
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(model_id, token=token))
     except Exception as error:  # the Hub client raises many types; the user needs one line
-        raise ConfigurationError(f"--model_id {model_id}: not a local folder and not downloadable from the Hub "
+        raise ConfigurationError(f"model {model_id}: not a local folder and not downloadable from the Hub "
                                  f"({type(error).__name__}: {str(error).splitlines()[0][:160]})") from None
 
 

@@ -23,6 +23,7 @@ from robust_speech.core.errors import ConfigurationError
 from robust_speech.core.logs import progress_bar
 from robust_speech.inference.chunking import Chunking, kept_frames
 from robust_speech.inference.decoding import Transcript, WordSpan
+from robust_speech.inference.options import DEFAULT_BATCH_SIZE
 from robust_speech.inference.streaming import FrameBuffer, stream_chunks
 from robust_speech.model import fast_encoder, waveform_inputs
 from robust_speech.model.acoustic import AcousticModel
@@ -46,7 +47,7 @@ CPU_ACTIVATION_BYTES = 16 << 20
 MIN_CPU_BATCH_SECONDS = 12.8
 
 
-def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch_size: int = 16,
+def log_probs_batch(acoustic: AcousticModel, audios: Sequence[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE,
                     progress: Progress | None = None) -> list[np.ndarray]:
     """(frames, vocab) float32 log-softmax for each 16 kHz mono array, in input order.
 
@@ -168,7 +169,7 @@ class Transcriber:
     """Audio arrays (at the model's rate) in, transcripts out: chunked as configured, decoded by `decoder`."""
 
     def __init__(self, acoustic: AcousticModel, decoder, *, chunk_length_s: float | None = None,
-                 stride_length_s: float | Sequence[float] | None = None, batch_size: int = 16, vad: bool = False,
+                 stride_length_s: float | Sequence[float] | None = None, batch_size: int = DEFAULT_BATCH_SIZE, vad: bool = False,
                  note: Callable[[str], None] | None = None):
         self.acoustic = acoustic
         self.decoder = decoder

@@ -384,7 +384,7 @@ ERROR_CASES = [
     ErrorCase("--chunk_length_s equal to its strides", chunks("2", "1"), "eval.py",
               ("--chunk_length_s 2.0 must be longer than the strides", "lower --stride_length_s")),
     ErrorCase("missing model folder", missing_model, "eval.py",
-              ("--model_id {root}/no_such_model: no such model folder", "or a Hub model id")),
+              ("model {root}/no_such_model: no such model folder", "or a Hub model id")),
     ErrorCase("corrupt audio in the evaluation split", corrupt_audio_at_eval, "eval.py",
               ("example 1 of the evaluation split: {root}/eval_corrupt/bad.wav: not a readable audio file",
                "re-encode or drop it", "never skips one")),
