@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ BLOCK_TIMEOUT_S = 900
 # What the sandbox holds, named as the docs name it.
 TINY_MODEL = "tiny-model"
 SYNTH_COMMAND = ("robust-speech synth --output_dir corpus --languages en,de --train_size 20 --dev_size 5 --test_size 5 "
-                 "--long_recordings 2 --long_min_s 20 --long_max_s 30 --noise_snr_db 10 --reverb_rt60_s 0.4")
+                 "--long_recordings 2 --long_min_s 10 --long_max_s 15 --noise_snr_db 10 --reverb_rt60_s 0.4")
 LETTERS = "abcdefghijklmnopqrstuvwxyz'"
 LINKED = ("eval.py", "build_ngram.py", "run_speech_recognition_ctc.py", "run_speech_recognition_ctc_bnb.py", "run.sh",
           "configs", "benchmarks", ".venv")
@@ -146,7 +147,9 @@ def run_page(path: Path, cwd: Path, markdown: str | None = None) -> list[str]:
         if block.skip:
             skipped.append(f"{block.where}: {block.skip}")
             continue
+        started = time.perf_counter()
         run_block(substitute(block, substitutions), cwd)
+        print(f"ran {block.where} in {time.perf_counter() - started:.0f} s")
     return skipped
 
 
@@ -271,6 +274,11 @@ def sandbox(tmp_path_factory):
                    check=True, capture_output=True)
     manifest = json.loads((root / "corpus" / "corpus.json").read_text(encoding="utf-8"))
     real_world_sets(Corpus(root / "corpus", manifest), "en", demo / "real_world")
+    # The demo's folders hold tuned weights and beam width (decoding.json) too; one point of its grid here.
+    subprocess.run([sys.executable, "-m", "robust_speech", "tune-lm", "--model_dir", str(demo / "models" / "en"),
+                    "--dataset", str(root / "corpus"), "--config", "en", "--split", "dev", "--alphas", "0.5",
+                    "--betas", "1", "--beam_widths", "16"], cwd=root, env=block_environment(), check=True,
+                   capture_output=True)
     return root
 
 
