@@ -231,9 +231,7 @@ def train(plan: DemoPlan, corpus, model_dir: Path) -> dict:
     config.write_text(json.dumps(MODEL_CONFIG), encoding="utf-8")
     argv = training_arguments(plan, corpus, config, model_dir)
     started = time.perf_counter()
-    code = training.main(argv, script="robust-speech demo", callbacks=[TimeBudget(plan.minutes * 60)])
-    if code != 0:
-        raise RobustSpeechError(f"demo training failed (exit {code}); see the messages above")
+    training.train(training.parse_plan(argv, callbacks=[TimeBudget(plan.minutes * 60)]))
     return {"seconds": round(time.perf_counter() - started, 1)}
 
 

@@ -40,11 +40,12 @@ def language_code(language: str | None, dataset_config_name: str | None) -> str 
     return None
 
 
-def write_run_script(output_dir: str | os.PathLike, script: str, argv: Sequence[str]) -> Path:
-    """`run.sh`: the command exactly as typed (before any flag translation), runnable from the folder."""
+def write_run_script(output_dir: str | os.PathLike, command: Sequence[str]) -> Path:
+    """`run.sh`: the command that trains this model again (as typed, before any flag translation), shell-quoted
+    and runnable from the folder; token values are read from $HF_TOKEN."""
     path = Path(output_dir) / RUN_SCRIPT
-    command = " ".join(_quoted_without_tokens(["python", os.path.basename(script), *argv]))
-    path.write_text(f"#!/usr/bin/env bash\n# The command that trained this model.\n{command}\n", encoding="utf-8")
+    path.write_text(f"#!/usr/bin/env bash\n# The command that trained this model.\n{' '.join(_quoted_without_tokens(command))}\n",
+                    encoding="utf-8")
     path.chmod(0o755)
     return path
 

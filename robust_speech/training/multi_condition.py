@@ -22,6 +22,7 @@ import numpy as np
 from datasets.fingerprint import Hasher
 
 from robust_speech.audio.augment import Augmenter, AugmentOptions, parse_kinds, parse_range, summarize
+from robust_speech.core.logs import LOGGER
 from robust_speech.core.threads import one_native_thread
 from robust_speech.data.preprocess import DURATION_COLUMN
 from robust_speech.data.sources import AUDIO_COLUMN
@@ -53,7 +54,7 @@ def augment_options(recipe_args: RecipeArguments, seed: int, sampling_rate: int)
 
 
 def render_copies(dataset: datasets.Dataset, augmenter: Augmenter, copies: int, *, num_workers: int | None = None,
-                  log=print) -> datasets.Dataset:
+                  log=LOGGER.info) -> datasets.Dataset:
     """`dataset` followed by `copies` degraded renderings of it (durations updated: speed changes them)."""
     if copies <= 0:
         return dataset
