@@ -94,10 +94,10 @@ def _render_batch(batch: dict, indices: list[int], *, augmenter: Augmenter, copy
                   talkers: list[tuple[int, np.ndarray]], in_worker: bool = False) -> dict:
     audios = [np.asarray(audio["array"], dtype=np.float32) for audio in batch[AUDIO_COLUMN]]
     rendered, applied = [], []
-    # Workers share the cores: one BLAS thread each (core/threads.py). On 2 cores the demo's rendering took
-    # 164 s either way (its costly conditions, pitch and the codecs, are single-threaded C++); on a 16-core
-    # machine each of 16 workers would otherwise start 16 BLAS threads for any numpy product a condition
-    # runs. The limit is lifted after the batch, in case datasets runs the function in the main process.
+    # Workers share the cores: one BLAS thread each (core/threads.py). The costly conditions (pitch, the codecs)
+    # are single-threaded C++, but on a 16-core machine each of 16 workers would otherwise start 16 BLAS threads
+    # for any numpy product a condition runs. The limit is lifted after the batch, in case datasets runs the
+    # function in the main process.
     with one_native_thread() if in_worker else nullcontext():
         for index, audio in zip(indices, audios):
             others = [talker for other, talker in talkers if other != index]  # never over itself
