@@ -300,6 +300,46 @@ def test_the_lm_stage_builds_and_tunes_through_the_library_reused_on_a_rerun_and
     assert len(calls) == 4 and not (model / "edited_by_hand.txt").exists()
 
 
+def test_a_stage_runs_when_its_marker_is_missing_or_forced_and_logs_when_it_is_reused(tmp_path, capsys):
+    from robust_speech.core.logs import configure_logging
+    from robust_speech.demo.stages import _stage
+
+    configure_logging()
+    marker = tmp_path / "stage" / "done.json"
+    assert _stage("training", marker, force=False)
+    assert capsys.readouterr().out == ""
+    marker.parent.mkdir()
+    marker.write_text("{}", encoding="utf-8")
+    assert not _stage("training", marker, force=False)
+    assert capsys.readouterr().out == f"  training: done before ({marker.parent}), reused\n"
+    assert _stage("training", marker, force=True)
+
+
+def test_the_robustness_stage_is_reused_on_a_rerun_and_redone_with_force(tmp_path, monkeypatch):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    import robust_speech.demo.stages as stages
+    from robust_speech.demo.pipeline import ROBUSTNESS_RT60_S, ROBUSTNESS_SNR_DB, DemoPlan
+
+    measured = []
+
+    def fake_robustness(options):
+        measured.append(options)
+        Path(options.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(options.output_dir) / "robustness.json").write_text(str(len(measured)), encoding="utf-8")
+
+    monkeypatch.setattr(stages, "run_robustness", fake_robustness)
+    plan = DemoPlan(languages=("en",), minutes=1, output=tmp_path)
+    corpus = SimpleNamespace(root=tmp_path / "corpus")
+    path = stages.robustness(plan, corpus, tmp_path / "model", "en")
+    assert path == tmp_path / "robustness" / "en" / "robustness.json" and len(measured) == 1
+    assert (measured[0].snr_db, measured[0].rt60_s) == (ROBUSTNESS_SNR_DB, ROBUSTNESS_RT60_S)
+    assert stages.robustness(plan, corpus, tmp_path / "model", "en") == path and len(measured) == 1
+    assert stages.robustness(replace(plan, force=True), corpus, tmp_path / "model", "en") == path
+    assert len(measured) == 2 and path.read_text(encoding="utf-8") == "2"
+
+
 @pytest.mark.slow
 def test_the_demo_stages_call_the_library_and_run_no_script_of_the_repository(small_corpus, kenlm_programs, tmp_path,
                                                                               monkeypatch):
