@@ -421,6 +421,10 @@ def test_the_model_card_says_how_to_run_the_folders_scripts_and_invents_no_link(
     assert ("`eval.py` in this folder" in body) == ("eval.py" in scripts)
     assert "--chunk_length_s 5.0 --stride_length_s 1.0" in body
     assert "`run.sh` runs `run_speech_recognition_ctc.py`, which needs the robust-speech package installed" in body
+    demo = write_model_card(tmp_path, model_name="demo", base_model=None, dataset_name=dataset, dataset_config_name="en",
+                            eval_split_name="dev", language="en", metrics={}, hyperparameters={},
+                            command="robust-speech demo --output_dir out --force", scripts=())
+    assert "`run.sh` runs `robust-speech demo`, which needs" in demo.read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------------------

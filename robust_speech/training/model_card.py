@@ -147,7 +147,7 @@ The exact command is in `run.sh`:
 |---|---|
 {rows}
 
-{_training_requirements(scripts)}
+{_training_requirements(scripts, command)}
 """ + ("\n## Notes\n\n" + "\n".join(f"- {note}" for note in notes) + "\n" if notes else "")
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
     path = Path(output_dir) / MODEL_CARD
@@ -180,7 +180,11 @@ recordings (the challenge's real-world data) add `{LONG_FORM_CHUNKING}`.
 """
 
 
-def _training_requirements(scripts: Sequence[str]) -> str:
-    script = next((name for name in scripts if name != "eval.py"), "run_speech_recognition_ctc.py")
-    return (f"`run.sh` runs `{script}`, which needs the robust-speech package installed (`pip install .` in a "
+def _training_requirements(scripts: Sequence[str], command: str) -> str:
+    words = command.split()
+    if words and words[0] != "python":  # another program retrains the model (the demo's verb)
+        program = " ".join(words[:2])
+    else:
+        program = next((name for name in scripts if name != "eval.py"), "run_speech_recognition_ctc.py")
+    return (f"`run.sh` runs `{program}`, which needs the robust-speech package installed (`pip install .` in a "
             "checkout of robust-speech, with its requirements); run it from this folder.")
