@@ -90,6 +90,26 @@ def test_the_learning_rate_cools_down_to_zero_over_the_end_of_the_time_budget():
     assert rates == [0.5, 1.0, 1.0, 0.4, 0.0, 0.0]
 
 
+def test_the_training_bar_in_a_log_file_is_a_line_now_and_then_not_a_frame_per_step(monkeypatch):
+    import io
+    from types import SimpleNamespace
+
+    from robust_speech.demo.pipeline import TimeBudget
+
+    log = io.StringIO()  # `make demo > log`: standard output is a file
+    monkeypatch.setattr(sys, "stdout", log)
+    budget = TimeBudget(1000.0)
+    budget.on_train_begin(None, None, None)
+    control = SimpleNamespace(should_training_stop=False)
+    for step in range(300):
+        budget.on_log(None, SimpleNamespace(global_step=step), control, logs={"loss": 1.0})
+        budget.on_step_end(None, SimpleNamespace(global_step=step), control)
+    budget.on_train_end(None, None, None)
+    frames = log.getvalue().replace("\r", "\n").split("\n")
+    assert 1 <= len([frame for frame in frames if frame.startswith("training:")]) <= 3
+    assert not control.should_training_stop
+
+
 def _bar():
     from types import SimpleNamespace
 
