@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import logging
 import os
 import shlex
 import shutil
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_XLSR_CONFIG
+from log_records import logged
 from safetensors.torch import load_file
 
 import robust_speech.training.run as training
@@ -63,17 +63,8 @@ python run_speech_recognition_ctc.py \
 @pytest.fixture
 def said():
     """What the library logged while the test ran, line by line."""
-    from robust_speech.core.logs import LOGGER
-
-    lines = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: lines.append(record.getMessage())
-    level = LOGGER.level
-    LOGGER.addHandler(handler)
-    LOGGER.setLevel(logging.INFO)
-    yield lines
-    LOGGER.removeHandler(handler)
-    LOGGER.setLevel(level)
+    with logged() as messages:
+        yield messages
 
 
 def guide_argv(dataset="./cv-corpus", model="./xls-r-300m"):
