@@ -19,6 +19,7 @@ This file runs in two environments and writes the same files in both:
 import argparse
 import csv
 import json
+import logging
 import os
 import re
 import sys
@@ -246,10 +247,22 @@ def decode_audio(audio, rate: int):
 # ---------------------------------------------------------------------------------------------------------
 
 
+def show_engine_messages() -> None:
+    """robust-speech's notes, progress and report line on standard error, as this script has always shown them
+    (standard output carries what log_results prints)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    engine_logger = logging.getLogger("robust_speech")
+    engine_logger.addHandler(handler)
+    engine_logger.setLevel(logging.INFO)
+    engine_logger.propagate = False
+
+
 def main(args):
     global TRAINING_RULES
     TRAINING_RULES = load_rules(args.model_id)
     if run_evaluation is not None and not args.pipeline:
+        show_engine_messages()
         run_evaluation(eval_options(args), normalize_text=normalize_text, log_results=log_results)
     else:
         evaluate_with_pipeline(args)

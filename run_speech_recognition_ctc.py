@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Fine-tune any AutoModelForCTC (XLS-R 300M/1B/2B, wav2vec2, ...) for speech recognition.
 
-Takes the Robust Speech Challenge guide's flags unchanged; the recipe lives in robust_speech/training.py.
+Takes the Robust Speech Challenge guide's flags unchanged; the recipe lives in robust_speech/training/.
 Runs as `python run_speech_recognition_ctc.py ...`, `torchrun --nproc_per_node N ...` or `accelerate launch ...`.
 """
 

@@ -8,4 +8,4 @@ import sys
 from robust_speech.training.run import BNB_OPTIMIZER, main
 
 if __name__ == "__main__":
-    sys.exit(main(script=__file__, default_optim=BNB_OPTIMIZER))
+    sys.exit(main(script=__file__, defaults={"optim": BNB_OPTIMIZER}))

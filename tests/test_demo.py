@@ -90,34 +90,66 @@ def test_the_learning_rate_cools_down_to_zero_over_the_end_of_the_time_budget():
     assert rates == [0.5, 1.0, 1.0, 0.4, 0.0, 0.0]
 
 
-def test_eval_runs_go_two_at_a_time_never_two_decoders_of_one_set_side_by_side(tmp_path, monkeypatch):
-    import threading
-    import time
+def test_the_training_bar_in_a_log_file_is_a_line_now_and_then_not_a_frame_per_step(monkeypatch):
+    import io
     from types import SimpleNamespace
 
-    import robust_speech.demo.pipeline as demo
+    from robust_speech.demo.pipeline import TimeBudget
 
-    plan = demo.DemoPlan(languages=("en",), minutes=1, output=tmp_path)
-    runs = demo.eval_runs(plan, SimpleNamespace(root=tmp_path / "corpus"), tmp_path / "real", tmp_path / "model", "en")
-    lock, active, side_by_side, most = threading.Lock(), [], [], [0]
+    log = io.StringIO()  # `make demo > log`: standard output is a file
+    monkeypatch.setattr(sys, "stdout", log)
+    budget = TimeBudget(1000.0)
+    budget.on_train_begin(None, None, None)
+    control = SimpleNamespace(should_training_stop=False)
+    for step in range(300):
+        budget.on_log(None, SimpleNamespace(global_step=step), control, logs={"loss": 1.0})
+        budget.on_step_end(None, SimpleNamespace(global_step=step), control)
+    budget.on_train_end(None, None, None)
+    frames = log.getvalue().replace("\r", "\n").split("\n")
+    assert 1 <= len([frame for frame in frames if frame.startswith("training:")]) <= 3
+    assert not control.should_training_stop
 
-    def fake_eval(args, cwd):
-        key = (args[args.index("--config") + 1], args[args.index("--dataset") + 1], args[args.index("--split") + 1])
-        with lock:
-            side_by_side.extend((key, other) for other in active)
-            active.append(key)
-            most[0] = max(most[0], len(active))
-        time.sleep(0.2)
-        (cwd / "x_eval_results.txt").write_text("WER: 0.5\nCER: 0.1\n")
-        with lock:
-            active.remove(key)
 
-    monkeypatch.setattr(demo, "run_script", fake_eval)
-    bar = SimpleNamespace(set_postfix_str=lambda text: None, update=lambda: None)
-    files = demo.evaluate_all(plan, runs, bar)
-    assert most[0] == demo.EVAL_PROCESSES == 2
-    assert side_by_side and all(one != other for one, other in side_by_side)
-    assert sorted(files["en"]) == sorted((name, decoder) for name in demo.EVAL_SETS for decoder in ("greedy", "lm"))
+def _bar():
+    from types import SimpleNamespace
+
+    return SimpleNamespace(set_postfix_str=lambda text: None, update=lambda: None)
+
+
+def test_eval_runs_are_eval_pys_settings_and_are_reused_on_a_rerun_and_redone_with_force(tmp_path, monkeypatch):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    import robust_speech.demo.stages as stages
+    from robust_speech.demo.pipeline import CHUNK_LENGTH_S, EVAL_SETS, DemoPlan
+
+    plan = DemoPlan(languages=("en",), minutes=1, output=tmp_path)
+    runs = stages.eval_runs(plan, SimpleNamespace(root=tmp_path / "corpus"), tmp_path / "real", tmp_path / "model", "en")
+    assert sorted((run.set_name, run.decoder) for run in runs) == sorted(
+        (name, decoder) for name in EVAL_SETS for decoder in ("greedy", "lm"))
+    for run in runs:
+        options = run.options
+        assert (options.model_id, options.config, options.log_outputs) == (str(tmp_path / "model"), "en", True)
+        assert options.decoding.no_lm == (run.decoder == "greedy") and options.output_dir == str(run.folder)
+        assert options.chunk_length_s == (None if run.set_name == "cv_test" else CHUNK_LENGTH_S)
+        assert (options.dataset, options.split) == {"cv_test": (str(tmp_path / "corpus"), "test"),
+                                                    "real_dev": (str(tmp_path / "real"), "dev"),
+                                                    "real_test": (str(tmp_path / "real"), "test")}[run.set_name]
+    calls = []
+
+    def fake_evaluate(options):
+        calls.append(Path(options.output_dir))
+        (Path(options.output_dir) / "x_eval_results.txt").write_text(f"WER: 0.{len(calls)}\nCER: 0.1")
+
+    monkeypatch.setattr(stages, "evaluate", fake_evaluate)
+    first = stages.evaluate_all(plan, runs, _bar())
+    assert calls == [run.folder for run in runs]
+    assert stages.evaluate_all(plan, runs, _bar()) == first and len(calls) == 6  # finished runs are reused
+    first["en"][("real_dev", "lm")].unlink()
+    stages.evaluate_all(plan, runs, _bar())
+    assert calls[6:] == [plan.output / "eval" / "en" / "real_dev" / "lm"]
+    stages.evaluate_all(replace(plan, force=True), runs, _bar())
+    assert len(calls) == 7 + 6
 
 
 def test_the_report_sets_a_stored_clean_baseline_beside_the_multi_condition_run(tmp_path):
@@ -218,21 +250,170 @@ def test_the_demo_corpus_gives_the_lm_every_unspoken_sentence_and_each_real_worl
     assert chosen == {"dev": names[:2], "test": names[2:]}
 
 
-def test_the_demo_trains_on_duration_batches_with_flags_the_training_script_accepts(tmp_path):
+def test_the_demo_trains_on_duration_batches_and_its_run_sh_reruns_the_demo(tmp_path):
     from types import SimpleNamespace
 
-    from robust_speech.demo.pipeline import MAX_BATCH_DURATION_S, DemoPlan, training_arguments
+    from robust_speech.cli.verbs import build_parser
+    from robust_speech.demo.pipeline import MAX_BATCH_DURATION_S, DemoPlan, training_plan
     from robust_speech.demo.recipe import AUGMENT
-    from robust_speech.training.flag_checks import given_flags, refuse_ignored_flags
-    from robust_speech.training.run import parse_arguments
+    from robust_speech.training.flag_checks import refuse_ignored_flags
 
     corpus = SimpleNamespace(root=tmp_path / "corpus")
     for augment in (AUGMENT, None):
-        plan = DemoPlan(languages=("en", "de"), minutes=1, output=tmp_path, augment=augment)
-        argv = training_arguments(plan, corpus, tmp_path / "model_config.json", tmp_path / "model")
-        parsed = parse_arguments(argv)
-        refuse_ignored_flags(given_flags(argv), *parsed)  # a fixed batch size beside duration batches is refused
-        recipe_args = parsed[3]
+        plan = DemoPlan(languages=("en", "de"), minutes=1.5, output=tmp_path / "out dir", seed=3, augment=augment)
+        trained = training_plan(plan, corpus, tmp_path / "model_config.json", tmp_path / "model")
+        refuse_ignored_flags(set(trained.given), *trained.arguments)  # a fixed batch size beside duration batches
         # Batches by padded seconds: random fixed-size batches of the demo's clips were padded to 1.65x their audio.
-        assert recipe_args.max_batch_duration_s == MAX_BATCH_DURATION_S
-        assert recipe_args.augment == augment
+        assert trained.recipe.max_batch_duration_s == MAX_BATCH_DURATION_S
+        assert trained.recipe.augment == augment and trained.training.seed == 3
+        # run.sh: the demo command that retrains this model (its time budget is no training flag).
+        command = trained.run_command
+        assert command[:2] == ["robust-speech", "demo"] and "--force" in command
+        args = build_parser().parse_args(command[1:])
+        assert (args.output_dir, args.minutes, args.languages, args.seed) == (str(plan.output), 1.5, "en,de", 3)
+        assert args.augment == (augment or "none") and args.augment_copies == plan.augment_copies
+
+
+def test_the_lm_stage_builds_and_tunes_through_the_library_reused_on_a_rerun_and_redone_with_force(
+        tmp_path, monkeypatch, capsys):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    import robust_speech.demo.stages as stages
+    from robust_speech.core.logs import configure_logging
+    from robust_speech.demo.pipeline import CHUNK_LENGTH_S, LM_ALPHAS, DemoPlan
+
+    configure_logging()
+    acoustic = tmp_path / "acoustic_model"
+    (acoustic / "checkpoint-5").mkdir(parents=True)
+    (acoustic / "model.safetensors").write_bytes(b"weights")
+    calls = []
+
+    def fake_build(options):
+        calls.append(options)
+        (Path(options.model_dir) / "language_model").mkdir()
+
+    def fake_tune(options):
+        calls.append(options)
+        (Path(options.model_dir) / "decoding.json").write_text('{"beam_width": 16}', encoding="utf-8")
+        return SimpleNamespace(best=SimpleNamespace(alpha=0.3, beta=1.0, beam_width=16, wer=0.5))
+
+    monkeypatch.setattr(stages, "build", fake_build)
+    monkeypatch.setattr(stages, "tune_on_dataset", fake_tune)
+    corpus = SimpleNamespace(root=tmp_path / "corpus", lm_text=lambda language: tmp_path / f"lm_{language}.txt")
+    plan = DemoPlan(languages=("en",), minutes=1, output=tmp_path / "out")
+    model = stages.language_model(plan, corpus, tmp_path / "real_world", acoustic, "en")
+    assert model == plan.output / "models" / "en"
+    built, tuned = calls
+    assert (built.model_dir, tuple(built.text), built.ngram.order) == (str(model), (str(tmp_path / "lm_en.txt"),), 4)
+    # Tuned on both dev sets at once, the real-world one chunked as eval.py reads it.
+    assert (tuned.split.dataset, tuned.split.config, tuned.split.split) == (
+        f"{corpus.root}+{tmp_path / 'real_world'}", "en+en", "dev")
+    assert tuned.chunk_length_s == CHUNK_LENGTH_S and tuple(tuned.alphas) == LM_ALPHAS
+    assert (model / "model.safetensors").read_bytes() == b"weights" and not (model / "checkpoint-5").exists()
+    (model / "edited_by_hand.txt").write_text("kept on a re-run", encoding="utf-8")
+    capsys.readouterr()
+    assert stages.language_model(plan, corpus, tmp_path / "real_world", acoustic, "en") == model
+    assert len(calls) == 2 and (model / "edited_by_hand.txt").is_file()
+    assert "en LM: done before" in capsys.readouterr().out
+    stages.language_model(replace(plan, force=True), corpus, tmp_path / "real_world", acoustic, "en")
+    assert len(calls) == 4 and not (model / "edited_by_hand.txt").exists()
+
+
+def test_a_stage_runs_when_its_marker_is_missing_or_forced_and_logs_when_it_is_reused(tmp_path, capsys):
+    from robust_speech.core.logs import configure_logging
+    from robust_speech.demo.stages import _stage
+
+    configure_logging()
+    marker = tmp_path / "stage" / "done.json"
+    assert _stage("training", marker, force=False)
+    assert capsys.readouterr().out == ""
+    marker.parent.mkdir()
+    marker.write_text("{}", encoding="utf-8")
+    assert not _stage("training", marker, force=False)
+    assert capsys.readouterr().out == f"  training: done before ({marker.parent}), reused\n"
+    assert _stage("training", marker, force=True)
+
+
+def test_the_robustness_stage_is_reused_on_a_rerun_and_redone_with_force(tmp_path, monkeypatch):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    import robust_speech.demo.stages as stages
+    from robust_speech.demo.pipeline import ROBUSTNESS_RT60_S, ROBUSTNESS_SNR_DB, DemoPlan
+
+    measured = []
+
+    def fake_robustness(options):
+        measured.append(options)
+        Path(options.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(options.output_dir) / "robustness.json").write_text(str(len(measured)), encoding="utf-8")
+
+    monkeypatch.setattr(stages, "run_robustness", fake_robustness)
+    plan = DemoPlan(languages=("en",), minutes=1, output=tmp_path)
+    corpus = SimpleNamespace(root=tmp_path / "corpus")
+    path = stages.robustness(plan, corpus, tmp_path / "model", "en")
+    assert path == tmp_path / "robustness" / "en" / "robustness.json" and len(measured) == 1
+    assert (measured[0].snr_db, measured[0].rt60_s) == (ROBUSTNESS_SNR_DB, ROBUSTNESS_RT60_S)
+    assert stages.robustness(plan, corpus, tmp_path / "model", "en") == path and len(measured) == 1
+    assert stages.robustness(replace(plan, force=True), corpus, tmp_path / "model", "en") == path
+    assert len(measured) == 2 and path.read_text(encoding="utf-8") == "2"
+
+
+@pytest.mark.slow
+def test_the_demo_stages_call_the_library_and_run_no_script_of_the_repository(small_corpus, kenlm_programs, tmp_path,
+                                                                              monkeypatch):
+    """Training, the LM and its tuning, eval.py's runs and robustness, on a few seconds of training: in this
+    process, with any python subprocess refused (KenLM's own programs may run); the report reads what they wrote."""
+    import json
+    import shlex
+    import shutil
+    import subprocess
+    from types import SimpleNamespace
+
+    import robust_speech.demo.stages as stages
+    from robust_speech.cli.verbs import build_parser
+    from robust_speech.demo.pipeline import DemoPlan, collect
+    from robust_speech.evaluation.robustness import read_robustness
+
+    real_popen = subprocess.Popen
+
+    class NoPythonPopen(real_popen):
+        def __init__(self, args, *rest, **options):
+            words = [str(word) for word in ([args] if isinstance(args, (str, Path)) else args)]
+            assert not any(word == sys.executable or word.endswith(".py") or "python" in Path(word).name
+                           for word in words), f"a python subprocess: {words}"
+            super().__init__(args, *rest, **options)
+
+    monkeypatch.setattr(subprocess, "Popen", NoPythonPopen)
+    plan = DemoPlan(languages=("en",), minutes=0.1, output=tmp_path / "demo", augment=None)
+    plan.output.mkdir()
+    real_world = tmp_path / "real_world"  # the CV-style dev and test clips stand in for the long recordings
+    for split in ("dev", "test"):
+        (real_world / "en" / split).mkdir(parents=True)
+        rows = small_corpus.rows("en", split)
+        for row in rows:
+            shutil.copy(small_corpus.clips_dir("en") / row["path"], real_world / "en" / split)
+        (real_world / "en" / split / "metadata.csv").write_text(
+            "file_name,sentence\n" + "".join(f'{row["path"]},"{row["sentence"]}"\n' for row in rows), encoding="utf-8")
+
+    model_dir = plan.output / "acoustic_model"
+    assert stages.train(plan, small_corpus, model_dir)["seconds"] > 0
+    assert (model_dir / "model.safetensors").is_file()
+    command = shlex.split((model_dir / "run.sh").read_text(encoding="utf-8").splitlines()[-1])
+    assert build_parser().parse_args(command[1:]).output_dir == str(plan.output)
+
+    model = stages.language_model(plan, small_corpus, real_world, model_dir, "en")
+    assert (model / "language_model" / "attrs.json").is_file()
+    assert json.loads((model / "decoding.json").read_text())["beam_width"] in (16, 32)
+    runs = stages.eval_runs(plan, small_corpus, real_world, model, "en")
+    results = stages.evaluate_all(plan, runs, SimpleNamespace(set_postfix_str=lambda text: None, update=lambda: None))
+    for run in runs:
+        assert len(list(run.folder.glob("log_*_predictions.txt"))) == 1
+        report = json.loads(next(run.folder.glob("*_eval_report.json")).read_text())
+        assert report["settings"]["decoder"] == ("greedy" if run.decoder == "greedy" else "pyctcdecode")
+    table = collect(plan, results)
+    written, read = results["en"][("cv_test", "lm")].read_text(), table["en"]["rates"][("cv_test", "lm")]
+    assert written == f"WER: {read['wer']}\nCER: {read['cer']}"
+    robust = read_robustness(stages.robustness(plan, small_corpus, model, "en"))
+    assert robust.rows[0].label == "clean" and len(robust.rows) > 8

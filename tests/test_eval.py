@@ -298,3 +298,25 @@ def test_eval_boosts_hotwords_with_beam_search_and_reports_them(random_model_dir
     settings = json.loads(next(tmp_path.glob("*_eval_report.json")).read_text())["settings"]
     assert settings["decoder"] == "pyctcdecode" and settings["lm"] is None  # no LM in the folder: beam search alone
     assert settings["hotwords"] == ["good night", "cat"] and settings["hotword_weight"] == 5.0
+
+
+def test_evaluate_as_a_function_writes_the_files_eval_py_writes(random_model_dir, audio_folder, tmp_path):
+    """`evaluation.engine.evaluate(options)` (the demo's eval step, in its process) writes the challenge's
+    result files and logs under eval.py's names, byte for byte, in the folder it is given."""
+    from robust_speech.evaluation.engine import evaluate
+    from robust_speech.evaluation.options import EvalOptions
+
+    script = tmp_path / "script"
+    script.mkdir()
+    common = ["--model_id", str(random_model_dir), "--dataset", str(audio_folder), "--config", "default", "--split",
+              "train", "--chunk_length_s", "5", "--stride_length_s", "1", "--max_eval_samples", "2"]
+    result = run_eval(script, *common, "--log_outputs", "--report", "none")
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "function" / "nested"
+    evaluated = evaluate(EvalOptions(str(random_model_dir), str(audio_folder), "default", "train", chunk_length_s=5.0,
+                                     stride_length_s=1.0, log_outputs=True, max_eval_samples=2, report="none",
+                                     output_dir=str(folder)))
+    written = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert written == {path.name: path.read_bytes() for path in script.iterdir()} and len(written) == 3
+    assert evaluated.results_file.parent == folder and evaluated.results_file.name.endswith("_default_train_eval_results.txt")
+    assert evaluated.results_file.read_text() == f"WER: {evaluated.wer}\nCER: {evaluated.cer}"

@@ -1,5 +1,6 @@
 """The fine-tuning recipe, run as users run it: the guide's flags, subprocesses, resume, DDP, 8-bit Adam."""
 
+import dataclasses
 import json
 import os
 import shlex
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_XLSR_CONFIG
+from log_records import logged
 from safetensors.torch import load_file
 
 import robust_speech.training.run as training
@@ -58,6 +60,13 @@ python run_speech_recognition_ctc.py \
 """
 
 
+@pytest.fixture
+def said():
+    """What the library logged while the test ran, line by line."""
+    with logged() as messages:
+        yield messages
+
+
 def guide_argv(dataset="./cv-corpus", model="./xls-r-300m"):
     return shlex.split(GUIDE_RUN_SH.format(dataset=dataset, model=model).replace("\\\n", " "))[2:]
 
@@ -84,9 +93,9 @@ def log_history(output_dir):
     return json.loads((Path(output_dir) / "trainer_state.json").read_text())["log_history"]
 
 
-def test_the_guides_flags_parse_unchanged():
-    printed = []
-    model_args, data_args, training_args, recipe_args = training.parse_arguments(guide_argv(), say=printed.append)
+def test_the_guides_flags_parse_unchanged(said):
+    printed = said
+    model_args, data_args, training_args, recipe_args = training.parse_arguments(guide_argv())
     assert (data_args.dataset_name, data_args.dataset_config_name, data_args.text_column_name) == ("./cv-corpus", "sv-SE",
                                                                                                    "sentence")
     assert data_args.chars_to_ignore == list(",?.!-;:\"“%‘”�—’…–")
@@ -104,11 +113,10 @@ def test_the_guides_flags_parse_unchanged():
     assert sum(line.startswith("note: --") for line in printed) >= 3  # one line per renamed flag
 
 
-def test_legacy_flag_translation_forms():
-    said = []
-    assert translate_legacy_flags(["--evaluation_strategy=epoch", "--group_by_length", "false", "--x", "1"], said.append) == [
+def test_legacy_flag_translation_forms(said):
+    assert translate_legacy_flags(["--evaluation_strategy=epoch", "--group_by_length", "false", "--x", "1"]) == [
         "--eval_strategy", "epoch", "--x", "1"]
-    assert translate_legacy_flags(["--freeze_feature_extractor", "--gradient_checkpointing=false"], said.append) == [
+    assert translate_legacy_flags(["--freeze_feature_extractor", "--gradient_checkpointing=false"]) == [
         "--freeze_feature_encoder", "true", "--activation_checkpointing", "false"]
     assert len(said) == 4
 
@@ -185,8 +193,8 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(small_corpus, tiny_co
     assert training.main(train_argv(small_corpus, tiny_config_json, straight, *common), script="test") == 0
     resumed = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
-        training.main(train_argv(small_corpus, tiny_config_json, resumed, *common), script="test",
-                      callbacks=[StopAfterSave(4)])
+        training.train(training.parse_plan(train_argv(small_corpus, tiny_config_json, resumed, *common),
+                                           callbacks=[StopAfterSave(4)]))
     assert (resumed / "checkpoint-4").is_dir() and not (resumed / "checkpoint-8").exists()
     assert training.main(train_argv(small_corpus, tiny_config_json, resumed, *common), script="test") == 0
     expected, actual = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
@@ -236,12 +244,11 @@ def test_language_code_for_the_model_card():
     assert language_code(None, "en+de") == "en"
 
 
-def test_fp16_without_cuda_trains_in_fp32_with_a_note(monkeypatch):
+def test_fp16_without_cuda_trains_in_fp32_with_a_note(monkeypatch, said):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    said = []
-    assert training.adapt_precision_flags(["--fp16", "--x", "1", "--fp16=false"], said.append) == ["--x", "1"]
+    assert training.adapt_precision_flags(["--fp16", "--x", "1", "--fp16=false"]) == ["--x", "1"]
     assert said == ["note: --fp16 needs a CUDA GPU and none is visible: training in fp32"]
-    assert training.adapt_precision_flags(["--bf16"], said.append) == ["--use_cpu", "--bf16"]
+    assert training.adapt_precision_flags(["--bf16"]) == ["--use_cpu", "--bf16"]
 
 
 def test_a_finished_model_is_not_overwritten_silently(small_corpus, tiny_config_json, tmp_path, capsys):
@@ -405,6 +412,10 @@ def test_the_model_card_says_how_to_run_the_folders_scripts_and_invents_no_link(
     assert ("`eval.py` in this folder" in body) == ("eval.py" in scripts)
     assert "--chunk_length_s 5.0 --stride_length_s 1.0" in body
     assert "`run.sh` runs `run_speech_recognition_ctc.py`, which needs the robust-speech package installed" in body
+    demo = write_model_card(tmp_path, model_name="demo", base_model=None, dataset_name=dataset, dataset_config_name="en",
+                            eval_split_name="dev", language="en", metrics={}, hyperparameters={},
+                            command="robust-speech demo --output_dir out --force", scripts=())
+    assert "`run.sh` runs `robust-speech demo`, which needs" in demo.read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -565,7 +576,72 @@ def test_the_readmes_streaming_command_parses_as_documented():
     command = section.split("```bash", 1)[1].split("```", 1)[0].replace("\\\n", " ")
     argv = shlex.split(command)
     assert argv[:2] == ["python", "run_speech_recognition_ctc.py"]
-    model_args, data_args, training_args, recipe_args = training.parse_arguments(argv[2:], say=lambda line: None)
+    model_args, data_args, training_args, recipe_args = training.parse_arguments(argv[2:])
     assert data_args.streaming and data_args.shuffle_buffer_size == 1000 and training_args.max_steps == 20000
     assert recipe_args.max_batch_duration_s == 200 and recipe_args.bucket_buffer_size == 500
     assert (data_args.dataset_name, data_args.dataset_config_name) == ("cv-corpus-XX", "sv-SE")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# train(plan): the typed entry point a Python caller (the demo) uses
+
+
+def test_train_plan_from_fields_returns_its_result_and_a_run_sh_the_script_parses_to_the_same_values(
+        small_corpus, tiny_config_json, tmp_path):
+    output_dir = tmp_path / "model"
+    model = {"model_config_json": tiny_config_json, "mask_time_prob": 0.0, "freeze_feature_encoder": False}
+    data = {"dataset_name": str(small_corpus.root), "dataset_config_name": "en", "train_split_name": "train",
+            "eval_split_name": "dev", "text_column_name": "sentence"}
+    fields = {"output_dir": str(output_dir), "do_train": True, "do_eval": True, "max_steps": 2,
+              "per_device_train_batch_size": 3, "per_device_eval_batch_size": 2, "learning_rate": 3e-3,
+              "eval_strategy": "no", "save_strategy": "no", "seed": 11, "dataloader_pin_memory": False,
+              "report_to": "none"}
+    recipe = {"augment": "gain:0.5,pitch:0.5", "augment_semitones": "-2,2"}  # a value with a leading minus
+    plan = training.plan_from_fields(model=model, data=data, training=fields, recipe=recipe)
+    result = training.train(plan)
+    assert result.output_dir == output_dir and result.steps == 2
+    assert result.train_metrics["train_samples"] == len(small_corpus.rows("en", "train"))
+    assert set(result.eval_metrics) == {"wer", "cer"}
+    assert (output_dir / "model.safetensors").is_file()
+
+    command = shlex.split((output_dir / "run.sh").read_text(encoding="utf-8").splitlines()[-1])
+    assert command[:2] == ["python", "run_speech_recognition_ctc.py"]
+    reparsed = training.parse_plan(command[2:])
+    assert reparsed.given == plan.given
+    for parsed, original in zip(reparsed.arguments, plan.arguments):
+        for name in plan.given & {field.name for field in dataclasses.fields(original)}:
+            assert getattr(parsed, name) == getattr(original, name), name
+
+
+def test_a_plan_with_a_rerun_command_writes_that_command_to_run_sh(tmp_path):
+    from robust_speech.training.model_card import write_run_script
+
+    plan = training.plan_from_fields(model={}, data={"dataset_name": "x"}, training={"output_dir": str(tmp_path)},
+                                     rerun=["robust-speech", "demo", "--output_dir", "my demo"])
+    assert plan.run_command == ["robust-speech", "demo", "--output_dir", "my demo"]
+    write_run_script(tmp_path, plan.run_command)
+    assert (tmp_path / "run.sh").read_text().splitlines()[-1] == "robust-speech demo --output_dir 'my demo'"
+
+
+def test_main_parses_once_and_hands_train_a_plan(monkeypatch, tmp_path, said):
+    plans = []
+    monkeypatch.setattr(training, "train", plans.append)
+    argv = ["--dataset_name", "x", "--output_dir", str(tmp_path), "--evaluation_strategy", "steps"]
+    assert training.main(argv, script="/somewhere/run_speech_recognition_ctc_bnb.py",
+                         defaults={"optim": training.BNB_OPTIMIZER}) == 0
+    (plan,) = plans
+    assert plan.flags == tuple(argv) and plan.script.endswith("_bnb.py")
+    assert str(plan.training.eval_strategy) in ("steps", "IntervalStrategy.STEPS")
+    assert getattr(plan.training.optim, "value", plan.training.optim) == training.BNB_OPTIMIZER
+    assert "eval_strategy" in plan.given and "optim" not in plan.given
+    assert said.count("note: --evaluation_strategy is spelled --eval_strategy since transformers 5; using "
+                      "--eval_strategy") == 1  # translated once
+    assert plan.run_command[:2] == ["python", "run_speech_recognition_ctc_bnb.py"]
+
+
+def test_the_training_script_help_says_what_it_does_with_an_example():
+    result = subprocess.run([sys.executable, str(ROOT / "run_speech_recognition_ctc.py"), "--help"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0
+    assert "Fine-tune a CTC speech recognizer" in result.stdout
+    assert "example: python run_speech_recognition_ctc.py --dataset_name=" in result.stdout

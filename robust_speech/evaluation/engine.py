@@ -2,25 +2,43 @@
 the model folder has one, then the challenge's `log_results` and our extra report.
 
 eval.py keeps the challenge's fixed parts (arguments, `normalize_text`, `log_results`) in its own file so
-participants can edit them; everything else is here.
+participants can edit them; everything else is here. `evaluate(options)` is eval.py as a function: the model
+folder's own normalizer (the rules eval.py's `normalize_text` applies) and `write_challenge_results`, which
+writes the files `log_results` writes, under the same names, byte for byte.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from robust_speech.core.errors import AudioError, ConfigurationError, output_errors
-from robust_speech.core.files import safe_filename
+from robust_speech.core.files import atomic_write, safe_filename
+from robust_speech.core.logs import LOGGER, progress_bar
 from robust_speech.data.sources import TEXT_COLUMN, load_speech_split, parse_sources
 from robust_speech.evaluation.groups import STREAM_OVER_S, LongRecording, iter_groups
 from robust_speech.evaluation.options import EvalOptions
-from robust_speech.inference.loading import load_for_inference
+from robust_speech.inference.loading import load_for_inference, resolve_model_dir
 from robust_speech.inference.transcribe import AudioProgress, long_audio_progress
 from robust_speech.lm.ngram import language_model_binary, read_lm_attrs
 from robust_speech.reports.metrics import empty_references
 from robust_speech.reports.result_files import evaluation_report, write_json
+from robust_speech.text.normalizer import model_normalizer
+
+RESULTS_SUFFIX = "_eval_results.txt"
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """One evaluated split: the challenge's figures, the file they were written to, and the JSON report."""
+
+    wer: float
+    cer: float
+    results_file: Path
+    report: dict
 
 
 def dataset_id(args) -> str:
@@ -55,6 +73,37 @@ def empty_reference_note(targets: list[str]) -> str:
             "them counts as an insertion (as jiwer counts it)")
 
 
+def evaluate(options: EvalOptions) -> EvalResult:
+    """eval.py as a function: transcribe the split and write the challenge's result files (and the logs with
+    `log_outputs`) into `options.output_dir`, the targets normalized by the rules the model was trained with."""
+    normalizer = model_normalizer(resolve_model_dir(options.model_id, options.token))
+    Path(options.output_dir).mkdir(parents=True, exist_ok=True)
+    report = run_evaluation(options, normalize_text=normalizer, log_results=write_challenge_results)
+    return EvalResult(report["wer"], report["cer"], Path(options.output_dir) / f"{dataset_id(options)}{RESULTS_SUFFIX}",
+                      report)
+
+
+def write_challenge_results(result, args: EvalOptions) -> None:
+    """What the challenge's `log_results` writes (eval.py keeps that function verbatim), in `args.output_dir`:
+    `{dataset_id}_eval_results.txt` with jiwer's WER and CER, and with `log_outputs` the numbered predictions
+    and targets."""
+    import jiwer
+
+    folder, result_id = Path(args.output_dir), dataset_id(args)
+    wer_result = jiwer.wer(list(result["target"]), list(result["prediction"]))
+    cer_result = jiwer.cer(list(result["target"]), list(result["prediction"]))
+    result_str = f"WER: {wer_result}\nCER: {cer_result}"
+    LOGGER.info(result_str)
+    with atomic_write(folder / f"{result_id}{RESULTS_SUFFIX}") as file:
+        file.write(result_str)
+    if args.log_outputs:
+        with (atomic_write(folder / f"log_{result_id}_predictions.txt") as predictions,
+              atomic_write(folder / f"log_{result_id}_targets.txt") as targets):
+            for i, (prediction, target) in enumerate(zip(result["prediction"], result["target"])):
+                predictions.write(f"{i}\n{prediction}\n")
+                targets.write(f"{i}\n{target}\n")
+
+
 def run_evaluation(args: EvalOptions, *, normalize_text: Callable[[str], str], log_results: Callable) -> dict:
     """Transcribe the split, hand predictions and normalized targets to `log_results`, write the report.
 
@@ -66,17 +115,15 @@ def run_evaluation(args: EvalOptions, *, normalize_text: Callable[[str], str], l
 
 def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log_results: Callable) -> dict:
     import datasets as hf_datasets
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     loaded = load_for_inference(args.model_id, args.load, args.decoding, args.transcription)
     model_dir, acoustic, decoder, transcriber = loaded.model_dir, loaded.acoustic, loaded.decoder, loaded.transcriber
-    transcriber.note = lambda line: print(line, file=sys.stderr, flush=True)
+    transcriber.note = LOGGER.info
     sources = parse_sources(args.dataset, args.config, args.text_column_name)
     notes: list[str] = []
     dataset = load_speech_split(sources, args.split, token=args.token, notes=notes)
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        LOGGER.info(f"note: {note}")
     total = len(dataset) if hasattr(dataset, "__len__") else None
     if total is not None and args.max_eval_samples is not None:
         total = min(total, args.max_eval_samples)
@@ -86,7 +133,7 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
     predictions: list[str] = []
     targets: list[str] = []
     audio_seconds = inference_seconds = 0.0
-    progress = tqdm(total=total, desc="eval", unit="utt", disable=None, file=sys.stderr)
+    progress = progress_bar(total=total, desc="eval", unit="utt", disable=None, file=sys.stderr)
     # Chunked, a long recording is transcribed while it is read (its chunks are the same as decoded whole).
     stream_over_s = STREAM_OVER_S if transcriber.chunking is not None and not transcriber.vad else None
     for group in iter_groups(dataset, acoustic.sampling_rate, TEXT_COLUMN, args.max_eval_samples, stream_over_s):
@@ -119,7 +166,7 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
 
     for note in (unwritable_note(targets, acoustic.processor), empty_reference_note(targets)):
         if note:
-            print(note, file=sys.stderr)
+            LOGGER.info(note)
     result = hf_datasets.Dataset.from_dict({"target": targets, "prediction": predictions})
     log_results(result, args)
 
@@ -136,7 +183,7 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
     report = evaluation_report(targets, predictions, audio_seconds=audio_seconds, inference_seconds=inference_seconds,
                                wall_seconds=time.perf_counter() - started, settings=settings)
     if (args.report or "").lower() != "none":
-        path = write_json(args.report or f"{dataset_id(args)}_eval_report.json", report)
-        print(f"report: {path} (WER 95% CI {report['wer_ci95'][0]:.4f}-{report['wer_ci95'][1]:.4f}, "
-              f"RTFx {report['rtfx']}, decoder {decoder.engine})", file=sys.stderr)
+        path = write_json(args.report or Path(args.output_dir) / f"{dataset_id(args)}_eval_report.json", report)
+        LOGGER.info(f"report: {path} (WER 95% CI {report['wer_ci95'][0]:.4f}-{report['wer_ci95'][1]:.4f}, "
+                    f"RTFx {report['rtfx']}, decoder {decoder.engine})")
     return report

@@ -52,6 +52,8 @@ class EvalOptions:
     decoding: DecoderChoice = field(default_factory=DecoderChoice)
     batch_size: int = DEFAULT_BATCH_SIZE
     vad: bool = False
+    # Where the result files go (eval.py: the working folder, as the challenge's log_results writes them).
+    output_dir: str = "."
 
     @property
     def token(self):

@@ -23,6 +23,7 @@ import numpy as np
 from robust_speech.audio import codecs
 from robust_speech.audio.effects import NOISE_COLORS, add_babble, add_noise, add_reverb, band_limit, change_speed
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.logs import progress_bar
 from robust_speech.data.sources import TEXT_COLUMN
 from robust_speech.evaluation.groups import iter_groups, load_split
 from robust_speech.evaluation.options import (
@@ -172,8 +173,6 @@ def measure_robustness(transcriber, dataset, conditions: Sequence[Condition], no
                        noise_color: str = "pink", max_samples: int | None = None,
                        progress: bool = True) -> list[ConditionResult]:
     """WER/CER of `transcriber` on `dataset` under each condition (targets normalized by `normalize`)."""
-    from tqdm.auto import tqdm
-
     if noise_color not in NOISE_COLORS:
         raise ConfigurationError(f"--noise_color {noise_color}: choose from {', '.join(NOISE_COLORS)}")
     rate = transcriber.acoustic.sampling_rate
@@ -182,8 +181,8 @@ def measure_robustness(transcriber, dataset, conditions: Sequence[Condition], no
     total = len(dataset) if hasattr(dataset, "__len__") else None
     if total is not None and max_samples is not None:
         total = min(total, max_samples)
-    bar = tqdm(total=None if total is None else total * len(conditions), desc="robustness", unit="utt",
-               disable=None if progress else True, file=sys.stderr)
+    bar = progress_bar(total=None if total is None else total * len(conditions), desc="robustness", unit="utt",
+                       disable=None if progress else True, file=sys.stderr)
     pool: list[tuple[int, np.ndarray]] = []  # the babble talkers: the split's first utterances
     for group in iter_groups(dataset, rate, TEXT_COLUMN, max_samples):
         pool.extend((index, audio) for index, audio, _text in group[: BABBLE_POOL - len(pool)])

@@ -17,6 +17,7 @@ import torch
 from accelerate.utils import get_int_from_env
 
 from robust_speech.core.errors import RobustSpeechError
+from robust_speech.core.logs import LOGGER
 
 # Where torchrun, accelerate launch and the MPI launchers put the number of processes they started.
 WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -30,7 +31,7 @@ def accelerator_visible() -> bool:
     return torch.cuda.is_available()
 
 
-def cpu_data_parallel_flags(argv: Sequence[str], say=print) -> list[str]:
+def cpu_data_parallel_flags(argv: Sequence[str], say=LOGGER.info) -> list[str]:
     """`argv` plus `--use_cpu` for a multi-process launch on a machine without an accelerator, so that the
     processes train one model data-parallel over gloo (see the module's docstring)."""
     argv = list(argv)

@@ -1,8 +1,8 @@
 """Each training example's input features, computed once and kept in memory across epochs.
 
 A filterbank model's feature extractor (SeamlessM4T's, which w2v-BERT uses) computes its fbank in numpy, one
-clip at a time: about 40 ms of a batch of eight 3-second clips on a 2-core CPU, a fifth of a small model's
-training step (measured for `make demo`). Without augmentation an example's features are the same in every
+clip at a time, a sizeable part of a small model's training step on a CPU (benchmarks/results/demo_history.md
+has the measurement). Without augmentation an example's features are the same in every
 epoch, so they are computed once, and each batch is only padded, by the extractor's own `pad`: the batch is
 the one the extractor would have built, bit for bit (tests/test_batching.py checks both extractor families).
 
@@ -84,8 +84,8 @@ class FeatureCache:
         context = multiprocessing.get_context("fork")  # the extractor is inherited, not pickled per task
         global _WARM_EXTRACTOR
         _WARM_EXTRACTOR = self.extractor
-        # One BLAS thread per worker: with the library's default (a thread per core in each worker) the warm-up
-        # of `make demo` took 144 s, not ~40 (core/threads.py).
+        # One BLAS thread per worker: the library's default (a thread per core in each worker) oversubscribes the
+        # cores and made the demo's warm-up several times slower (core/threads.py; benchmarks/results/demo_history.md).
         with context.Pool(workers, initializer=one_native_thread) as pool:
             for key, example in pool.imap(_warm_one, audios, chunksize=16):
                 if key in self._features:
@@ -110,6 +110,6 @@ def _key(audio: np.ndarray) -> bytes:
 
 
 def _extract(extractor, audio: np.ndarray) -> dict[str, np.ndarray]:
-    with fast_spectrograms(extractor):  # the library's features, bit for bit, 4x sooner (audio/fbank.py)
+    with fast_spectrograms(extractor):  # the library's features, bit for bit, computed faster (audio/fbank.py)
         computed = extractor(audio, sampling_rate=extractor.sampling_rate, return_tensors="np", return_attention_mask=True)
     return {name: np.asarray(values)[0] for name, values in computed.items()}

@@ -2,12 +2,14 @@
 
 Users paste the guide's `run.sh`; `TrainingArguments` in transformers 5 rejects `--evaluation_strategy`,
 `--group_by_length` and friends. The command line is rewritten to today's names before parsing, with one
-printed line per renamed flag, so the old command trains exactly as it used to.
+logged line per renamed flag, so the old command trains exactly as it used to.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
+
+from robust_speech.core.logs import LOGGER
 
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n"}
@@ -19,8 +21,8 @@ RENAMED_BOOLEANS = {
 }
 
 
-def translate_legacy_flags(argv: Sequence[str], say: Callable[[str], None] = print) -> list[str]:
-    """`argv` with the guide's old spellings replaced by transformers 5's; each replacement is announced once."""
+def translate_legacy_flags(argv: Sequence[str]) -> list[str]:
+    """`argv` with the guide's old spellings replaced by transformers 5's; each replacement is logged once."""
     out: list[str] = []
     announced: set[str] = set()
     args = list(argv)
@@ -29,7 +31,7 @@ def translate_legacy_flags(argv: Sequence[str], say: Callable[[str], None] = pri
     def announce(old: str, new: str) -> None:
         if old not in announced:
             announced.add(old)
-            say(f"note: {old} is spelled {new} since transformers 5; using {new}")
+            LOGGER.info(f"note: {old} is spelled {new} since transformers 5; using {new}")
 
     while index < len(args):
         arg = args[index]

@@ -40,11 +40,12 @@ def language_code(language: str | None, dataset_config_name: str | None) -> str 
     return None
 
 
-def write_run_script(output_dir: str | os.PathLike, script: str, argv: Sequence[str]) -> Path:
-    """`run.sh`: the command exactly as typed (before any flag translation), runnable from the folder."""
+def write_run_script(output_dir: str | os.PathLike, command: Sequence[str]) -> Path:
+    """`run.sh`: the command that trains this model again (as typed, before any flag translation), shell-quoted
+    and runnable from the folder; token values are read from $HF_TOKEN."""
     path = Path(output_dir) / RUN_SCRIPT
-    command = " ".join(_quoted_without_tokens(["python", os.path.basename(script), *argv]))
-    path.write_text(f"#!/usr/bin/env bash\n# The command that trained this model.\n{command}\n", encoding="utf-8")
+    path.write_text(f"#!/usr/bin/env bash\n# The command that trained this model.\n{' '.join(_quoted_without_tokens(command))}\n",
+                    encoding="utf-8")
     path.chmod(0o755)
     return path
 
@@ -146,7 +147,7 @@ The exact command is in `run.sh`:
 |---|---|
 {rows}
 
-{_training_requirements(scripts)}
+{_training_requirements(scripts, command)}
 """ + ("\n## Notes\n\n" + "\n".join(f"- {note}" for note in notes) + "\n" if notes else "")
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
     path = Path(output_dir) / MODEL_CARD
@@ -179,7 +180,11 @@ recordings (the challenge's real-world data) add `{LONG_FORM_CHUNKING}`.
 """
 
 
-def _training_requirements(scripts: Sequence[str]) -> str:
-    script = next((name for name in scripts if name != "eval.py"), "run_speech_recognition_ctc.py")
-    return (f"`run.sh` runs `{script}`, which needs the robust-speech package installed (`pip install .` in a "
+def _training_requirements(scripts: Sequence[str], command: str) -> str:
+    words = command.split()
+    if words and words[0] != "python":  # another program retrains the model (the demo's verb)
+        program = " ".join(words[:2])
+    else:
+        program = next((name for name in scripts if name != "eval.py"), "run_speech_recognition_ctc.py")
+    return (f"`run.sh` runs `{program}`, which needs the robust-speech package installed (`pip install .` in a "
             "checkout of robust-speech, with its requirements); run it from this folder.")

@@ -22,6 +22,7 @@ import numpy as np
 from datasets.fingerprint import Hasher
 
 from robust_speech.audio.augment import Augmenter, AugmentOptions, parse_kinds, parse_range, summarize
+from robust_speech.core.logs import LOGGER
 from robust_speech.core.threads import one_native_thread
 from robust_speech.data.preprocess import DURATION_COLUMN
 from robust_speech.data.sources import AUDIO_COLUMN
@@ -53,7 +54,7 @@ def augment_options(recipe_args: RecipeArguments, seed: int, sampling_rate: int)
 
 
 def render_copies(dataset: datasets.Dataset, augmenter: Augmenter, copies: int, *, num_workers: int | None = None,
-                  log=print) -> datasets.Dataset:
+                  log=LOGGER.info) -> datasets.Dataset:
     """`dataset` followed by `copies` degraded renderings of it (durations updated: speed changes them)."""
     if copies <= 0:
         return dataset
@@ -93,10 +94,10 @@ def _render_batch(batch: dict, indices: list[int], *, augmenter: Augmenter, copy
                   talkers: list[tuple[int, np.ndarray]], in_worker: bool = False) -> dict:
     audios = [np.asarray(audio["array"], dtype=np.float32) for audio in batch[AUDIO_COLUMN]]
     rendered, applied = [], []
-    # Workers share the cores: one BLAS thread each (core/threads.py). On 2 cores the demo's rendering took
-    # 164 s either way (its costly conditions, pitch and the codecs, are single-threaded C++); on a 16-core
-    # machine each of 16 workers would otherwise start 16 BLAS threads for any numpy product a condition
-    # runs. The limit is lifted after the batch, in case datasets runs the function in the main process.
+    # Workers share the cores: one BLAS thread each (core/threads.py). The costly conditions (pitch, the codecs)
+    # are single-threaded C++, but on a 16-core machine each of 16 workers would otherwise start 16 BLAS threads
+    # for any numpy product a condition runs. The limit is lifted after the batch, in case datasets runs the
+    # function in the main process.
     with one_native_thread() if in_worker else nullcontext():
         for index, audio in zip(indices, audios):
             others = [talker for other, talker in talkers if other != index]  # never over itself
