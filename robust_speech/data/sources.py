@@ -62,6 +62,21 @@ class DatasetUnavailableError(ConfigurationError):
 
 
 @dataclass(frozen=True)
+class SourceFlags:
+    """How the command at hand spells the data flags, so that a message names a flag it has (None: it has none;
+    eval.py keeps the challenge's `--dataset/--config` and reads the column named `audio`)."""
+
+    dataset: str = "--dataset_name"
+    config: str = "--dataset_config_name"
+    text_column: str | None = "--text_column_name"
+    audio_column: str | None = "--audio_column_name"
+
+
+TRAINING_FLAGS = SourceFlags()
+EVAL_FLAGS = SourceFlags(dataset="--dataset", config="--config", audio_column=None)
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """One dataset to read: a Hub id or a local path, its config, and the text/audio columns to use."""
 
@@ -69,6 +84,7 @@ class SourceSpec:
     config: str | None = None
     text_column: str | None = None
     audio_column: str = AUDIO_COLUMN
+    flags: SourceFlags = TRAINING_FLAGS
 
     def label(self, split: str) -> str:
         return f"{self.name}{'/' + self.config if self.config else ''}:{split}"
@@ -86,33 +102,34 @@ def parse_sources(
     dataset_config_name: str | None = None,
     text_column_name: str | None = None,
     audio_column_name: str = AUDIO_COLUMN,
+    flags: SourceFlags = TRAINING_FLAGS,
 ) -> list[SourceSpec]:
-    """The sources named by `+`-joined flags; a single value is shared by every source."""
+    """The sources named by `+`-joined flags (spelled as `flags` says); a single value is shared by every source."""
     if not dataset_name:
-        raise ConfigurationError("--dataset_name is required (a Hub dataset id or a local folder/file)")
+        raise ConfigurationError(f"{flags.dataset} is required (a Hub dataset id or a local folder/file)")
     # A local path that contains "+" is one source, not two.
     names = [dataset_name] if os.path.exists(os.path.expanduser(dataset_name)) else split_plus(dataset_name)
     configs = split_plus(dataset_config_name)
     texts = split_plus(text_column_name)
     audios = split_plus(audio_column_name)
-    flags = {"--dataset_name": names, "--dataset_config_name": configs, "--text_column_name": texts,
-             "--audio_column_name": audios}
-    longest = max(flags, key=lambda flag: len(flags[flag]))
-    count = len(flags[longest])
-    for flag, values in flags.items():
+    parts = {flags.dataset: names, flags.config: configs, flags.text_column or "the transcript column": texts,
+             flags.audio_column or "the audio column": audios}
+    longest = max(parts, key=lambda flag: len(parts[flag]))
+    count = len(parts[longest])
+    for flag, values in parts.items():
         if len(values) not in (1, count):
             raise ConfigurationError(
                 f"{flag} has {len(values)} '+'-joined parts but {longest} has {count}: give one value for all "
                 "datasets or one per dataset"
             )
     if any(name is None for name in names):
-        raise ConfigurationError(f"--dataset_name {dataset_name!r} has an empty part between '+' signs")
+        raise ConfigurationError(f"{flags.dataset} {dataset_name!r} has an empty part between '+' signs")
 
     def pick(values, index):
         return values[0] if len(values) == 1 else values[index]
 
     return [
-        SourceSpec(pick(names, i), pick(configs, i), pick(texts, i), pick(audios, i) or AUDIO_COLUMN)
+        SourceSpec(pick(names, i), pick(configs, i), pick(texts, i), pick(audios, i) or AUDIO_COLUMN, flags)
         for i in range(count)
     ]
 
@@ -366,8 +383,9 @@ def _canonical(dataset: SpeechDataset, source: SourceSpec, split: str, notes: li
     columns = _columns(dataset)
     if source.audio_column not in columns:
         raise ConfigurationError(
-            f"{source.label(split)} has no audio column {source.audio_column!r}; pass --audio_column_name "
-            f"(columns: {', '.join(columns)})"
+            f"{source.label(split)} has no audio column {source.audio_column!r}; "
+            + (f"pass {source.flags.audio_column} " if source.flags.audio_column else "rename its audio column 'audio' ")
+            + f"(columns: {', '.join(columns)})"
         )
     text_column = _text_column(columns, source, split, notes)
     streamed = isinstance(dataset, datasets.IterableDataset)
@@ -406,5 +424,6 @@ def _text_column(columns: list[str], source: SourceSpec, split: str, notes: list
                 return candidate
     wanted = source.text_column or " or ".join(TEXT_COLUMN_CANDIDATES)
     raise ConfigurationError(
-        f"{source.label(split)} has no transcript column {wanted!r}; pass --text_column_name (columns: {', '.join(columns)})"
+        f"{source.label(split)} has no transcript column {wanted!r}; pass {source.flags.text_column} "
+        f"(columns: {', '.join(columns)})"
     )

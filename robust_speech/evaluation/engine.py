@@ -18,7 +18,7 @@ from typing import Callable
 from robust_speech.core.errors import AudioError, ConfigurationError, output_errors
 from robust_speech.core.files import atomic_write, safe_filename
 from robust_speech.core.logs import LOGGER, progress_bar
-from robust_speech.data.sources import TEXT_COLUMN, load_speech_split, parse_sources
+from robust_speech.data.sources import EVAL_FLAGS, TEXT_COLUMN, load_speech_split, parse_sources
 from robust_speech.evaluation.groups import STREAM_OVER_S, LongRecording, iter_groups
 from robust_speech.evaluation.options import EvalOptions
 from robust_speech.inference.loading import load_for_inference, resolve_model_dir
@@ -119,7 +119,7 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
     loaded = load_for_inference(args.model_id, args.load, args.decoding, args.transcription)
     model_dir, acoustic, decoder, transcriber = loaded.model_dir, loaded.acoustic, loaded.decoder, loaded.transcriber
     transcriber.note = LOGGER.info
-    sources = parse_sources(args.dataset, args.config, args.text_column_name)
+    sources = parse_sources(args.dataset, args.config, args.text_column_name, flags=EVAL_FLAGS)
     notes: list[str] = []
     dataset = load_speech_split(sources, args.split, token=args.token, notes=notes)
     for note in notes:

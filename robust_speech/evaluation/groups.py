@@ -16,12 +16,14 @@ import numpy as np
 from robust_speech.audio.decode import AudioSource, audio_info, stream_audio
 from robust_speech.core.errors import AudioError
 from robust_speech.data.preprocess import decode_audio
-from robust_speech.data.sources import AUDIO_COLUMN, TEXT_COLUMN, load_speech_split, parse_sources
+from robust_speech.data.sources import AUDIO_COLUMN, EVAL_FLAGS, TEXT_COLUMN, load_speech_split, parse_sources
 from robust_speech.evaluation.options import EvalSplit
 
 
 def load_split(split: EvalSplit, token: str | bool | None = None, notes: list[str] | None = None):
-    return load_speech_split(parse_sources(split.dataset, split.config, split.text_column_name), split.split,
+    # eval.py's spelling: the verbs that read a split this way (tune-lm, robustness) accept it too.
+    sources = parse_sources(split.dataset, split.config, split.text_column_name, flags=EVAL_FLAGS)
+    return load_speech_split(sources, split.split,
                              token=token, notes=notes)
 
 
