@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES = {
     "reports/metrics.py": ["tests/test_metrics.py", "tests/test_bootstrap_confidence.py", "tests/test_metric_contracts.py"],
     "inference/chunking.py": ["tests/reliability/test_properties.py", "tests/test_chunk_plans.py"],
-    "text/normalizer.py": ["tests/test_text.py", "tests/test_casing_languages.py", "tests/reliability/test_properties.py"],
+    "text/normalizer.py": ["tests/test_text.py", "tests/test_casing_languages.py", "tests/test_normalizer_settings.py",
+                           "tests/reliability/test_properties.py"],
     "inference/decoding.py": ["tests/test_lm.py", "tests/test_lm_weights.py"],
     "data/preprocess.py": ["tests/test_preprocess.py", "tests/test_ctc_frame_filter.py"],
     "data/leakage.py": ["tests/test_leakage.py"],
