@@ -9,7 +9,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: setup system-deps lint test test-slow test-all test-container test-multinode image demo bench clean
+.PHONY: setup system-deps lint test mutate test-slow test-all test-container test-multinode image demo bench clean
 
 setup: system-deps $(STAMP)
 
@@ -58,6 +58,14 @@ test-container: setup
 
 demo: setup
 	$(BIN)/robust-speech demo --output_dir demo_output
+
+# Mutation testing (mutmut 3, not part of `make test`): each module whose bugs change a user's numbers, against
+# the tests that cover it (scripts/mutate.py lists them); MODULE=reports/metrics.py runs one, MUTATE_CHILDREN=N
+# mutants at once. Minutes per module on 2 cores; results in benchmarks/results/mutation.md.
+MODULE ?=
+MUTATE_CHILDREN ?= 2
+mutate: setup
+	$(TEST_ENV) $(BIN)/python scripts/mutate.py $(MODULE) --children $(MUTATE_CHILDREN)
 
 # Speed and memory ratios against the reference, measured side by side; writes benchmarks/results/.
 bench: setup

@@ -21,17 +21,35 @@ def run_command(command, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([str(part) for part in command], cwd=cwd, capture_output=True, text=True, env=_environment())
 
 
+# Runs the measured command as its child and writes the child's rusage peak: a process's ru_maxrss includes the
+# address space it was forked from (Linux keeps the high-water mark across exec), so a command forked straight
+# from pytest would be charged for everything the test session holds.
+_MEASURING_LAUNCHER = """
+import os, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+_pid, status, usage = os.wait4(process.pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
 def run_measured(command, cwd=None) -> tuple[subprocess.CompletedProcess, int]:
-    """`command` and the peak resident memory (bytes) of that process alone, from its own rusage."""
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        process = subprocess.Popen([str(part) for part in command], cwd=cwd, stdout=stdout, stderr=stderr,
-                                   stdin=subprocess.DEVNULL, env=_environment())
-        _pid, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+    """`command` and the peak resident memory (bytes) of that process alone, from its own rusage.
+
+    The figure is the same whatever the calling process holds (a launcher of a few MiB starts it)."""
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr, \
+            tempfile.TemporaryDirectory() as scratch:
+        measured = Path(scratch) / "rusage"
+        args = [str(part) for part in command]
+        launcher = subprocess.run([sys.executable, "-I", "-c", _MEASURING_LAUNCHER, measured, *args], cwd=cwd,
+                                  stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=_environment())
         stdout.seek(0)
         stderr.seek(0)
-        result = subprocess.CompletedProcess(process.args, process.returncode, stdout.read(), stderr.read())
-    return result, usage.ru_maxrss * 1024  # Linux reports KiB
+        if launcher.returncode != 0 or not measured.is_file():
+            raise RuntimeError(f"the measuring launcher failed ({launcher.returncode}): {stderr.read()}")
+        returncode, maxrss = map(int, measured.read_text().split())
+        result = subprocess.CompletedProcess(args, returncode, stdout.read(), stderr.read())
+    return result, maxrss * 1024  # Linux reports KiB
 
 
 def run_eval(cwd: Path, *args) -> subprocess.CompletedProcess:
