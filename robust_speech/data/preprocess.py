@@ -51,8 +51,11 @@ REASON_TOO_SHORT = "too short"
 REASON_TOO_LONG = "too long"
 REASON_SILENT = "silent audio"
 
-# wav2vec2, XLS-R, HuBERT and w2v-BERT all emit one CTC frame per 20 ms of audio.
+# wav2vec2, XLS-R, HuBERT and w2v-BERT all emit one CTC frame per 20 ms of audio after a first frame that needs
+# more: 25 ms for wav2vec2's convolutional encoder (its receptive field), 35 ms for w2v-BERT (two stacked 25 ms
+# filterbank frames 10 ms apart). Counting from 35 ms never credits a clip with a frame its encoder lacks.
 CTC_FRAME_SECONDS = 0.02
+CTC_FIRST_FRAME_SECONDS = 0.035
 # A clip whose loudest sample stays below -60 dBFS holds nothing a transcript could describe (a dead
 # microphone, a muted recording). Clipped clips are kept: the speech in them is still intelligible.
 SILENCE_PEAK = 10 ** (-60 / 20)
@@ -238,7 +241,7 @@ def decode_example(audio, sentence, source, index, *, options: PreprocessOptions
         return skip(REASON_TOO_SHORT, f"{duration:.2f} s < {options.min_duration_s} s")
     if options.max_duration_s is not None and duration > options.max_duration_s:
         return skip(REASON_TOO_LONG, f"{duration:.2f} s > {options.max_duration_s} s")
-    frames = int(array.size // round(options.sampling_rate * CTC_FRAME_SECONDS))
+    frames = ctc_frames(array.size, options.sampling_rate)
     needed = ctc_frames_needed(result[TEXT_COLUMN])
     if frames < needed:
         # CTC cannot align it: its loss is infinite (zeroed by ctc_zero_infinity), so it would teach nothing.
@@ -249,6 +252,13 @@ def decode_example(audio, sentence, source, index, *, options: PreprocessOptions
     result[AUDIO_COLUMN]["array"] = array
     result[AUDIO_HASH_COLUMN] = audio_fingerprint(array)
     return result
+
+
+def ctc_frames(samples: int, sampling_rate: int) -> int:
+    """The CTC frames every supported encoder emits for `samples` at least (one per 20 ms after the first)."""
+    hop = round(sampling_rate * CTC_FRAME_SECONDS)
+    first = round(sampling_rate * CTC_FIRST_FRAME_SECONDS)
+    return 0 if samples < first else (samples - first) // hop + 1
 
 
 def ctc_frames_needed(text: str) -> int:
