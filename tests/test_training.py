@@ -570,16 +570,16 @@ def test_streaming_in_several_processes_is_one_line():
                                  RecipeArguments(bucket_buffer_size=0))
 
 
-def test_the_readmes_streaming_command_parses_as_documented():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Train on a corpus bigger than the disk", 1)[1]
+def test_the_docs_streaming_command_parses_as_documented():
+    page = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    section = page.split("## Train on a corpus bigger than the disk", 1)[1]
     command = section.split("```bash", 1)[1].split("```", 1)[0].replace("\\\n", " ")
     argv = shlex.split(command)
     assert argv[:2] == ["python", "run_speech_recognition_ctc.py"]
     model_args, data_args, training_args, recipe_args = training.parse_arguments(argv[2:])
     assert data_args.streaming and data_args.shuffle_buffer_size == 1000 and training_args.max_steps == 20000
     assert recipe_args.max_batch_duration_s == 200 and recipe_args.bucket_buffer_size == 500
-    assert (data_args.dataset_name, data_args.dataset_config_name) == ("cv-corpus-XX", "sv-SE")
+    assert (data_args.dataset_name, data_args.dataset_config_name) == ("cv-corpus-8.0-2022-01-19", "sv-SE")
 
 
 # ---------------------------------------------------------------------------------------------------------
