@@ -8,6 +8,7 @@ from pathlib import Path
 
 from robust_speech.cli.arguments import add_decoder_arguments, add_model_id_argument, decoder_choice, load_options
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.paths import WORKING_DIRECTORY
 from robust_speech.inference.options import TRANSCRIBE_CHUNK_S
 
 NAME = "transcribe"
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                    "(or Hub id); long files are chunked (or cut at pauses with --vad).")
     parser.add_argument("files", nargs="+", help="audio files (any format, rate, channels)")
     add_model_id_argument(parser)
-    parser.add_argument("--output_dir", default=".", help="where the transcript files are written")
+    parser.add_argument("--output_dir", default=WORKING_DIRECTORY, help="where the transcript files are written")
     parser.add_argument("--format", default=ALL_FORMATS, help=f"comma-separated: {','.join(FORMATS)}, or {ALL_FORMATS}")
     parser.add_argument("--chunk_length_s", type=float, default=None,
                         help=f"chunk length in seconds (unset: {TRANSCRIBE_CHUNK_S:g}; with --vad: none)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from robust_speech.core.paths import WORKING_DIRECTORY
 from robust_speech.inference.options import DEFAULT_BATCH_SIZE, DecoderChoice, LoadOptions, TranscriberOptions
 
 # The split tune-lm tunes on unless told (a dev set: tuning on the test set would flatter its score).
@@ -53,7 +54,7 @@ class EvalOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     vad: bool = False
     # Where the result files go (eval.py: the working folder, as the challenge's log_results writes them).
-    output_dir: str = "."
+    output_dir: str = WORKING_DIRECTORY
 
     @property
     def token(self):
