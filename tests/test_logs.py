@@ -58,3 +58,37 @@ def test_a_progress_bar_on_a_terminal_keeps_tqdms_refresh():
     bar = logs.progress_bar(range(3), file=Terminal())
     assert bar.mininterval < logs.FILE_REFRESH_S
     bar.close()
+
+
+def test_datasets_bars_are_off_in_a_log_file_and_restored_after(monkeypatch):
+    import datasets
+    from datasets.utils import are_progress_bars_disabled
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_DISABLE_PROGRESS_BARS", None)
+    monkeypatch.setattr(logs, "is_terminal", lambda stream=None: False)
+    assert not are_progress_bars_disabled()
+    with logs.datasets_bars_on_terminals_only():
+        assert are_progress_bars_disabled()
+    assert not are_progress_bars_disabled()
+    monkeypatch.setattr(logs, "is_terminal", lambda stream=None: True)
+    with logs.datasets_bars_on_terminals_only():
+        assert not are_progress_bars_disabled()
+
+
+def test_rendered_copies_draw_no_datasets_bar_into_a_log_file(tmp_path, monkeypatch):
+    import datasets
+    from datasets.utils import are_progress_bars_disabled
+
+    from robust_speech.audio.augment import Augmenter, AugmentOptions
+    from robust_speech.training import multi_condition
+
+    monkeypatch.setenv("ROBUST_SPEECH_CACHE", str(tmp_path))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_DISABLE_PROGRESS_BARS", None)
+    monkeypatch.setattr(logs, "is_terminal", lambda stream=None: False)
+    rendering, render = [], multi_condition._render_copy
+    monkeypatch.setattr(multi_condition, "_render_copy",
+                        lambda *args: rendering.append(are_progress_bars_disabled()) or render(*args))
+    audio = [{"array": [0.1] * 1600, "sampling_rate": 16000, "path": "clip.wav"}]
+    dataset = datasets.Dataset.from_dict({"audio": audio, "sentence": ["a"], "duration": [0.1]})
+    rendered = multi_condition.render_copies(dataset, Augmenter(AugmentOptions({"gain": 1.0})), 1, log=lambda line: None)
+    assert len(rendered) == 2 and rendering == [True] and not are_progress_bars_disabled()

@@ -137,7 +137,7 @@ def test_datasets_own_decoding_bar_is_drawn_on_a_terminal_only(tmp_path, monkeyp
     """A job log would keep every frame of datasets' map bar; the speed line says the same once at the end."""
     from datasets.utils import are_progress_bars_disabled
 
-    from robust_speech.data import preprocess
+    from robust_speech.core import logs
 
     folder = make_folder(tmp_path / "data", {"a.wav": (0.5, "one"), "b.wav": (0.5, "two")})
     dataset = load_speech_split(parse_sources(str(folder)), "train")
@@ -146,6 +146,6 @@ def test_datasets_own_decoding_bar_is_drawn_on_a_terminal_only(tmp_path, monkeyp
     preprocess_split(dataset, "train", options, SkipLog(), cache_dir=tmp_path / "file")
     assert "decoding train audio" not in capsys.readouterr().err  # stderr is pytest's capture: not a terminal
     assert not are_progress_bars_disabled()  # datasets' setting is as it was
-    monkeypatch.setattr(preprocess, "is_terminal", lambda stream=None: True)
+    monkeypatch.setattr(logs, "is_terminal", lambda stream=None: True)
     preprocess_split(dataset, "train", options, SkipLog(), cache_dir=tmp_path / "terminal")
     assert "decoding train audio" in capsys.readouterr().err

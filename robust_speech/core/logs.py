@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import contextmanager
 
 LOGGER_NAME = "robust_speech"
 LOGGER = logging.getLogger(LOGGER_NAME)
@@ -78,3 +79,25 @@ def _is_terminal(stream) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+@contextmanager
+def datasets_bars_on_terminals_only():
+    """datasets' own bar during `map`, where standard error is a terminal; elsewhere (a job log, `nohup`) none.
+
+    Its bar refreshes several times a second and a file keeps every frame; the caller's own summary line (a
+    split's speed, the rendered copies') says the same at the end. `HF_DATASETS_DISABLE_PROGRESS_BARS=0` keeps
+    the bar wherever it goes.
+    """
+    import datasets
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    forced_on = datasets.config.HF_DATASETS_DISABLE_PROGRESS_BARS is False
+    if is_terminal() or forced_on or are_progress_bars_disabled():
+        yield
+        return
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        enable_progress_bars()

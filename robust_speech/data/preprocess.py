@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from datasets.fingerprint import Hasher
 
 from robust_speech.audio.decode import TARGET_SAMPLING_RATE, audio_info, load_audio, resample
 from robust_speech.core.errors import AudioError
-from robust_speech.core.logs import is_terminal
+from robust_speech.core.logs import datasets_bars_on_terminals_only
 from robust_speech.data.skips import SKIPPED_FILE, SkipAppender, SkipLog
 from robust_speech.data.sources import AUDIO_COLUMN, SOURCE_COLUMN, TEXT_COLUMN, SpeechDataset
 from robust_speech.text.normalizer import TextNormalizer
@@ -143,7 +142,7 @@ def preprocess_split(
     cache_file = _cache_file(dataset, fingerprint, cache_dir)
     from_cache = not overwrite_cache and _cache_exists(cache_file, workers)
     started = time.perf_counter()
-    with _datasets_bars_on_terminals_only():
+    with datasets_bars_on_terminals_only():
         decoded = dataset.map(
             decode_example,
             with_indices=True,
@@ -171,26 +170,6 @@ def preprocess_split(
         decoded = decoded.select(keep)
     decoded = decoded.remove_columns([SKIP_REASON_COLUMN, SKIP_DETAIL_COLUMN])
     return PreparedSplit(decoded, len(dataset), len(keep), seconds, from_cache, workers)
-
-
-@contextmanager
-def _datasets_bars_on_terminals_only():
-    """datasets' own bar during `map`, where standard error is a terminal; elsewhere (a job log, `nohup`) none.
-
-    Its bar refreshes several times a second and a file keeps every frame; the split's speed line says the same
-    at the end in one line. `HF_DATASETS_DISABLE_PROGRESS_BARS=0` keeps the bar wherever it goes.
-    """
-    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-
-    forced_on = datasets.config.HF_DATASETS_DISABLE_PROGRESS_BARS is False
-    if is_terminal() or forced_on or are_progress_bars_disabled():
-        yield
-        return
-    disable_progress_bars()
-    try:
-        yield
-    finally:
-        enable_progress_bars()
 
 
 def decode_example(audio, sentence, source, index, *, options: PreprocessOptions) -> dict:

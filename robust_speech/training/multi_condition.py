@@ -22,7 +22,7 @@ import numpy as np
 from datasets.fingerprint import Hasher
 
 from robust_speech.audio.augment import Augmenter, AugmentOptions, parse_kinds, parse_range, summarize
-from robust_speech.core.logs import LOGGER
+from robust_speech.core.logs import LOGGER, datasets_bars_on_terminals_only
 from robust_speech.core.threads import one_native_thread
 from robust_speech.data.preprocess import DURATION_COLUMN
 from robust_speech.data.sources import AUDIO_COLUMN
@@ -68,19 +68,26 @@ def render_copies(dataset: datasets.Dataset, augmenter: Augmenter, copies: int, 
     for copy in range(1, copies + 1):
         fingerprint = Hasher.hash([dataset._fingerprint, RENDER_VERSION, augmenter.options, copy])
         cache_file = _cache_file(dataset, fingerprint)
-        rendered = base.with_format("numpy").map(
-            _render_batch, batched=True, batch_size=RENDER_BATCH_SIZE, with_indices=True,
-            fn_kwargs={"augmenter": augmenter, "copy": copy, "talkers": talkers, "in_worker": workers > 1},
-            features=features,
-            num_proc=workers if workers > 1 else None, new_fingerprint=fingerprint,
-            cache_file_name=os.fspath(cache_file) if cache_file else None,
-            desc=f"rendering degraded copy {copy}/{copies}",
-        ).with_format(None)
+        with datasets_bars_on_terminals_only():
+            rendered = _render_copy(base, copy, copies, augmenter, talkers, workers, features, fingerprint, cache_file)
         counts.update(kind for applied in rendered[APPLIED_COLUMN] for kind in applied.split(",") if kind)
         parts.append(rendered)
     log(f"multi-condition: {copies} degraded cop{'y' if copies == 1 else 'ies'} of {len(dataset)} training examples "
         f"rendered or read back in {time.perf_counter() - started:.1f} s; {summarize(counts, copies * len(dataset))}")
     return datasets.concatenate_datasets(parts)
+
+
+def _render_copy(base: datasets.Dataset, copy: int, copies: int, augmenter: Augmenter, talkers, workers: int, features,
+                 fingerprint: str, cache_file) -> datasets.Dataset:
+    """Degraded copy number `copy` of `base`, rendered by `workers` processes (or read back from its cache file)."""
+    return base.with_format("numpy").map(
+        _render_batch, batched=True, batch_size=RENDER_BATCH_SIZE, with_indices=True,
+        fn_kwargs={"augmenter": augmenter, "copy": copy, "talkers": talkers, "in_worker": workers > 1},
+        features=features,
+        num_proc=workers if workers > 1 else None, new_fingerprint=fingerprint,
+        cache_file_name=os.fspath(cache_file) if cache_file else None,
+        desc=f"rendering degraded copy {copy}/{copies}",
+    ).with_format(None)
 
 
 def babble_pool(dataset: datasets.Dataset, seed: int) -> list[tuple[int, np.ndarray]]:
