@@ -233,22 +233,6 @@ def _bar():
     return SimpleNamespace(set_postfix_str=lambda text: None, update=lambda: None)
 
 
-def test_a_stage_runs_when_its_marker_is_missing_or_forced_and_says_when_it_is_reused(tmp_path, capsys):
-    from robust_speech.core.logs import configure_logging
-    from robust_speech.demo.pipeline import _stage
-
-    configure_logging()  # the stage note is a logged line: shown once logging is configured, as the demo verb does
-    marker = tmp_path / "stage" / "done.json"
-    assert _stage("training", marker, force=False)
-    assert capsys.readouterr().out == ""
-    marker.parent.mkdir()
-    marker.write_text("{}", encoding="utf-8")
-    assert not _stage("training", marker, force=False)
-    assert capsys.readouterr().out == f"  training: done before ({marker.parent}), reused\n"
-    assert _stage("training", marker, force=True)
-    assert capsys.readouterr().out == ""
-
-
 def test_demo_training_is_reused_on_a_rerun_and_redone_with_force(tmp_path, monkeypatch, capsys):
     """run_demo's own stage logic, up to the LM stage, with the corpus and the training itself stood in for."""
     from dataclasses import replace

@@ -50,9 +50,9 @@ REASON_TOO_SHORT = "too short"
 REASON_TOO_LONG = "too long"
 REASON_SILENT = "silent audio"
 
-# wav2vec2, XLS-R, HuBERT and w2v-BERT all emit one CTC frame per 20 ms of audio after a first frame that needs
-# more: 25 ms for wav2vec2's convolutional encoder (its receptive field), 35 ms for w2v-BERT (two stacked 25 ms
-# filterbank frames 10 ms apart). Counting from 35 ms never credits a clip with a frame its encoder lacks.
+# One CTC frame per 20 ms after a longer first one, whose length differs by encoder (wav2vec2's receptive
+# field, w2v-BERT's stacked filterbank frames); counting from the longest never credits a frame an encoder lacks
+# (tests/test_ctc_frame_filter.py checks both encoders' own counts).
 CTC_FRAME_SECONDS = 0.02
 CTC_FIRST_FRAME_SECONDS = 0.035
 # A clip whose loudest sample stays below -60 dBFS holds nothing a transcript could describe (a dead
