@@ -5,13 +5,14 @@ The `ctc-segmentation` package does the alignment itself (its dynamic programme,
 score). Its table holds one float per (frame of the window, token of the whole text): for a two-hour recording
 and its text that is gigabytes, whatever the window. So the text is aligned a section at a time: a group of
 utterances (about `SECTION_TOKENS` tokens) against the frames from a cursor on, long enough for that text read
-slowly plus `MARGIN_S`; all of a group but its last utterance are kept (the last is aligned again, with what
-follows, in the next section), and the cursor moves to the end of the last kept utterance that aligned well,
-so text the audio does not hold (squeezed into a few frames with a low score) never drags the cursor away from
-where the next text is spoken. An utterance longer than a section is aligned as pieces cut at word
-boundaries and joined again.
+slowly plus `MARGIN_S`; a group's utterances are kept up to its last one that aligned well before its last
+(what follows is aligned again, with the next group), and the cursor moves to the end of that one, so text the
+audio does not hold never drags the cursor away from where the next text is spoken. An utterance longer than
+half a section is aligned as pieces cut at word boundaries and joined again.
 
-Times are in frames. An utterance's speech runs from its first token's emission to its last's; its clip
+A placement whose text is squeezed into too few frames, or whose tokens are emitted where the model gives them
+about no chance, is text the audio does not hold (`Placement.absent`). Times are in frames. An utterance's
+speech runs from its first token's emission to its last's; its clip
 boundaries extend that by `PAD_S` on each side but never past the middle of the pause to a neighbour (the
 package's own boundaries put the end at the last token's spike, which cuts the tail of the last word).
 """
@@ -19,7 +20,7 @@ package's own boundaries put the end at the last token's spike, which cuts the t
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -35,6 +36,9 @@ PAD_S = 0.5
 # Speech is never faster than this many seconds per token (about 30 characters a second); text aligned faster
 # was squeezed into the audio because the audio does not hold it.
 MIN_SECONDS_PER_TOKEN = 0.03
+# Tokens of text the audio holds are emitted where the model gives them a fair chance; text it does not hold is
+# spread over pauses and other words, each token where it has about no chance (mean log-probability below this).
+ABSENT_TOKEN_LOG_PROB = -4.0
 # ctc-segmentation's confidence: the minimum over windows of this many frames of the mean log-probability.
 SCORE_FRAMES = 30
 
@@ -42,17 +46,21 @@ SCORE_FRAMES = 30
 @dataclass(frozen=True)
 class Placement:
     """Where one utterance was found: the frames of its speech [speech_start, speech_end), of its clip
-    [start, end), and ctc-segmentation's confidence (a mean log-probability; 0 is certain)."""
+    [start, end), ctc-segmentation's confidence (a mean log-probability; 0 is certain) and the mean
+    log-probability of its tokens at the frames where they are emitted."""
 
     speech_start: int
     speech_end: int
     score: float
+    token_score: float = 0.0
     start: int = 0
     end: int = 0
 
-    def squeezed(self, tokens: int, seconds_per_frame: float) -> bool:
-        """Too short for its text: the audio does not hold it."""
-        return (self.speech_end - self.speech_start) * seconds_per_frame < tokens * MIN_SECONDS_PER_TOKEN
+    def absent(self, tokens: int, seconds_per_frame: float) -> bool:
+        """The audio does not hold this text: it was squeezed into too few frames for its tokens, or its tokens
+        are emitted where the model hardly hears them (a pause, other words)."""
+        squeezed = (self.speech_end - self.speech_start) * seconds_per_frame < tokens * MIN_SECONDS_PER_TOKEN
+        return squeezed or self.token_score < ABSENT_TOKEN_LOG_PROB
 
 
 @dataclass(frozen=True)
@@ -82,14 +90,14 @@ def align(log_probs: np.ndarray, utterances: Sequence[np.ndarray], vocabulary: A
         if last == first:
             break
         found = _align_section(log_probs[cursor:end], units[first:last], vocabulary, cursor)
-        good = [placement.score >= min_score and not placement.squeezed(len(unit), seconds_per_frame)
+        good = [placement.score >= min_score and not placement.absent(len(unit), seconds_per_frame)
                 for placement, unit in zip(found, units[first:last])]
         keep = _kept(good, final=last == len(units))
         placed[first : first + keep] = found[:keep]
         cursor = next((found[i].speech_end for i in reversed(range(keep)) if good[i]), cursor)
         first += keep
     joined = _joined(placed, owners, len(utterances))
-    credible = [placement is not None and not placement.squeezed(len(ids), seconds_per_frame)
+    credible = [placement is not None and not placement.absent(len(ids), seconds_per_frame)
                 for placement, ids in zip(joined, utterances)]
     return _bounded(joined, credible, frames, seconds_per_frame)
 
@@ -159,8 +167,9 @@ def _align_section(log_probs: np.ndarray, units: Sequence[np.ndarray], vocabular
     segments = determine_utterance_segments(config, begins, char_probs, timings, [""] * len(units))
     placements = []
     for index, (_start, _end, score) in enumerate(segments):
-        first, last = timings[begins[index] + 1], timings[begins[index + 1] - 1]
-        placements.append(Placement(offset + int(first), offset + int(last) + 1, float(score)))
+        emitted = timings[begins[index] + 1 : begins[index + 1]].astype(int)
+        token_score = float(log_probs[emitted, units[index]].mean())
+        placements.append(Placement(offset + int(emitted[0]), offset + int(emitted[-1]) + 1, float(score), token_score))
     return placements
 
 
@@ -176,7 +185,8 @@ def _joined(placed: Sequence[Placement | None], owners: Sequence[int], count: in
         if previous is None:
             joined[owner] = placement
         else:
-            joined[owner] = Placement(previous.speech_start, placement.speech_end, min(previous.score, placement.score))
+            joined[owner] = Placement(previous.speech_start, placement.speech_end, min(previous.score, placement.score),
+                                      min(previous.token_score, placement.token_score))
     return joined
 
 
@@ -202,5 +212,5 @@ def _bounded(placed: list[Placement | None], credible: Sequence[bool], frames: i
         position += position < len(chain) and chain[position] == index
         if position < len(chain):
             end = min(end, (placement.speech_end + placed[chain[position]].speech_start + 1) // 2)
-        result[index] = Placement(placement.speech_start, placement.speech_end, placement.score, start, max(start, end))
+        result[index] = replace(placement, start=start, end=max(start, end))
     return result

@@ -93,8 +93,7 @@ def segment_recording(model: SegmentModel, audio: str, text: str, writer: Datase
     if len(log_probs) < sum(len(ids) + 1 for ids in tokens) + 1:
         raise _too_long(audio, text, len(log_probs) * model.seconds_per_frame)
     placements = align(log_probs, tokens, model.vocabulary, model.seconds_per_frame, options.min_score)
-    _check_share(audio, text, [placement for placement in placements if placement is not None], len(tokens),
-                 options.min_score)
+    _check_share(audio, text, placements, tokens, options.min_score, model.seconds_per_frame)
     by_utterance: dict[int, Placement | None] = dict(zip(alignable, placements))
     cuts = _decide(model, audio, utterances, spelled, by_utterance, writer, options)
     _report_uncovered(model, audio, log_probs, placements, tokens, writer)
@@ -137,7 +136,7 @@ def _problem(utterance: Utterance, ids: np.ndarray, missing: str, placement: Pla
         return utterance.problem, text
     if placement is None:
         return AUDIO_ENDED, text
-    if placement.squeezed(len(ids), seconds):
+    if placement.absent(len(ids), seconds):
         return NOT_IN_AUDIO, text
     if placement.score < options.min_score:
         return LOW_SCORE, text
@@ -176,12 +175,15 @@ def _heard_tokens(log_probs: np.ndarray, blank: int) -> int:
     return int(np.count_nonzero((best != blank) & np.concatenate([[True], best[1:] != best[:-1]])))
 
 
-def _check_share(audio: str, text: str, placements: list[Placement], alignable: int, min_score: float) -> None:
-    good = sum(placement.score >= min_score for placement in placements)
-    if alignable and good < max(1.0, MIN_ALIGNED_SHARE * alignable):
-        median = statistics.median([placement.score for placement in placements]) if placements else float("nan")
+def _check_share(audio: str, text: str, placements: list[Placement | None], tokens: list[np.ndarray], min_score: float,
+                 seconds_per_frame: float) -> None:
+    """Refuse a text of which almost nothing aligns: it is not this recording's, or not in the model's language."""
+    found = [(placement, len(ids)) for placement, ids in zip(placements, tokens) if placement is not None]
+    good = sum(p.score >= min_score and not p.absent(count, seconds_per_frame) for p, count in found)
+    if tokens and good < max(1.0, MIN_ALIGNED_SHARE * len(tokens)):
+        median = statistics.median([p.score for p, _count in found]) if found else float("nan")
         raise AlignmentRefused(
-            f"{audio}: only {good} of {alignable} utterances of {text} align with --min_score {min_score:g} (median "
+            f"{audio}: only {good} of {len(tokens)} utterances of {text} align with --min_score {min_score:g} (median "
             f"score {median:.2f}): is it the text of this recording, in the model's language?")
 
 
@@ -189,7 +191,7 @@ def _report_uncovered(model: SegmentModel, audio: str, log_probs: np.ndarray, pl
     """Stretches between the clips of credible placements where the model hears speech: audio not in the text."""
     seconds = model.seconds_per_frame
     spans = sorted((p.start, p.end) for p, ids in zip(placements, tokens)
-                   if p is not None and not p.squeezed(len(ids), seconds))
+                   if p is not None and not p.absent(len(ids), seconds))
     edges = [0, *[edge for span in spans for edge in span], len(log_probs)]
     for gap_start, gap_end in zip(edges[0::2], edges[1::2]):
         if (gap_end - gap_start) * seconds < UNCOVERED_MIN_S:

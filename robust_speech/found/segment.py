@@ -7,9 +7,9 @@ Transcriber's stream, as eval.py reads long recordings: never the whole waveform
 utterance; the clips are cut in a second pass over the stream (clips.py). What is not cut goes to
 `skipped.tsv` with its reason, times and score, and is counted in the summary:
 
-- utterances whose score is under `min_score`, or whose text the audio does not hold (squeezed into a few
-  frames), longer than `max_duration_in_seconds`, with characters outside the model's vocabulary (still aligned
-  with the others, so that their neighbours are), without text after normalization, or overlapping subtitle cues;
+- utterances whose score is under `min_score`, or whose text the audio does not hold (alignment.py), longer
+  than `max_duration_in_seconds`, with characters outside the model's vocabulary (still aligned with the
+  others, so that their neighbours are), without text after normalization, or overlapping subtitle cues;
 - stretches of audio the text does not cover, where the model hears speech (with what it hears);
 - with a table of recordings, a recording that cannot be read or whose text does not fit it (the others are
   still segmented). A single recording in that state is an error instead: one line saying why.
@@ -31,7 +31,7 @@ from robust_speech.found.recording import SegmentModel, segment_recording
 from robust_speech.found.segment_options import AlignmentRefused, SegmentOptions
 
 # The table's column naming each recording's text file, in the order they are looked for.
-TEXT_FILE_COLUMNS = ("text_file", "text_path", "transcript_file", "transcript_path", "text")
+TEXT_FILE_COLUMNS = ("text_file", "text_path", "transcript_file", "transcript_path")
 # With a table, a recording that cannot be segmented is a skip with this reason (alone, it is an error).
 RECORDING_SKIPS = {AudioError: "unreadable recording", TextError: "unusable text",
                    AlignmentRefused: "text does not fit the recording"}

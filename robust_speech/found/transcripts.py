@@ -101,7 +101,8 @@ def paragraph_utterances(text: str, language: str, *, every_line: bool = False) 
     utterances = []
     for paragraph, (first_line, lines) in enumerate(_paragraphs(text, every_line), start=1):
         sentences = [" ".join(sentence.split()) for sentence in segmenter.segment(" ".join(lines))]
-        utterances += [Utterance(sentence, f"paragraph {paragraph}, sentence {index} (line {first_line})")
+        where = f"line {first_line}, sentence {{}}" if every_line else f"paragraph {paragraph}, sentence {{}} (line {first_line})"
+        utterances += [Utterance(sentence, where.format(index))
                        for index, sentence in enumerate((s for s in sentences if s), start=1)]
     return utterances
 
