@@ -84,7 +84,7 @@ def test_a_paragraph_the_audio_lacks_is_skipped_and_the_rest_cut_at_the_pauses(t
         assert previous_end <= float(row["start"]) / SECONDS_PER_FRAME  # in the pause
     skipped = read_skip_log(tmp_path / "out" / "skipped.tsv")
     absent = [row for row in skipped if row["reason"] == recording.NOT_IN_AUDIO]
-    assert [row["detail"] for row in absent] == PARAGRAPHS[1]
+    assert [row["sentence"] for row in absent] == PARAGRAPHS[1]
     assert all(row["example"].startswith("paragraph 2, sentence") and float(row["score"]) < -2 for row in absent)
     uncovered = [row for row in skipped if row["reason"] == recording.UNCOVERED]
     assert len(uncovered) == 1 and "nobody wrote down" in uncovered[0]["detail"]

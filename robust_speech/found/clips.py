@@ -1,6 +1,7 @@
 """The dataset folder segmentation writes: clips cut from a recording read block by block, `metadata.csv` in the
 columns the data layer's audio-folder reader takes (`file_name`, `sentence`, and `source`, `start`, `end`,
-`score`), and `skipped.tsv`: the data layer's skip columns plus the start, end and score of what was rejected.
+`score`), and `skipped.tsv`: the data layer's skip columns plus the start, end and score of what was rejected
+and, for an utterance, its text.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from robust_speech.data.skips import SKIPPED_COLUMNS, SKIPPED_FILE
 
 METADATA_FILE = next(name for name in METADATA_NAMES if name.endswith(".csv"))
 METADATA_COLUMNS = ("file_name", "sentence", "source", "start", "end", "score")
-SKIP_COLUMNS = (*SKIPPED_COLUMNS, "start", "end", "score")
+SKIP_COLUMNS = (*SKIPPED_COLUMNS, "start", "end", "score", "sentence")
 CLIPS_DIRECTORY = "clips"
 # The `split` column of skipped.tsv: the stage that rejected the row.
 STAGE = "segment"
@@ -86,9 +87,9 @@ class DatasetWriter:
         self.seconds += end_s - start_s
 
     def skip(self, source: str, example: str, reason: str, detail: str = "", start_s: float | None = None,
-             end_s: float | None = None, score: float | None = None) -> None:
+             end_s: float | None = None, score: float | None = None, sentence: str = "") -> None:
         self.skips.append((STAGE, source, example, reason, " ".join(str(detail).split()), _number(start_s),
-                           _number(end_s), _number(score)))
+                           _number(end_s), _number(score), sentence))
         self.reasons[reason] += 1
 
     def write(self) -> None:

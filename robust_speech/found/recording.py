@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from robust_speech.audio.decode import audio_info, stream_audio
+from robust_speech.core.logs import LOGGER
 from robust_speech.found.alignment import AlignmentVocabulary, Placement, align
 from robust_speech.found.clips import Cut, DatasetWriter, cut_clips
 from robust_speech.found.segment_options import AlignmentRefused, SegmentOptions
@@ -17,6 +18,7 @@ from robust_speech.found.transcripts import Utterance, read_transcript
 from robust_speech.inference.loading import load_for_inference
 from robust_speech.inference.options import TranscriberOptions
 from robust_speech.inference.transcribe import AudioProgress, Transcriber
+from robust_speech.reports.metrics import char_error_rate
 from robust_speech.text.normalizer import TextNormalizer, model_normalizer
 
 LOW_SCORE = "low alignment score"
@@ -30,6 +32,9 @@ UNCOVERED = "audio not in the text"
 # the text does not cover (shorter ones are pauses, breaths, a cough).
 UNCOVERED_MIN_S = 2.0
 UNCOVERED_MIN_TOKENS = 10
+# Text whose placed audio the model hears this differently (character error rate) is text the audio does not
+# hold: a weak model hears a sentence it was given with far fewer errors (benchmarks/results/segment_accuracy.md).
+ABSENT_ERROR_RATE = 0.75
 # Refused outright (a counted skip of the recording with a table): the model hears fewer characters than this
 # share of the text's, or fewer than this share of the utterances align.
 MIN_HEARD_SHARE = 0.1
@@ -92,11 +97,11 @@ def segment_recording(model: SegmentModel, audio: str, text: str, writer: Datase
                                f"{sum(len(ids) for ids in tokens)}): is it the recording of {text}?")
     if len(log_probs) < sum(len(ids) + 1 for ids in tokens) + 1:
         raise _too_long(audio, text, len(log_probs) * model.seconds_per_frame)
-    placements = align(log_probs, tokens, model.vocabulary, model.seconds_per_frame, options.min_score)
-    _check_share(audio, text, placements, tokens, options.min_score, model.seconds_per_frame)
-    by_utterance: dict[int, Placement | None] = dict(zip(alignable, placements))
+    placements, absent = _place(model, log_probs, tokens, options.min_score)
+    _check_share(audio, text, placements, absent, options.min_score)
+    by_utterance = dict(zip(alignable, zip(placements, absent)))
     cuts = _decide(model, audio, utterances, spelled, by_utterance, writer, options)
-    _report_uncovered(model, audio, log_probs, placements, tokens, writer)
+    _report_uncovered(model, audio, log_probs, placements, absent, writer)
     cut_clips(audio, [cut for cut, _row in cuts], writer.clips_folder, model.transcriber.acoustic.sampling_rate)
     for _cut, row in cuts:
         writer.add_clip(*row)
@@ -111,12 +116,15 @@ def _decide(model: SegmentModel, audio: str, utterances: list[Utterance], spelle
     cuts = []
     for index, utterance in enumerate(utterances):
         ids, missing = spelled[index]
-        placement = by_utterance.get(index)
+        placement, absent = by_utterance.get(index, (None, ""))
         times = {} if placement is None else {"start_s": placement.start * seconds, "end_s": placement.end * seconds,
                                               "score": placement.score}
-        reason, detail = _problem(utterance, ids, missing, placement, seconds, options)
+        reason, detail = _problem(utterance, ids, missing, placement, absent, seconds, options)
+        LOGGER.debug(f"{audio}: {utterance.where}: {reason or 'clip'}", extra={"segment_utterance": {
+            "source": audio, "sentence": utterance.text, "reason": reason, "absent": absent, **times,
+            "token_score": None if placement is None else placement.token_score}})
         if reason:
-            writer.skip(audio, utterance.where, reason, detail, **times)
+            writer.skip(audio, utterance.where, reason, detail, **times, sentence=utterance.text)
             continue
         name = f"{stem}_{index + 1:05d}.wav"
         cuts.append((Cut(placement.start * samples, placement.end * samples, name),
@@ -124,24 +132,23 @@ def _decide(model: SegmentModel, audio: str, utterances: list[Utterance], spelle
     return cuts
 
 
-def _problem(utterance: Utterance, ids: np.ndarray, missing: str, placement: Placement | None, seconds: float,
-             options: SegmentOptions) -> tuple[str, str]:
+def _problem(utterance: Utterance, ids: np.ndarray, missing: str, placement: Placement | None, absent: str,
+             seconds: float, options: SegmentOptions) -> tuple[str, str]:
     """Why an utterance does not become a clip (reason, detail), or ("", "")."""
-    text = utterance.text
     if not len(ids):
-        return NO_TEXT, text
+        return NO_TEXT, ""
     if missing:
-        return OUT_OF_VOCABULARY, f"{' '.join(repr(char) for char in missing)} in: {text}"
+        return OUT_OF_VOCABULARY, " ".join(repr(char) for char in missing)
     if utterance.problem:
-        return utterance.problem, text
+        return utterance.problem, ""
     if placement is None:
-        return AUDIO_ENDED, text
-    if placement.absent(len(ids), seconds):
-        return NOT_IN_AUDIO, text
+        return AUDIO_ENDED, ""
+    if absent:
+        return NOT_IN_AUDIO, absent
     if placement.score < options.min_score:
-        return LOW_SCORE, text
+        return LOW_SCORE, ""
     if (placement.end - placement.start) * seconds > options.max_duration_in_seconds:
-        return TOO_LONG, f"{(placement.end - placement.start) * seconds:.1f} s: {text}"
+        return TOO_LONG, f"{(placement.end - placement.start) * seconds:.1f} s"
     return "", ""
 
 
@@ -175,23 +182,51 @@ def _heard_tokens(log_probs: np.ndarray, blank: int) -> int:
     return int(np.count_nonzero((best != blank) & np.concatenate([[True], best[1:] != best[:-1]])))
 
 
-def _check_share(audio: str, text: str, placements: list[Placement | None], tokens: list[np.ndarray], min_score: float,
-                 seconds_per_frame: float) -> None:
+def _place(model: SegmentModel, log_probs: np.ndarray, tokens: list[np.ndarray],
+           min_score: float) -> tuple[list[Placement | None], list[str]]:
+    """Each utterance's placement, and why it is text the audio does not hold ("" when it is not). Such text
+    takes at least a frame a token from its neighbours, so once it is found the others are aligned again
+    without it."""
+    placements = align(log_probs, tokens, model.vocabulary, model.seconds_per_frame, min_score)
+    absent = [_absent(model, log_probs, placement, ids) for placement, ids in zip(placements, tokens)]
+    kept = [index for index, why in enumerate(absent) if not why]
+    if kept and len(kept) < len(tokens):
+        again = align(log_probs, [tokens[index] for index in kept], model.vocabulary, model.seconds_per_frame, min_score)
+        for index, placement in zip(kept, again):
+            placements[index] = placement
+            absent[index] = _absent(model, log_probs, placement, tokens[index])
+    return placements, absent
+
+
+def _absent(model: SegmentModel, log_probs: np.ndarray, placement: Placement | None, ids: np.ndarray) -> str:
+    """Why the audio does not hold this text (alignment.py's test, or the model hearing something else where it
+    is placed), or ""."""
+    if placement is None:
+        return ""
+    heard = _greedy_text(log_probs[placement.speech_start : placement.speech_end], model.vocabulary)
+    said = _greedy_text(None, model.vocabulary, ids)
+    rate = char_error_rate([said], [heard])
+    if placement.absent(len(ids), model.seconds_per_frame) or rate > ABSENT_ERROR_RATE:
+        return f"where it is placed the model hears {heard[:120]!r} (character error rate {rate:.2f})"
+    return ""
+
+
+def _check_share(audio: str, text: str, placements: list[Placement | None], absent: list[str], min_score: float) -> None:
     """Refuse a text of which almost nothing aligns: it is not this recording's, or not in the model's language."""
-    found = [(placement, len(ids)) for placement, ids in zip(placements, tokens) if placement is not None]
-    good = sum(p.score >= min_score and not p.absent(count, seconds_per_frame) for p, count in found)
-    if tokens and good < max(1.0, MIN_ALIGNED_SHARE * len(tokens)):
-        median = statistics.median([p.score for p, _count in found]) if found else float("nan")
+    found = [(placement, why) for placement, why in zip(placements, absent) if placement is not None]
+    good = sum(placement.score >= min_score and not why for placement, why in found)
+    if placements and good < max(1.0, MIN_ALIGNED_SHARE * len(placements)):
+        median = statistics.median([p.score for p, _why in found]) if found else float("nan")
         raise AlignmentRefused(
-            f"{audio}: only {good} of {len(tokens)} utterances of {text} align with --min_score {min_score:g} (median "
-            f"score {median:.2f}): is it the text of this recording, in the model's language?")
+            f"{audio}: only {good} of {len(placements)} utterances of {text} align with --min_score {min_score:g} "
+            f"(median score {median:.2f}): is it the text of this recording, in the model's language?")
 
 
-def _report_uncovered(model: SegmentModel, audio: str, log_probs: np.ndarray, placements, tokens, writer) -> None:
-    """Stretches between the clips of credible placements where the model hears speech: audio not in the text."""
+def _report_uncovered(model: SegmentModel, audio: str, log_probs: np.ndarray, placements, absent, writer) -> None:
+    """Stretches between the clips of the text the audio holds where the model hears speech: audio not in the
+    text."""
     seconds = model.seconds_per_frame
-    spans = sorted((p.start, p.end) for p, ids in zip(placements, tokens)
-                   if p is not None and not p.absent(len(ids), seconds))
+    spans = sorted((p.start, p.end) for p, why in zip(placements, absent) if p is not None and not why)
     edges = [0, *[edge for span in spans for edge in span], len(log_probs)]
     for gap_start, gap_end in zip(edges[0::2], edges[1::2]):
         if (gap_end - gap_start) * seconds < UNCOVERED_MIN_S:
@@ -202,8 +237,10 @@ def _report_uncovered(model: SegmentModel, audio: str, log_probs: np.ndarray, pl
                         f"the model hears: {heard[:200]}", gap_start * seconds, gap_end * seconds)
 
 
-def _greedy_text(log_probs: np.ndarray, vocabulary: AlignmentVocabulary) -> str:
-    best = log_probs.argmax(axis=-1)
-    keep = (best != vocabulary.blank) & np.concatenate([[True], best[1:] != best[:-1]])
-    text = "".join(" " if token == vocabulary.delimiter else vocabulary.tokens[token] for token in best[keep])
+def _greedy_text(log_probs: np.ndarray | None, vocabulary: AlignmentVocabulary, ids: np.ndarray | None = None) -> str:
+    """The greedy reading of `log_probs` (or the text of token `ids`), words separated by spaces."""
+    if ids is None:
+        best = log_probs.argmax(axis=-1)
+        ids = best[(best != vocabulary.blank) & np.concatenate([[True], best[1:] != best[:-1]])]
+    text = "".join(" " if token == vocabulary.delimiter else vocabulary.tokens[token] for token in ids)
     return " ".join(text.split())
