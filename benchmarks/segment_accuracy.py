@@ -41,6 +41,16 @@ PLANTED_SENTENCES = 5
 SILENCE = 1e-3  # espeak-ng's padding is digital silence: speech starts at the first sample above this
 
 
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """The synthetic recordings' flags (segment_memory.py reads the same corpus)."""
+    parser.add_argument("--model_id", required=True, help="a trained English model folder")
+    parser.add_argument("--recordings", type=int, default=3)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--snr_db", type=float, default=15.0)
+    parser.add_argument("--rt60_s", type=float, default=0.4)
+    parser.add_argument("--seed", type=int, default=11)
+
+
 def corpus(args) -> tuple[Path, SynthConfig]:
     minutes = args.minutes * 60
     config = SynthConfig(languages=("en",), train_size=0, dev_size=0, test_size=0, lm_sentences=40, speakers=6,
@@ -114,7 +124,8 @@ def _rows(path: Path, delimiter: str = ",") -> list[dict]:
 
 
 def threshold_table(rows: list[dict], thresholds: list[float]) -> tuple[str, list[dict]]:
-    """Recovered share and clip precision had --min_score been each threshold (other skips unchanged)."""
+    """Recovered share and clip precision (of the spoken utterances' clips) had --min_score been each threshold
+    (other skips unchanged)."""
     table, data = [], []
     for threshold in thresholds:
         clips = [row for row in rows if row["reason"] in ("", "low alignment score") and row["score"] is not None
@@ -128,13 +139,8 @@ def threshold_table(rows: list[dict], thresholds: list[float]) -> tuple[str, lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_id", required=True, help="a trained English model folder")
-    parser.add_argument("--recordings", type=int, default=3)
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--snr_db", type=float, default=15.0)
-    parser.add_argument("--rt60_s", type=float, default=0.4)
+    add_corpus_arguments(parser)
     parser.add_argument("--tolerance_s", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     print_machine()
     folder, config = corpus(args)
@@ -150,9 +156,10 @@ def main() -> None:
         wall = time.perf_counter() - started
         rows = judged(segments, folder, work / "out", args.tolerance_s)
         skipped = _rows(work / "out" / "skipped.tsv", "\t")
+        planted_clips = [row for row in _rows(work / "out" / "metadata.csv") if row["sentence"] in planted]
     planted_rows = [row for row in skipped if row["sentence"] in planted]
     recovered = sum(row["right"] and row["reason"] == "" for row in rows)
-    clips = sum(row["reason"] == "" for row in rows)
+    clips = sum(row["reason"] == "" for row in rows) + len(planted_clips)
     audio_s = sum(float(r["duration"]) for r in read_tsv(folder / "long.tsv"))
     table, by_threshold = threshold_table(rows, [-1.0, -1.5, -2.0, -2.5, -3.0, -4.0, -6.0, -1e9])
     summary = {
@@ -162,6 +169,7 @@ def main() -> None:
         "utterances": len(rows), "clips": clips, "recovered": recovered, "recovered_share": recovered / len(rows),
         "clips_right_share": recovered / max(1, clips), "min_score": DEFAULT_MIN_SCORE,
         "planted": len(planted) * len(segments), "planted_reported": len(planted_rows),
+        "planted_clips": [{"sentence": row["sentence"], "score": float(row["score"])} for row in planted_clips],
         "planted_reasons": sorted({row["reason"] for row in planted_rows}), "skip_reasons": dict(result.skipped),
         "wall_s": wall, "by_min_score": by_threshold, "tolerance_s": args.tolerance_s,
     }
@@ -176,7 +184,7 @@ def report(summary: dict, table: str) -> None:
         f"{summary['recovered']} = {summary['recovered_share']:.3f} of the utterances; "
         f"{summary['clips_right_share']:.3f} of the {summary['clips']} clips are right",
         f"planted paragraph: {summary['planted_reported']} of {summary['planted']} sentences in skipped.tsv "
-        f"({', '.join(summary['planted_reasons']) or 'none'})",
+        f"({', '.join(summary['planted_reasons']) or 'none'}), {len(summary['planted_clips'])} cut as clips",
         f"skipped: {json.dumps(summary['skip_reasons'])}",
     ]
     print("\n".join(lines))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import soundfile
 from common import RESULTS, ROOT, markdown_table, print_machine, save
-from segment_accuracy import corpus
+from segment_accuracy import add_corpus_arguments, corpus
 
 from robust_speech.audio.decode import load_audio
 from robust_speech.data.synth import read_tsv
@@ -67,13 +67,8 @@ def tiled(source: Path, sentences: list[str], hours: float, work: Path) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_id", required=True, help="a trained English model folder")
+    add_corpus_arguments(parser)  # segment_accuracy.py's corpus (the same cache)
     parser.add_argument("--hours", type=float, default=2.0)
-    parser.add_argument("--recordings", type=int, default=3, help="segment_accuracy.py's corpus (the same cache)")
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--snr_db", type=float, default=15.0)
-    parser.add_argument("--rt60_s", type=float, default=0.4)
-    parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     print_machine()
     folder, _config = corpus(args)

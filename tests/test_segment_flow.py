@@ -196,3 +196,19 @@ def test_the_command_refuses_a_text_longer_than_the_audio_in_one_line(tmp_path, 
     assert completed.returncode == 2 and "Traceback" not in completed.stderr
     assert completed.stderr.strip().splitlines()[-1].startswith("robust-speech: error: ")
     assert "longer than 0.5 s of audio can hold" in completed.stderr
+
+
+def test_neighbours_of_absent_text_are_aligned_again_without_it(tmp_path, model_dir, heard):
+    """The absent sentence needs more frames than the pause it belongs in: the first alignment gives it some of
+    its neighbours' speech; the second, without it, gives them back."""
+    absent = "nobody said zebras jump walls"
+    said = [PARAGRAPHS[0][0], PARAGRAPHS[2][0], PARAGRAPHS[2][1]]
+    audio, truth = record(tmp_path, "a.wav", [20, said[0], 10, said[1], 20, said[2], 20], heard)
+    text = tmp_path / "a.txt"
+    text.write_text(f"{said[0]}\n{absent}\n{said[1]}\n{said[2]}\n", encoding="utf-8")
+    segment(SegmentOptions(str(model_dir), str(tmp_path / "out"), audio, str(text)))
+    metadata = rows(tmp_path / "out" / "metadata.csv")
+    assert [row["sentence"] for row in metadata] == said
+    for row, (first, end) in zip(metadata, truth):
+        assert float(row["start"]) / SECONDS_PER_FRAME <= first and end <= float(row["end"]) / SECONDS_PER_FRAME
+    assert [row["sentence"] for row in read_skip_log(tmp_path / "out" / "skipped.tsv")] == [absent]
