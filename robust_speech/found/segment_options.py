@@ -9,7 +9,8 @@ from robust_speech.core.errors import RobustSpeechError
 from robust_speech.inference.options import DEFAULT_BATCH_SIZE, TRANSCRIBE_CHUNK_S, LoadOptions
 
 # Utterances scoring under this (ctc-segmentation's confidence, a mean log-probability over its worst 30 frames)
-# are skipped; chosen with benchmarks/segment_accuracy.py (its results: benchmarks/results/segment_accuracy.md).
+# are skipped. On benchmarks/segment_accuracy.py's recordings no clip of the demo's model scored that low (text
+# the audio lacks is rejected by what the model hears there, recording.py): benchmarks/results/segment_accuracy.md.
 DEFAULT_MIN_SCORE = -3.0
 # The training script's default: longer clips would be dropped there anyway.
 DEFAULT_MAX_DURATION_S = 20.0
