@@ -118,6 +118,16 @@ def test_serve_refuses_a_missing_folder_in_one_line(tmp_path):
     assert result.stderr.strip() == f"robust-speech: error: {tmp_path / 'nowhere'}: no such model folder"
 
 
+def test_serve_writes_the_demo_into_a_folder_without_one_and_names_a_missing_gradio(tmp_path):
+    code = ("import sys; sys.modules['gradio'] = None; from robust_speech.cli.verbs import main; "
+            f"sys.exit(main(['serve', {str(tmp_path)!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"robust-speech: error: {tmp_path / APP_FILE} needs gradio: pip install "
+                                     f"'robust-speech[serve]' (or pip install -r {tmp_path / REQUIREMENTS_FILE})")
+    assert (tmp_path / APP_FILE).read_bytes() == (TEMPLATE_DIR / APP_FILE).read_bytes()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -137,7 +147,7 @@ def wait_for_page(url: str, server: subprocess.Popen, log: Path) -> None:
 
 
 def headless_chromium():
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver  # the test extra installs it
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         pytest.fail("Debian's chromium and chromium-driver are missing: make system-deps installs them")
     options = webdriver.ChromeOptions()
