@@ -2,13 +2,14 @@
 # Installs the Debian packages robust-speech needs, when missing: espeak-ng speaks the synthetic corpus,
 # the fortunes packages hold the real sentences it speaks, and the compiler, cmake, Boost and zlib headers
 # let build_ngram.py compile KenLM's lmplz once (no package ships it); libatomic1 is what pedalboard's native
-# module links against without bundling it. As root it runs apt-get; otherwise it prints
+# module links against without bundling it; chromium and chromium-driver run the
+# browser test of a model folder's web demo (selenium drives them headless). As root it runs apt-get; otherwise it prints
 # the exact command and fails, because the tests and the demo cannot run without them.
 set -euo pipefail
 
 packages=(espeak-ng fortunes fortunes-de fortunes-es fortunes-it fortunes-pl fortunes-cs
           cmake g++ make libboost-program-options-dev libboost-system-dev libboost-thread-dev
-          libboost-test-dev zlib1g-dev libatomic1)
+          libboost-test-dev zlib1g-dev libatomic1 chromium chromium-driver)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "robust-speech: not a Debian-like system; install espeak-ng and the fortunes sentence files" \

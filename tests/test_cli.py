@@ -24,7 +24,7 @@ def test_console_script_is_installed():
 
 
 @pytest.mark.parametrize("verb", [None, "audit", "synth", "vocab", "prepare", "check-leakage", "tune-lm", "score",
-                                  "transcribe", "robustness", "demo"])
+                                  "transcribe", "robustness", "demo", "serve"])
 def test_help(verb):
     result = run(*([verb] if verb else []), "--help")
     assert "usage: robust-speech" in result.stdout

@@ -30,10 +30,12 @@ def option_dataclasses() -> list[type]:
     from robust_speech.lm.build import LMBuildOptions
     from robust_speech.lm.ngram import NgramOptions
     from robust_speech.model.arguments import ModelArguments
+    from robust_speech.submission.serve import ServeOptions
     from robust_speech.text.normalizer import TextNormalizer
 
     return [DataTrainingArguments, SynthConfig, DemoPlan, TuneOptions, EvalOptions, EvalSplit, RobustnessOptions,
-            DecoderChoice, LoadOptions, TranscriberOptions, LMBuildOptions, NgramOptions, ModelArguments, TextNormalizer]
+            DecoderChoice, LoadOptions, TranscriberOptions, LMBuildOptions, NgramOptions, ModelArguments, ServeOptions,
+            TextNormalizer]
 
 
 def dataclass_defaults(classes) -> list[tuple[str, str, object]]:

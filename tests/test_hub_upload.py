@@ -187,7 +187,7 @@ def test_push_to_hub_creates_the_repo_and_commits_the_model_folder_without_check
     assert set(committed) == expected
     for name in ("model.safetensors", "config.json", "vocab.json", "tokenizer_config.json", "processor_config.json",
                  "text_normalizer.json", "README.md", "run.sh", "run_speech_recognition_ctc.py", "eval.py",
-                 "training_args.bin", "trainer_state.json"):
+                 "training_args.bin", "trainer_state.json", "app.py", "requirements.txt"):
         assert name in committed, name
     assert not any(name.startswith(("checkpoint-", "tmp-")) for name in committed)
     # Byte for byte what is on disk.

@@ -9,6 +9,7 @@ SPEECH = ["espeak-ng", "fortunes", "fortunes-de", "fortunes-es", "fortunes-it", 
 KENLM_BUILD = ["cmake", "g++", "make", "libboost-program-options-dev", "libboost-system-dev",
                "libboost-thread-dev", "libboost-test-dev", "zlib1g-dev"]
 RUNTIME = ["libatomic1"]  # pedalboard's native module links against it
+BROWSER = ["chromium", "chromium-driver"]  # the demo page's browser test (tests/test_serve.py)
 
 
 def fake_tools(folder: Path, uid: int, installed: set[str]) -> dict:
@@ -32,13 +33,13 @@ def run(env):
 def test_non_root_gets_the_exact_command_and_a_failure(tmp_path):
     result = run(fake_tools(tmp_path / "bin", uid=1000, installed={"fortunes", "cmake"}))
     assert result.returncode == 1
-    expected = [p for p in SPEECH + KENLM_BUILD + RUNTIME if p not in ("fortunes", "cmake")]
+    expected = [p for p in SPEECH + KENLM_BUILD + RUNTIME + BROWSER if p not in ("fortunes", "cmake")]
     assert f"sudo apt-get install -y {' '.join(expected)}" in result.stderr
     assert not (tmp_path / "bin" / "apt.log").exists()
 
 
 def test_root_installs_only_what_is_missing(tmp_path):
-    everything = set(SPEECH + KENLM_BUILD + RUNTIME) - {"fortunes-cs"}
+    everything = set(SPEECH + KENLM_BUILD + RUNTIME + BROWSER) - {"fortunes-cs"}
     result = run(fake_tools(tmp_path / "bin", uid=0, installed=everything))
     assert result.returncode == 0, result.stderr
     log = (tmp_path / "bin" / "apt.log").read_text().splitlines()
@@ -47,7 +48,7 @@ def test_root_installs_only_what_is_missing(tmp_path):
 
 
 def test_nothing_to_do_when_all_are_installed(tmp_path):
-    everything = set(SPEECH + KENLM_BUILD + RUNTIME)
+    everything = set(SPEECH + KENLM_BUILD + RUNTIME + BROWSER)
     result = run(fake_tools(tmp_path / "bin", uid=0, installed=everything))
     assert result.returncode == 0 and result.stdout == ""
     assert not (tmp_path / "bin" / "apt.log").exists()

@@ -171,6 +171,7 @@ def test_training_end_to_end_as_a_user_runs_it(small_corpus, tiny_config_json, t
     run_sh = (output_dir / "run.sh").read_text(encoding="utf-8")
     assert "python run_speech_recognition_ctc.py" in run_sh and "--evaluation_strategy steps" in run_sh
     assert (output_dir / "run_speech_recognition_ctc.py").is_file()
+    assert (output_dir / "app.py").is_file() and (output_dir / "requirements.txt").is_file()  # the web demo
 
 
 class StopAfterSave:

@@ -22,6 +22,7 @@ from robust_speech.cli import (
     robustness,
     score,
     segment,
+    serve,
     synth,
     transcribe,
     tune_lm,
@@ -31,7 +32,8 @@ from robust_speech.cli.arguments import add_verbosity_arguments, verbosity
 from robust_speech.cli.values import DefaultsHelpFormatter
 from robust_speech.core.errors import RobustSpeechError, output_errors
 
-VERBS = (audit, vocab, synth, prepare, check_leakage, tune_lm, score, transcribe, segment, robustness, demo)
+VERBS = (audit, vocab, synth, prepare, check_leakage, tune_lm, score, transcribe, segment, robustness, demo,
+         serve)
 BY_NAME = {verb.NAME: verb for verb in VERBS}
 PROG = "robust-speech"
 

@@ -17,6 +17,7 @@ from typing import Sequence
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.core.logs import LOGGER
 from robust_speech.core.model_folder import UNIGRAMS_FILE
+from robust_speech.core.space import write_space_app
 from robust_speech.data.leakage import refuse_common_voice_test
 from robust_speech.data.sources import TEXT_COLUMN, load_speech_split, parse_sources
 from robust_speech.lm.install import install_language_model
@@ -73,6 +74,7 @@ def build(args: LMBuildOptions) -> Path:
     if args.model_dir:
         folder = install_language_model(args.model_dir, binary, unigrams, {"alpha": args.alpha, "beta": args.beta},
                                         built.flashlight_binary)
+        write_space_app(args.model_dir)  # the web demo that decodes with this LM, where the folder has none
         LOGGER.info(f"installed in {folder} (alpha={args.alpha}, beta={args.beta}); Wav2Vec2ProcessorWithLM and "
             "robust-speech's decoders now use it")
         return folder

@@ -134,6 +134,10 @@ processor = AutoProcessor.from_pretrained("{model_name}")
 model = AutoModelForCTC.from_pretrained("{model_name}")
 ```
 
+To try it in a browser, run `python app.py` in this folder after `pip install -r requirements.txt` (a page to
+upload or record audio, showing the transcript and word times with the folder's LM), or push the folder to a
+Hugging Face Space with the Gradio SDK.
+
 {_evaluation_section(dataset_name, dataset_type, datasets, dataset_config_name, eval_split_name, scripts)}
 ## Training
 

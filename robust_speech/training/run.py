@@ -36,6 +36,7 @@ from robust_speech.audio.augment import Augmenter
 from robust_speech.core.errors import ConfigurationError, RobustSpeechError, output_errors
 from robust_speech.core.logs import LOGGER, configure_logging
 from robust_speech.core.model_folder import VOCAB_FILE
+from robust_speech.core.space import write_space_app
 from robust_speech.data.prepare import prepare_datasets
 from robust_speech.data.preprocess import DURATION_COLUMN
 from robust_speech.data.skips import SKIPPED_FILE, read_counts
@@ -394,6 +395,7 @@ def _write_repository(plan: TrainingPlan, metrics: dict[str, float], lines: Sequ
     output_dir = Path(training_args.output_dir)
     run_script = write_run_script(output_dir, plan.run_command)
     scripts = [path.name for path in copy_scripts(output_dir, plan.script)] if not plan.rerun else []
+    write_space_app(output_dir)  # the web demo beside eval.py (robust-speech serve, a Hugging Face Space)
     hyperparameters = {
         "learning_rate": training_args.learning_rate,
         # With duration batches the batch size varies by bucket: the budget in seconds is reported instead.
