@@ -28,12 +28,12 @@ RATE = 16000
 
 
 def test_a_word_whose_frames_are_sure_scores_higher_than_one_whose_frames_are_not():
-    # "cat" heard clearly, "kat" half heard: character 1 ("a") shares its frames with "e".
+    # "cat" heard clearly, and half heard: character 1 ("a") shares its frames with "e".
     sure, unsure = emissions("cat"), emissions("cat", confusions={1: ("e", 0.4)})
     tokens, blank = [VOCABULARY[c] for c in "cat"], VOCABULARY["[PAD]"]
     assert 0 <= word_confidence(unsure, tokens, blank) < word_confidence(sure, tokens, blank) <= 1
-    assert word_confidence(sure, tokens, blank) == pytest.approx(0.9, abs=1e-4)  # the peak posterior
-    assert word_confidence(unsure, tokens, blank) == pytest.approx(0.5, abs=0.01)
+    assert word_confidence(sure, tokens, blank) == pytest.approx(0.9, abs=1e-4)  # each character's peak posterior
+    assert word_confidence(unsure, tokens, blank) == pytest.approx((0.9 + 0.5 + 0.9) / 3, abs=0.01)
 
 
 def test_the_alignment_follows_the_spelling_and_refuses_a_span_too_short():
@@ -65,13 +65,13 @@ def test_every_engine_gives_word_and_utterance_confidences(lm_model_dir, engine)
     decoder = load_decoder(lm_model_dir, engine, confidence=True, **({} if engine == "greedy" else {"beam_width": 16}))
     if engine == "pyctcdecode":
         decoder.processes = 1
-    heard = emissions("the cat sat on the mat", confusions={4: ("k", 0.3), 5: ("e", 0.3)}, noise=0.02)
+    heard = emissions("the cat sat on the mat", confusions={4: ("k", 0.4), 5: ("e", 0.4)}, noise=0.02)
     for transcript in (decoder.decode(heard), decoder.decode_batch([heard, heard])[1]):
         assert transcript.text == "the cat sat on the mat"
         scores = [word.confidence for word in transcript.words]
         assert all(0 <= score <= 1 for score in scores) and 0 <= transcript.confidence <= 1
         assert transcript.confidence == pytest.approx(np.mean(scores))
-        assert scores[1] == min(scores) and scores[1] < 0.55 < min(scores[:1] + scores[2:])  # "cat" was half heard
+        assert scores[1] == min(scores) and scores[1] < 0.6 < min(scores[:1] + scores[2:])  # "cat" was half heard
 
 
 @pytest.mark.parametrize("engine", ["pyctcdecode", "flashlight"])

@@ -6,15 +6,20 @@ that span only (up to the neighbouring words' spans), and only from the word as 
 
 - the word's characters are aligned to those frames (the best CTC path spelling exactly this word: Viterbi,
   blanks between characters allowed, a blank required between a doubled letter, pauses before and after);
-- each character's confidence is its peak posterior over the frames the alignment gives it (CTC emits a
-  character in one or two sharp frames: the peak is how sure the model was that it heard this character);
-- the word's confidence is its least confident character's (a word is wrong when any character is; NeMo's
-  confidence estimation aggregates a word's tokens the same way, with the minimum).
+- each character's confidence is the highest posterior, of any token, on the frames the alignment gives it (CTC
+  emits a character in one or two sharp frames: how sure the model was of what it heard at that moment);
+- the word's confidence is the mean of its characters'.
+
+Of the definitions tried on a demo model's held-out speech (the least sure character, the posterior of the
+character written, the mean entropy of the span), this one separated right from wrong words best once a language
+model decodes: there the LM often writes a character the acoustics gave little weight, rightly or not, while
+a character heard clearly is rarely part of a wrong word (benchmarks/confidence_quality.py; its results in
+benchmarks/results/confidence_quality_cpu.md). Greedy transcripts write each frame's best token, so there the
+highest posterior is the written character's.
 
 Why from the posteriors and not from the engines' beam scores: beam scores hold LM and word-insertion terms
 and are scaled differently by each engine, so they mean nothing across engines or LM weights, while a span and
-a spelling are what all three produce. A word the language model wrote against the acoustics gets the low
-posterior of the character it overrode, which is where LM-decoded transcripts go wrong most.
+a spelling are what all three produce.
 
 The utterance's confidence is the mean of its words' (each word weighs the same, as in WER); a transcript with
 no word gets the model's confidence that nothing was said: its least confident frame's probability of writing
@@ -76,13 +81,13 @@ def align_word(emissions: np.ndarray, tokens: Sequence[int], blank: int,
 
 
 def word_confidence(emissions: np.ndarray, tokens: Sequence[int], blank: int, pause: np.ndarray | None = None) -> float:
-    """The least confident character's peak posterior on the word's alignment (see `align_word` and the module
-    docstring); 0 when the frames cannot hold the word."""
+    """The mean over the word's characters of the highest posterior on the frames aligned to each (see
+    `align_word` and the module docstring); 0 when the frames cannot hold the word."""
     spans = align_word(emissions, tokens, blank, pause)
     if spans is None:
         return 0.0
-    peaks = [emissions[first : last + 1, token].max() for token, (first, last) in zip(tokens, spans)]
-    return float(np.exp(min(peaks)))
+    peaks = [emissions[first : last + 1].max() for first, last in spans]
+    return float(np.mean(np.exp(peaks)))
 
 
 def no_speech_confidence(emissions: np.ndarray, silent: Sequence[int]) -> float:
