@@ -13,9 +13,10 @@ class PseudoLabelOptions:
     model_id: str  # the labeller: a model folder (with its language_model/ when it has one) or a Hub id
     inputs: str  # a folder of audio files (searched recursively), or a local dataset (audio folder, table, CV)
     output_dir: str  # the dataset folder to write; must be empty or absent
-    # Kept when the utterance confidence is at least this. The default keeps a clearly lower WER at a usable
-    # share of the segments on the demo's models (benchmarks/results/pseudo_label_quality.md).
-    min_confidence: float = 0.9
+    # Kept when the utterance confidence is at least this. On the demo's English model the default keeps most
+    # of the speech at a clearly lower WER than all of it; higher keeps less and better
+    # (benchmarks/results/pseudo_label_quality_cpu.md).
+    min_confidence: float = 0.8
     split: str = "train"  # with a local dataset as `inputs`: the split whose audio is labelled
     config: str | None = None  # with a Common Voice release folder: the language
     min_segment_s: float = 1.0  # shorter speech segments are skipped: too little text to be worth a label
