@@ -191,3 +191,16 @@ def test_the_confidence_summary_ranks_utterances_into_quarters():
     summary = confidence_summary([0.9, 0.1, 0.8, 0.2], ["a b", "a b", "a b", "a b"], ["a b", "x y", "a b", "a y"])
     assert [quarter["wer"] for quarter in summary["wer_by_quarter"]] == [1.0, 0.5, 0.0, 0.0]
     assert summary["mean"] == 0.5 and summary["per_utterance"] == [0.9, 0.1, 0.8, 0.2]
+
+
+def test_a_transcript_joined_from_speech_segments_keeps_its_confidences():
+    from robust_speech.inference.transcribe import _joined_confidence
+
+    decoder = GreedyDecoder(VOCABULARY)
+    decoder.confidence = True
+    parts = decoder.decode_batch([emissions("the cat"), emissions("sat", confusions={1: ("e", 0.4)})])
+    words = [word for part in parts for word in part.words]
+    assert _joined_confidence(words, parts, decoder) == pytest.approx(np.mean([w.confidence for w in words]))
+    assert _joined_confidence([], [], decoder) == 1.0  # the VAD found no speech
+    decoder.confidence = False
+    assert _joined_confidence(words, parts, decoder) is None
