@@ -83,6 +83,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--report", default=None,
                        help="extra JSON report (CI, error counts, worst utterances, RTFx); unset: "
                        "{dataset_id}_eval_report.json, 'none' to skip")
+    group.add_argument("--confidence", action="store_true",
+                       help="the report gets each utterance's confidence, their mean and the WER per confidence "
+                       "quarter (computed only with this flag; the result files do not change)")
 
 
 def add_batch_size_argument(group) -> None:
@@ -133,7 +136,8 @@ def add_model_id_argument(parser: argparse.ArgumentParser) -> None:
 
 def decoder_choice(args: argparse.Namespace) -> DecoderChoice:
     return DecoderChoice(engine=args.decoder, no_lm=args.no_lm, beam_width=args.beam_width,
-                         hotwords=tuple(args.hotwords), hotword_weight=args.hotword_weight)
+                         hotwords=tuple(args.hotwords), hotword_weight=args.hotword_weight,
+                         confidence=getattr(args, "confidence", False))
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:

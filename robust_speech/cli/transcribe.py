@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from robust_speech.cli.arguments import add_decoder_arguments, add_model_id_argument, decoder_choice, load_options
+from robust_speech.cli.values import default_of
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.core.paths import WORKING_DIRECTORY
-from robust_speech.inference.options import TRANSCRIBE_CHUNK_S
+from robust_speech.inference.options import TRANSCRIBE_CHUNK_S, DecoderChoice
 
 NAME = "transcribe"
-HELP = "transcribe audio files to txt/srt/vtt/json with word times"
+HELP = "transcribe audio files to txt/srt/vtt/json with word times (JSON: with confidences)"
 ALL_FORMATS = "all"
 
 
@@ -30,6 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--stride_length_s", type=float, default=None, help="with --chunk_length_s: the stride")
     parser.add_argument("--vad", action="store_true", help="cut at pauses (silero-vad); a --chunk_length_s given "
                         "too cuts longer speech segments")
+    parser.add_argument("--nbest", type=int, default=default_of(DecoderChoice, "nbest"),
+                        help="the N best transcripts (text and beam score) as alternatives in the JSON; beam search "
+                        "only, not with --vad")
     add_decoder_arguments(parser)
     return parser
 
@@ -48,8 +53,15 @@ def run(args: argparse.Namespace) -> int:
     chunk_length_s = args.chunk_length_s if args.chunk_length_s is not None else (None if args.vad else TRANSCRIBE_CHUNK_S)
     if args.stride_length_s is not None and chunk_length_s is None:
         raise ConfigurationError("--stride_length_s needs --chunk_length_s")
+    if args.nbest > 1 and args.vad:
+        raise ConfigurationError("--nbest with --vad: alternatives would be per speech segment, not per file; drop "
+                                 "one of them")
+    if args.nbest > 1 and "json" not in formats:
+        raise ConfigurationError("--nbest: the alternatives are written in the JSON; add json to --format")
     chunking = TranscriberOptions(chunk_length_s, args.stride_length_s, vad=args.vad)
-    loaded = load_for_inference(args.model_id, load_options(args), decoder_choice(args), chunking)
+    # The JSON carries word and utterance confidences: computed only when it is written.
+    decoding = replace(decoder_choice(args), confidence="json" in formats, nbest=args.nbest)
+    loaded = load_for_inference(args.model_id, load_options(args), decoding, chunking)
     # The long-audio note stays on standard error, just before the progress bar it explains; standard output
     # carries the transcripts.
     loaded.transcriber.note = lambda line: print(line, file=sys.stderr, flush=True)

@@ -19,6 +19,7 @@ from robust_speech.cli import (
     check_leakage,
     demo,
     prepare,
+    pseudo_label,
     robustness,
     score,
     segment,
@@ -32,8 +33,8 @@ from robust_speech.cli.arguments import add_verbosity_arguments, verbosity
 from robust_speech.cli.values import DefaultsHelpFormatter
 from robust_speech.core.errors import RobustSpeechError, output_errors
 
-VERBS = (audit, vocab, synth, prepare, check_leakage, tune_lm, score, transcribe, segment, robustness, demo,
-         serve)
+VERBS = (audit, vocab, synth, prepare, check_leakage, tune_lm, score, transcribe, segment, pseudo_label,
+         robustness, demo, serve)
 BY_NAME = {verb.NAME: verb for verb in VERBS}
 PROG = "robust-speech"
 

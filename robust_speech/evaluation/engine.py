@@ -24,6 +24,7 @@ from robust_speech.evaluation.options import EvalOptions
 from robust_speech.inference.loading import load_for_inference, resolve_model_dir
 from robust_speech.inference.transcribe import AudioProgress, long_audio_progress
 from robust_speech.lm.ngram import language_model_binary, read_lm_attrs
+from robust_speech.reports.calibration import confidence_summary
 from robust_speech.reports.metrics import empty_references
 from robust_speech.reports.result_files import evaluation_report, write_json
 from robust_speech.text.normalizer import model_normalizer
@@ -132,6 +133,7 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
 
     predictions: list[str] = []
     targets: list[str] = []
+    confidences: list[float] = []
     audio_seconds = inference_seconds = 0.0
     progress = progress_bar(total=total, desc="eval", unit="utt", disable=None, file=sys.stderr)
     # Chunked, a long recording is transcribed while it is read (its chunks are the same as decoded whole).
@@ -158,6 +160,7 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
         inference_seconds += time.perf_counter() - tick
         audio_seconds += samples / acoustic.sampling_rate
         predictions.extend(t.text for t in transcripts)
+        confidences.extend(t.confidence for t in transcripts if t.confidence is not None)
         targets.extend(normalize_text(text) for _index, _array, text in group)
         progress.update(len(group))
     progress.close()
@@ -170,7 +173,21 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
     result = hf_datasets.Dataset.from_dict({"target": targets, "prediction": predictions})
     log_results(result, args)
 
-    settings = {
+    report = evaluation_report(targets, predictions, audio_seconds=audio_seconds, inference_seconds=inference_seconds,
+                               wall_seconds=time.perf_counter() - started,
+                               settings=_settings(args, decoder, model_dir, acoustic))
+    if confidences:  # only when asked (--confidence): the challenge's result files never change
+        report["confidence"] = confidence_summary(confidences, targets, predictions)
+    if (args.report or "").lower() != "none":
+        path = write_json(args.report or Path(args.output_dir) / f"{dataset_id(args)}_eval_report.json", report)
+        LOGGER.info(f"report: {path} (WER 95% CI {report['wer_ci95'][0]:.4f}-{report['wer_ci95'][1]:.4f}, "
+                    f"RTFx {report['rtfx']}, decoder {decoder.engine})")
+    return report
+
+
+def _settings(args: EvalOptions, decoder, model_dir: Path, acoustic) -> dict:
+    """How the split was transcribed, as the report records it."""
+    return {
         "model_id": args.model_id, "dataset": args.dataset, "config": args.config, "split": args.split,
         "chunk_length_s": args.chunk_length_s, "stride_length_s": args.stride_length_s, "vad": args.vad,
         "decoder": decoder.engine, "beam_width": decoder.beam_width,
@@ -179,11 +196,5 @@ def _run_evaluation(args: EvalOptions, normalize_text: Callable[[str], str], log
         "lm": read_lm_attrs(model_dir) if decoder.engine != "greedy" and language_model_binary(model_dir) else None,
         "device": str(acoustic.device),
         "bf16": bool(args.bf16),
+        "confidence": args.decoding.confidence,
     }
-    report = evaluation_report(targets, predictions, audio_seconds=audio_seconds, inference_seconds=inference_seconds,
-                               wall_seconds=time.perf_counter() - started, settings=settings)
-    if (args.report or "").lower() != "none":
-        path = write_json(args.report or Path(args.output_dir) / f"{dataset_id(args)}_eval_report.json", report)
-        LOGGER.info(f"report: {path} (WER 95% CI {report['wer_ci95'][0]:.4f}-{report['wer_ci95'][1]:.4f}, "
-                    f"RTFx {report['rtfx']}, decoder {decoder.engine})")
-    return report

@@ -16,7 +16,7 @@ import math
 import multiprocessing
 import os
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
@@ -24,6 +24,11 @@ import numpy as np
 
 from robust_speech.core.errors import ConfigurationError, MissingDependencyError
 from robust_speech.core.model_folder import ALPHABET_FILE, FLASHLIGHT_BINARY, LM_DIRECTORY, UNIGRAMS_FILE
+from robust_speech.inference.confidence import (
+    no_speech_confidence,
+    utterance_confidence,
+    word_confidence,
+)
 from robust_speech.inference.options import DEFAULT_BEAM_WIDTH, DEFAULT_HOTWORD_WEIGHT, ENGINES
 from robust_speech.lm.ngram import DEFAULT_ATTRS, ctc_alphabet, language_model_binary, model_vocabulary, read_lm_attrs
 from robust_speech.text.vocabulary import PAD_TOKEN, UNK_TOKEN, WORD_DELIMITER
@@ -37,12 +42,25 @@ class WordSpan:
     word: str
     start_frame: int
     end_frame: int  # exclusive
+    confidence: float | None = None  # in [0, 1] when the decoder was asked for it (inference/confidence.py)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One of the n best transcripts: its text, the engine's own score for it (a log score, comparable only
+    within one utterance and engine) and, when asked for, its confidence."""
+
+    text: str
+    score: float
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
 class Transcript:
     text: str
     words: tuple[WordSpan, ...] = field(default=())
+    confidence: float | None = None  # the utterance's, in [0, 1], when the decoder was asked for it
+    alternatives: tuple[Alternative, ...] = field(default=())  # the n best, the transcript itself first (nbest > 1)
 
 
 def _clean(text: str) -> str:
@@ -112,6 +130,28 @@ class TokenLayout:
             log_probs[:, list(self.specials)] = SPECIAL_LOG_PROB
         return log_probs
 
+    def with_confidence(self, transcript: Transcript, log_probs: np.ndarray) -> Transcript:
+        """`transcript` with each word's and the utterance's confidence, from the frame posteriors over each
+        word's span (inference/confidence.py: the same definition for every engine)."""
+        token_of = {label: index for index, label in enumerate(self.labels) if label and label != " "}
+        words = []
+        for index, word in enumerate(transcript.words):
+            tokens = [token_of.get(char, -1) for char in word.word]
+            # The word is aligned in the window up to its neighbours, not only in its span: pyctcdecode's word
+            # frames are those of whichever path of a merged beam came first, not always the best path's.
+            start = min(word.start_frame, transcript.words[index - 1].end_frame if index else 0)
+            end = max(word.end_frame, transcript.words[index + 1].start_frame if index + 1 < len(transcript.words)
+                      else len(log_probs))
+            window = self.fold_specials(log_probs[start:end])
+            pause = window[:, self.blank] if self.delimiter is None else np.logaddexp(window[:, self.blank],
+                                                                                       window[:, self.delimiter])
+            confidence = word_confidence(window, tokens, self.blank, pause) if min(tokens, default=-1) >= 0 else 0.0
+            words.append(replace(word, confidence=confidence))
+        silent = [self.blank, *self.specials, *([self.delimiter] if self.delimiter is not None else [])]
+        no_speech = None if words else no_speech_confidence(log_probs, silent)
+        return replace(transcript, words=tuple(words),
+                       confidence=utterance_confidence([word.confidence for word in words], no_speech))
+
 
 # Low enough never to win a beam, finite so beam-search arithmetic stays free of NaN.
 SPECIAL_LOG_PROB = -1e4
@@ -149,7 +189,15 @@ class Decoder(Protocol):
 _GREEDY_BLOCK_FRAMES = 1 << 16  # 22 minutes of 20 ms frames
 
 
-class GreedyDecoder:
+class OutputChoices:
+    """What a decoder adds to each transcript beyond its words and their frames, set by `load_decoder`:
+    confidences (computed only when asked) and the n best alternatives (beam search only)."""
+
+    confidence: bool = False
+    nbest: int = 1
+
+
+class GreedyDecoder(OutputChoices):
     engine = "greedy"
     beam_width = None
 
@@ -164,13 +212,14 @@ class GreedyDecoder:
         best = [token for start in range(0, len(log_probs), _GREEDY_BLOCK_FRAMES)
                 for token in self.layout.fold_specials(log_probs[start : start + _GREEDY_BLOCK_FRAMES]).argmax(axis=-1).tolist()]
         words = spans_from_frame_tokens(best, self.layout.labels, self.layout.blank)
-        return Transcript(" ".join(word.word for word in words), words)
+        transcript = Transcript(" ".join(word.word for word in words), words)
+        return self.layout.with_confidence(transcript, log_probs) if self.confidence else transcript
 
     def decode_batch(self, batch: Sequence[np.ndarray]) -> list[Transcript]:
         return [self.decode(log_probs) for log_probs in batch]
 
 
-class PyctcdecodeDecoder:
+class PyctcdecodeDecoder(OutputChoices):
     """pyctcdecode's beam search, loaded exactly as `Wav2Vec2ProcessorWithLM.from_pretrained` does."""
 
     engine = "pyctcdecode"
@@ -201,9 +250,8 @@ class PyctcdecodeDecoder:
         self.close()
 
     def decode(self, log_probs: np.ndarray) -> Transcript:
-        beam = self.decoder.decode_beams(self.layout.fold_specials(log_probs), beam_width=self.beam_width,
-                                         **self._boost)[0]
-        return self._transcript(beam)
+        folded = self.layout.fold_specials(log_probs)
+        return self._transcript(self.decoder.decode_beams(folded, beam_width=self.beam_width, **self._boost), folded)
 
     def decode_batch(self, batch: Sequence[np.ndarray]) -> list[Transcript]:
         if len(batch) < 2 or self.processes < 2:
@@ -215,16 +263,19 @@ class PyctcdecodeDecoder:
             # Terminated when the decoder goes away or, at the latest, at interpreter exit (before the
             # multiprocessing module is torn down, which otherwise prints errors from Pool.__del__).
             self._finalizer = weakref.finalize(self, self._pool.terminate)
-        beams = self.decoder.decode_beams_batch(self._pool, [self.layout.fold_specials(x) for x in batch],
-                                                beam_width=self.beam_width, **self._boost)
-        return [self._transcript(result[0]) for result in beams]
+        folded = [self.layout.fold_specials(x) for x in batch]
+        beams = self.decoder.decode_beams_batch(self._pool, folded, beam_width=self.beam_width, **self._boost)
+        return [self._transcript(result, log_probs) for result, log_probs in zip(beams, folded)]
 
-    @staticmethod
-    def _transcript(beam) -> Transcript:
-        # (text, lm_state, word_frames, logit_score, lm_score); the batch variant leaves out the lm_state.
-        text, word_frames = beam[0], beam[-3]
-        words = tuple(WordSpan(word, start, end) for word, (start, end) in word_frames if word != _PYCTCDECODE_UNK)
-        return Transcript(_clean(text), words)
+    def _transcript(self, beams, log_probs: np.ndarray) -> Transcript:
+        # Each beam: (text, lm_state, word_frames, logit_score, combined score); the batch variant leaves out
+        # the lm_state. Sorted best first.
+        found = []
+        for beam in beams[: self.nbest if self.nbest > 1 else 1]:
+            text, word_frames = beam[0], beam[-3]
+            words = tuple(WordSpan(word, start, end) for word, (start, end) in word_frames if word != _PYCTCDECODE_UNK)
+            found.append((Transcript(_clean(text), words), float(beam[-1])))
+        return _best_with_alternatives(found, self.layout, log_probs, self.confidence, self.nbest)
 
     def close(self) -> None:
         self._pool = None
@@ -233,7 +284,23 @@ class PyctcdecodeDecoder:
             finalizer()
 
 
-class FlashlightDecoder:
+def _best_with_alternatives(found: list[tuple[Transcript, float]], layout: TokenLayout, log_probs: np.ndarray,
+                            confidence: bool, nbest: int) -> Transcript:
+    """The best of an engine's (transcript, score) list, best first, with confidences when asked and, for
+    `nbest` > 1, the alternatives: distinct texts (two paths writing one text count once, at the better score)."""
+    if confidence:
+        found = [(layout.with_confidence(transcript, log_probs), score) for transcript, score in found]
+    best = found[0][0]
+    if nbest <= 1:
+        return best
+    alternatives: dict[str, Alternative] = {}
+    for transcript, score in found:
+        if transcript.text not in alternatives:
+            alternatives[transcript.text] = Alternative(transcript.text, round(score, 4), transcript.confidence)
+    return replace(best, alternatives=tuple(alternatives.values())[:nbest])
+
+
+class FlashlightDecoder(OutputChoices):
     """flashlight-text's lexicon beam search with the same KenLM model and the LM's unigrams as lexicon.
 
     A lexicon decoder can only write lexicon words, while pyctcdecode also writes out-of-vocabulary words
@@ -373,10 +440,14 @@ class FlashlightDecoder:
         if admit and self.open_vocabulary:
             self._admit_spellings([emissions])
         frames, tokens = emissions.shape
-        result = self.decoder.decode(emissions.ctypes.data, frames, tokens)[0]
-        # flashlight's token path has one extra step before the first frame (and after the last).
-        words = spans_from_frame_tokens(list(result.tokens)[1 : frames + 1], self.layout.labels, self.layout.blank)
-        return Transcript(" ".join(word.word for word in words), words)
+        results = self.decoder.decode(emissions.ctypes.data, frames, tokens)  # its final beam, best first
+        found = []
+        # Distinct token paths can write one text: take enough of the beam for nbest distinct ones.
+        for result in results[: self.nbest * 4 if self.nbest > 1 else 1]:
+            # flashlight's token path has one extra step before the first frame (and after the last).
+            words = spans_from_frame_tokens(list(result.tokens)[1 : frames + 1], self.layout.labels, self.layout.blank)
+            found.append((Transcript(" ".join(word.word for word in words), words), float(result.score)))
+        return _best_with_alternatives(found, self.layout, emissions, self.confidence, self.nbest)
 
     def decode_batch(self, batch: Sequence[np.ndarray]) -> list[Transcript]:
         prepared = [np.ascontiguousarray(self.layout.fold_specials(log_probs)) for log_probs in batch]
@@ -408,13 +479,26 @@ def _BoostedLM(lm, bonuses: dict[int, float]):
     return BoostedLM()
 
 
-def load_decoder(model_dir: str | os.PathLike, engine: str = "pyctcdecode", **options) -> Decoder:
-    """The decoder for `model_dir`; without a language_model/ beam search still works, without an LM."""
+def load_decoder(model_dir: str | os.PathLike, engine: str = "pyctcdecode", *, confidence: bool = False,
+                 nbest: int = 1, **options) -> Decoder:
+    """The decoder for `model_dir`; without a language_model/ beam search still works, without an LM.
+    `confidence`: every transcript carries word and utterance confidences; `nbest` > 1: its alternatives."""
     if engine not in ENGINES:
         raise ConfigurationError(f"decoder engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if nbest < 1:
+        raise ConfigurationError(f"--nbest {nbest}: give 1 or more")
+    if engine == "greedy" and nbest > 1:
+        raise ConfigurationError(f"--nbest {nbest} needs beam search: greedy decoding finds a single path "
+                                 "(use --decoder pyctcdecode, with or without an LM)")
+    beam_width = options.get("beam_width", DEFAULT_BEAM_WIDTH)
+    if nbest > beam_width:
+        raise ConfigurationError(f"--nbest {nbest} is more than the beam keeps ({beam_width}): raise --beam_width")
     if engine == "greedy":
-        return GreedyDecoder(model_vocabulary(model_dir))
-    if engine == "flashlight":
-        return FlashlightDecoder(model_dir, **options)
-    return PyctcdecodeDecoder(model_dir, **options)
+        decoder: Decoder = GreedyDecoder(model_vocabulary(model_dir))
+    elif engine == "flashlight":
+        decoder = FlashlightDecoder(model_dir, **options)
+    else:
+        decoder = PyctcdecodeDecoder(model_dir, **options)
+    decoder.confidence, decoder.nbest = confidence, nbest
+    return decoder
 

@@ -4,10 +4,10 @@ Every entry point that runs a trained model (eval.py, `robust-speech transcribe`
 loads it here, so they resolve folders, load weights safely and choose decoders the same way.
 
 The decoder policy: `auto` beam-searches with pyctcdecode when the folder has a `language_model/`, else decodes
-greedily (or beam-searches without an LM when hotwords are to be boosted); `no_lm` means greedy (with
-`--decoder pyctcdecode/flashlight` it is a contradiction, refused); the beam width is the one asked for, else the
-one `tune-lm` wrote into `decoding.json`, else `DEFAULT_BEAM_WIDTH`; a beam width asked for a greedy run is refused
-rather than ignored.
+greedily (or beam-searches without an LM when hotwords are to be boosted or n-best alternatives are asked
+for); `no_lm` means greedy (with `--decoder pyctcdecode/flashlight` it is a contradiction, refused); the beam
+width is the one asked for, else the one `tune-lm` wrote into `decoding.json`, else `DEFAULT_BEAM_WIDTH`; a beam
+width asked for a greedy run is refused rather than ignored.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ def choose_decoder(model_dir: Path, choice: DecoderChoice) -> Decoder:
             raise ConfigurationError("--hotwords need beam search: drop --no_lm / --decoder greedy (pyctcdecode boosts "
                                      "them with or without an LM)")
         engine = "pyctcdecode"  # auto without an LM: beam search without one, so the hotwords can be boosted
+    if choice.nbest > 1 and engine == "greedy" and choice.engine == "auto" and not choice.no_lm:
+        engine = "pyctcdecode"  # likewise for alternatives: greedy decoding has a single path
     if engine == "greedy" and choice.beam_width is not None:
         why = ("--no_lm" if choice.no_lm else "--decoder greedy" if choice.engine == "greedy"
                else f"{model_dir} has no {LM_DIRECTORY}/")
@@ -98,11 +100,12 @@ def choose_decoder(model_dir: Path, choice: DecoderChoice) -> Decoder:
                                  f"greedily ({why}): drop --beam_width")
     if engine == "flashlight" and not has_lm:
         raise ConfigurationError(f"--decoder flashlight needs {model_dir}/{LM_DIRECTORY}/: build it with build_ngram.py")
+    outputs = {"confidence": choice.confidence, "nbest": choice.nbest}
     if engine == "greedy":
-        return load_decoder(model_dir, engine)
+        return load_decoder(model_dir, engine, **outputs)
     beam_width = choice.beam_width or tuned_beam_width(model_dir) or DEFAULT_BEAM_WIDTH
     boost = {"hotwords": choice.hotwords, "hotword_weight": choice.hotword_weight} if choice.hotwords else {}
-    return load_decoder(model_dir, engine, beam_width=beam_width, **boost)
+    return load_decoder(model_dir, engine, beam_width=beam_width, **boost, **outputs)
 
 
 def tuned_beam_width(model_dir: str | os.PathLike) -> int | None:

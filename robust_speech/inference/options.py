@@ -26,6 +26,8 @@ class DecoderChoice:
     beam_width: int | None = None  # None: the tuned one (decoding.json), else DEFAULT_BEAM_WIDTH
     hotwords: tuple[str, ...] = ()  # words or phrases to boost (beam search only)
     hotword_weight: float = DEFAULT_HOTWORD_WEIGHT
+    confidence: bool = False  # word and utterance confidences (inference/confidence.py); off: not computed
+    nbest: int = 1  # above 1: the n best transcripts as alternatives (beam search only)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -22,6 +23,7 @@ from robust_speech.audio.fbank import fast_spectrograms
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.core.logs import progress_bar
 from robust_speech.inference.chunking import Chunking, kept_frames
+from robust_speech.inference.confidence import utterance_confidence
 from robust_speech.inference.decoding import Transcript, WordSpan
 from robust_speech.inference.options import DEFAULT_BATCH_SIZE
 from robust_speech.inference.streaming import FrameBuffer, stream_chunks
@@ -296,12 +298,28 @@ class Transcriber:
         results = []
         for spans in segments:
             words: list[WordSpan] = []
+            parts = []
             for start, _end in spans:
                 offset = int(round(start / self.acoustic.samples_per_frame))
-                part = next(decoded)
-                words.extend(WordSpan(w.word, w.start_frame + offset, w.end_frame + offset) for w in part.words)
-            results.append(Transcript(" ".join(word.word for word in words), tuple(words)))
+                parts.append(part := next(decoded))
+                words.extend(replace(w, start_frame=w.start_frame + offset, end_frame=w.end_frame + offset)
+                             for w in part.words)
+            results.append(Transcript(" ".join(word.word for word in words), tuple(words),
+                                      confidence=_joined_confidence(words, parts, self.decoder)))
         return results
+
+
+def _joined_confidence(words: Sequence[WordSpan], parts: Sequence[Transcript], decoder) -> float | None:
+    """The confidence of a transcript joined from speech segments: of its words as one utterance's; without
+    words, the least of the segments' (each then sure that nothing was said), 1 when the VAD found no speech at
+    all; None when the decoder was not asked for confidences."""
+    if not getattr(decoder, "confidence", False):
+        return None
+    if not parts:
+        return 1.0
+    if words:
+        return utterance_confidence([word.confidence for word in words])
+    return min(part.confidence for part in parts)
 
 
 class AudioProgress:

@@ -1,4 +1,5 @@
-"""Transcripts to files: plain text, SubRip (.srt), WebVTT (.vtt) and JSON with word timestamps."""
+"""Transcripts to files: plain text, SubRip (.srt), WebVTT (.vtt) and JSON with word timestamps (and, when the
+decoder computed them, confidences and n-best alternatives)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,32 @@ class TimedWord:
     word: str
     start: float
     end: float
+    confidence: float | None = None
 
 
 def timed_words(transcript: Transcript, seconds_per_frame: float) -> list[TimedWord]:
-    return [TimedWord(w.word, round(w.start_frame * seconds_per_frame, 3), round(w.end_frame * seconds_per_frame, 3))
+    return [TimedWord(w.word, round(w.start_frame * seconds_per_frame, 3), round(w.end_frame * seconds_per_frame, 3),
+                      w.confidence)
             for w in transcript.words]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def transcript_json(transcript: Transcript, words: Sequence[TimedWord], source: str, duration_s: float) -> dict:
+    """The JSON transcript: text and timed words; the confidences (of each word and of the utterance) when the
+    decoder computed them, and the n best alternatives when asked for."""
+    data = {"source": source, "duration_s": round(duration_s, 3), "text": transcript.text}
+    if transcript.confidence is not None:
+        data["confidence"] = _rounded(transcript.confidence)
+    data["words"] = [{"word": w.word, "start": w.start, "end": w.end,
+                      **({"confidence": _rounded(w.confidence)} if w.confidence is not None else {})} for w in words]
+    if transcript.alternatives:
+        data["alternatives"] = [{"text": a.text, "score": a.score,
+                                 **({"confidence": _rounded(a.confidence)} if a.confidence is not None else {})}
+                                for a in transcript.alternatives]
+    return data
 
 
 def cues(words: Sequence[TimedWord]) -> list[tuple[float, float, str]]:
@@ -68,9 +90,7 @@ def write_transcript(output_stem: Path, transcript: Transcript, seconds_per_fram
         "txt": transcript.text + "\n",
         "srt": to_srt(words),
         "vtt": to_vtt(words),
-        "json": json.dumps({"source": source, "duration_s": round(duration_s, 3), "text": transcript.text,
-                            "words": [{"word": w.word, "start": w.start, "end": w.end} for w in words]},
-                           ensure_ascii=False, indent=2) + "\n",
+        "json": json.dumps(transcript_json(transcript, words, source, duration_s), ensure_ascii=False, indent=2) + "\n",
     }
     written = []
     for name in formats:
