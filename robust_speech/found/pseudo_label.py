@@ -6,7 +6,8 @@ LM → the segments whose utterance confidence is at least `min_confidence` writ
 The output is an audio folder the data layer reads (`--dataset_name radio_labelled`, `+`-joined with other
 data): `clips/*.wav` (16 kHz mono) and `metadata.csv` with `file_name`, `sentence`, `source`, `start`, `end`,
 `confidence`. Every segment not kept, and every input that could not be read or held no speech, is a row of
-`skipped.tsv` (the data layer's skip columns, then start, end and confidence), counted in the result.
+`skipped.tsv` (the data layer's skip columns, then start, end, confidence and an empty sentence), counted in the
+result.
 
 Confidence is the decoder's utterance confidence (inference/confidence.py): the same definition whichever
 engine decodes. What the threshold buys (WER of the kept segments against all, and the share kept):
@@ -15,7 +16,6 @@ benchmarks/pseudo_label_quality.py, results in benchmarks/results/.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -27,16 +27,11 @@ import soundfile
 
 from robust_speech.audio.decode import TARGET_SAMPLING_RATE, load_audio
 from robust_speech.core.errors import AudioError, ConfigurationError
-from robust_speech.core.files import atomic_write, safe_filename
 from robust_speech.core.logs import LOGGER, progress_bar
-from robust_speech.data.local_datasets import METADATA_NAMES, detect_layout, read_local_split
-from robust_speech.data.skips import SKIPPED_COLUMNS, SKIPPED_FILE
+from robust_speech.data.local_datasets import detect_layout, read_local_split
+from robust_speech.found.dataset_folder import DatasetWriter
 from robust_speech.found.pseudo_label_options import PseudoLabelOptions
 
-METADATA_FILE = next(name for name in METADATA_NAMES if name.endswith(".csv"))
-METADATA_COLUMNS = ("file_name", "sentence", "source", "start", "end", "confidence")
-SKIP_COLUMNS = (*SKIPPED_COLUMNS, "start", "end", "confidence")
-CLIPS_DIRECTORY = "clips"
 STAGE = "pseudo-label"  # the `split` column of skipped.tsv: the stage that rejected the row
 # Segments transcribed per call: bounds the decoded audio held at once on long recordings.
 SEGMENTS_PER_CALL = 64
@@ -108,8 +103,8 @@ def pseudo_label(options: PseudoLabelOptions) -> PseudoLabelResult:
     check_options(options)
     loaded = load_for_inference(options.model_id, options.load, replace(options.decoding, confidence=True),
                                 TranscriberOptions(batch_size=options.batch_size))
-    writer = _Writer(Path(options.output_dir))
-    writer.clips.mkdir(parents=True, exist_ok=True)
+    writer = DatasetWriter(Path(options.output_dir), STAGE, score_column="confidence", score_digits=4)
+    writer.clips_folder.mkdir(parents=True, exist_ok=True)
     result = PseudoLabelResult(writer.folder)
     for name, source in progress_bar(list(iter_inputs(options)), desc="pseudo-label", unit="file"):
         result.inputs += 1
@@ -121,7 +116,7 @@ def pseudo_label(options: PseudoLabelOptions) -> PseudoLabelResult:
     return result
 
 
-def _label_input(transcriber, name: str, source, options: PseudoLabelOptions, writer: "_Writer",
+def _label_input(transcriber, name: str, source, options: PseudoLabelOptions, writer: DatasetWriter,
                  result: PseudoLabelResult) -> None:
     from robust_speech.audio.vad import speech_segments
 
@@ -129,18 +124,18 @@ def _label_input(transcriber, name: str, source, options: PseudoLabelOptions, wr
     try:
         audio = load_audio(source, rate, name=name)
     except AudioError as error:
-        writer.skip(name, name, UNREADABLE, result, str(error))
+        _skip(writer, name, name, UNREADABLE, result, str(error))
         return
     spans = speech_segments(audio, rate, max_segment_s=options.max_segment_s)
     if not spans:
-        writer.skip(name, name, NO_SPEECH, result, f"{audio.size / rate:.1f} s without speech found by the VAD")
+        _skip(writer, name, name, NO_SPEECH, result, f"{audio.size / rate:.1f} s without speech found by the VAD")
         return
     stem = writer.clip_stem(name)
     long_enough = []
     for index, (start, end) in enumerate(spans):
         result.speech_seconds += (end - start) / rate
         if (end - start) / rate < options.min_segment_s:
-            writer.skip(name, f"{stem}_{index:04d}", TOO_SHORT, result, start_s=start / rate, end_s=end / rate)
+            _skip(writer, name, f"{stem}_{index:04d}", TOO_SHORT, result, start_s=start / rate, end_s=end / rate)
         else:
             long_enough.append((index, start, end))
     for first in range(0, len(long_enough), SEGMENTS_PER_CALL):
@@ -150,56 +145,22 @@ def _label_input(transcriber, name: str, source, options: PseudoLabelOptions, wr
             clip = f"{stem}_{index:04d}"
             times = {"start_s": start / rate, "end_s": end / rate, "confidence": transcript.confidence}
             if not transcript.text:
-                writer.skip(name, clip, EMPTY, result, **times)
+                _skip(writer, name, clip, EMPTY, result, **times)
             elif transcript.confidence < options.min_confidence:
-                writer.skip(name, clip, LOW_CONFIDENCE, result, transcript.text, **times)
+                _skip(writer, name, clip, LOW_CONFIDENCE, result, transcript.text, **times)
             else:
-                writer.keep(f"{clip}.wav", audio[start:end], transcript.text, name, result, **times)
+                _keep(writer, f"{clip}.wav", audio[start:end], transcript.text, name, result, **times)
 
 
-@dataclass
-class _Writer:
-    """The dataset folder: clips written as they are kept; metadata.csv and skipped.tsv written at the end."""
-
-    folder: Path
-    rows: list[tuple] = field(default_factory=list)
-    skips: list[tuple] = field(default_factory=list)
-    _stems: Counter = field(default_factory=Counter)
-
-    @property
-    def clips(self) -> Path:
-        return self.folder / CLIPS_DIRECTORY
-
-    def clip_stem(self, source: str) -> str:
-        """A file-name stem for `source`'s clips, distinct from every other input's."""
-        stem = safe_filename(Path(source).stem) or "audio"
-        self._stems[stem] += 1
-        return stem if self._stems[stem] == 1 else f"{stem}-{self._stems[stem]}"
-
-    def keep(self, name: str, audio: np.ndarray, sentence: str, source: str, result: PseudoLabelResult, *,
-             start_s: float, end_s: float, confidence: float) -> None:
-        soundfile.write(self.clips / name, audio, TARGET_SAMPLING_RATE, subtype="PCM_16")
-        self.rows.append((f"{CLIPS_DIRECTORY}/{name}", sentence, source, f"{start_s:.3f}", f"{end_s:.3f}",
-                          f"{confidence:.4f}"))
-        result.kept += 1
-        result.kept_seconds += end_s - start_s
-
-    def skip(self, source: str, example: str, reason: str, result: PseudoLabelResult, detail: str = "", *,
-             start_s: float | None = None, end_s: float | None = None, confidence: float | None = None) -> None:
-        self.skips.append((STAGE, source, example, reason, " ".join(detail.split()), _number(start_s, 3),
-                           _number(end_s, 3), _number(confidence, 4)))
-        result.skipped[reason] += 1
-
-    def write(self) -> None:
-        with atomic_write(self.folder / METADATA_FILE, newline="") as file:
-            writer = csv.writer(file, lineterminator="\n")
-            writer.writerow(METADATA_COLUMNS)
-            writer.writerows(self.rows)
-        with atomic_write(self.folder / SKIPPED_FILE, newline="") as file:
-            writer = csv.writer(file, delimiter="\t", lineterminator="\n")
-            writer.writerow(SKIP_COLUMNS)
-            writer.writerows(self.skips)
+def _keep(writer: DatasetWriter, name: str, audio: np.ndarray, sentence: str, source: str,
+          result: PseudoLabelResult, *, start_s: float, end_s: float, confidence: float) -> None:
+    soundfile.write(writer.clips_folder / name, audio, TARGET_SAMPLING_RATE, subtype="PCM_16")
+    writer.add_clip(name, sentence, source, start_s, end_s, confidence)
+    result.kept += 1
+    result.kept_seconds += end_s - start_s
 
 
-def _number(value: float | None, digits: int) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
+def _skip(writer: DatasetWriter, source: str, example: str, reason: str, result: PseudoLabelResult, detail: str = "",
+          *, start_s: float | None = None, end_s: float | None = None, confidence: float | None = None) -> None:
+    writer.skip(source, example, reason, detail, start_s, end_s, confidence)
+    result.skipped[reason] += 1

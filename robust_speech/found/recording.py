@@ -12,7 +12,8 @@ import numpy as np
 from robust_speech.audio.decode import audio_info, stream_audio
 from robust_speech.core.logs import LOGGER
 from robust_speech.found.alignment import AlignmentVocabulary, Placement, align
-from robust_speech.found.clips import Cut, DatasetWriter, cut_clips
+from robust_speech.found.clips import Cut, cut_clips
+from robust_speech.found.dataset_folder import DatasetWriter
 from robust_speech.found.segment_options import AlignmentRefused, SegmentOptions
 from robust_speech.found.transcripts import Utterance, read_transcript
 from robust_speech.inference.loading import load_for_inference

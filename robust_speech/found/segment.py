@@ -26,7 +26,7 @@ from pathlib import Path
 
 from robust_speech.core.errors import AudioError, ConfigurationError, TextError
 from robust_speech.core.logs import LOGGER, progress_bar
-from robust_speech.found.clips import DatasetWriter
+from robust_speech.found.dataset_folder import DatasetWriter
 from robust_speech.found.recording import SegmentModel, segment_recording
 from robust_speech.found.segment_options import AlignmentRefused, SegmentOptions
 
@@ -63,7 +63,7 @@ def segment(options: SegmentOptions) -> SegmentResult:
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     try:
-        writer = DatasetWriter(staging)
+        writer = DatasetWriter(staging, stage="segment")
         writer.clips_folder.mkdir()
         model = SegmentModel.load(options)
         utterances = 0
