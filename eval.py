@@ -172,9 +172,12 @@ def damaged_file(model_id: str):
     checks = [(folder / name, MODEL_FIX) for name in MODEL_FILES] + [(folder / name, lm_fix(model_id)) for name in LM_FILES]
     checks.append((folder / "decoding.json", "re-run robust-speech tune-lm, or delete it (the default beam width then applies)"))
     for path, fix in [(path, fix) for path, fix in checks if path.is_file()]:
+        data = path.read_bytes()
+        if not data:
+            return f"{path}: is empty (0 bytes); {fix}"
         try:
-            if not isinstance(json.loads(path.read_bytes().decode("utf-8") or "null"), dict):
-                return f"{path}: is empty or damaged (not a JSON object); {fix}"
+            if not isinstance(json.loads(data.decode("utf-8")), dict):
+                return f"{path}: is damaged (not a JSON object); {fix}"
         except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
             return f"{path}: is damaged or cut short (not valid JSON: {str(error).split(':')[0]}); {fix}"
     for path in sorted(folder.glob("*.safetensors")):
@@ -222,8 +225,11 @@ def sha256(path: Path) -> str:
 
 def check_weight_values(model, model_id: str) -> None:
     """Garbage in the weights' data passes the header check and decodes to NaN or absurd values."""
+    import torch
+
     for name, weight in model.named_parameters():
-        if weight.is_floating_point() and not bool(weight.abs().le(WEIGHT_LIMIT).all()):
+        low, high = torch.aminmax(weight.detach()) if weight.is_floating_point() and weight.numel() else (0, 0)
+        if not (bool(low >= -WEIGHT_LIMIT) and bool(high <= WEIGHT_LIMIT)):  # NaN fails both
             path = Path(model_id) / "model.safetensors" if Path(model_id).is_dir() else model_id
             raise RobustSpeechError(f"{path}: is damaged: weight {name} holds NaN, infinite or absurd values (beyond "
                                     f"{WEIGHT_LIMIT:g}; or the training diverged); {MODEL_FIX}")

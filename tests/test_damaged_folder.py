@@ -228,7 +228,24 @@ def run_eval(folder: Path, audio: Path, cwd: Path, without_robust_speech: bool) 
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("name,kind", [*USER_CASES, ("model.safetensors", "overwritten")])
+def test_eval_py_refuses_weights_that_hold_nan_or_absurd_values(tmp_path):
+    """What eval.py checks once the pipeline has loaded the weights (garbage in their data passes the header)."""
+    import torch
+
+    layer = torch.nn.Linear(4, 4)
+    check = load_eval_module().check_weight_values
+    check(layer, str(tmp_path))
+    for value in (float("nan"), float("inf"), 3e20):
+        with torch.no_grad():
+            layer.weight[1, 2] = value
+        with pytest.raises(Exception, match=r"model.safetensors: is damaged: weight weight holds NaN") as raised:
+            check(layer, str(tmp_path))
+        assert MODEL_FIX in str(raised.value) and type(raised.value).__name__ == "RobustSpeechError"
+
+
+# Weights overwritten in their data are found only once loaded, the longest runs here: slow.
+@pytest.mark.parametrize("name,kind", [*USER_CASES, pytest.param("model.safetensors", "overwritten",
+                                                                 marks=pytest.mark.slow)])
 @pytest.mark.parametrize("without_robust_speech", [False, True], ids=["robust-speech", "without-robust-speech"])
 def test_eval_py_stops_with_one_line(lm_folder, audio, tmp_path, name, kind, without_robust_speech):
     folder = damaged_copy(lm_folder, tmp_path, name, kind)

@@ -182,10 +182,17 @@ def _safetensors_problem(path: Path, scan: bool) -> DamagedFile | None:
     return None
 
 
+def _within_limit(low, high) -> bool:
+    """One pass (aminmax) over a tensor instead of a copy of its absolute values; NaN fails both comparisons."""
+    return bool(low >= -WEIGHT_LIMIT) and bool(high <= WEIGHT_LIMIT)
+
+
 def weights_problem(named_tensors: Iterable, path: str | os.PathLike) -> DamagedFile | None:
     """The first floating-point tensor holding NaN, infinity or a value beyond WEIGHT_LIMIT, as a DamagedFile."""
+    import torch
+
     for name, tensor in named_tensors:
-        if tensor.is_floating_point() and tensor.numel() and not bool(tensor.abs().le(WEIGHT_LIMIT).all()):
+        if tensor.is_floating_point() and tensor.numel() and not _within_limit(*torch.aminmax(tensor.detach())):
             return DamagedFile(Path(path), f"is damaged: weight {name} holds NaN, infinite or absurd values "
                                            f"(beyond {WEIGHT_LIMIT:g}; or the training diverged)", MODEL_FIX)
     return None
