@@ -263,3 +263,23 @@ def test_a_greedy_run_does_not_read_the_damaged_lm(lm_folder, audio, tmp_path, c
     folder = damaged_copy(lm_folder, tmp_path, "language_model/2gram.bin", "overwritten")
     assert main(["transcribe", str(audio / "clip.wav"), "--model_id", str(folder), "--output_dir", str(tmp_path / "out"),
                  "--device", "-1", "--no_lm"]) == 0
+
+
+# Written by other transformers versions, absent from the test folder: planted, then damaged.
+OPTIONAL_FILES = {"preprocessor_config.json": lambda folder: json.loads(
+    (folder / "processor_config.json").read_text(encoding="utf-8"))["feature_extractor"],
+                  "special_tokens_map.json": lambda folder: {"pad_token": "[PAD]", "unk_token": "[UNK]"}}
+
+
+@pytest.mark.parametrize("kind", DAMAGES)
+@pytest.mark.parametrize("name", OPTIONAL_FILES)
+def test_files_of_other_transformers_versions_are_checked_too(lm_folder, tmp_path, name, kind):
+    folder = tmp_path / "model"
+    shutil.copytree(lm_folder, folder)
+    (folder / name).write_text(json.dumps(OPTIONAL_FILES[name](folder), indent=2), encoding="utf-8")
+    assert find_damaged_files(folder) == []
+    damage(folder / name, kind)
+    found = find_damaged_files(folder)
+    assert [damaged.path for damaged in found] == [folder / name] and MODEL_FIX in str(found[0])
+    line = load_eval_module().damaged_file(str(folder))
+    assert line.startswith(f"{folder / name}: ") and MODEL_FIX in line
