@@ -260,7 +260,9 @@ def evaluate_with_pipeline(args) -> None:
     except OSError as error:
         if "Cannot read model" not in str(error):  # KenLM's refusal of a binary (checksums.json absent)
             raise
-        raise RobustSpeechError(f"{str(error).splitlines()[0]}; {lm_fix(args.model_id)}") from None
+        binary = next(Path(args.model_id, "language_model").glob("*.bin"), "language_model/")
+        reason = str(error.__cause__ or error).strip().splitlines()[-1].rstrip(")")  # KenLM's "Binary file has size ..."
+        raise RobustSpeechError(f"{binary}: cannot be read by KenLM ({reason}); {lm_fix(args.model_id)}") from None
     check_weight_values(asr.model, args.model_id)
     if (Path(args.model_id) / "language_model").is_dir() and asr.type != "ctc_with_lm":
         # Without kenlm or pyctcdecode the pipeline decodes greedy with only a logged warning (and transformers

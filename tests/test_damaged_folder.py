@@ -283,3 +283,25 @@ def test_files_of_other_transformers_versions_are_checked_too(lm_folder, tmp_pat
     assert [damaged.path for damaged in found] == [folder / name] and MODEL_FIX in str(found[0])
     line = load_eval_module().damaged_file(str(folder))
     assert line.startswith(f"{folder / name}: ") and MODEL_FIX in line
+
+
+@pytest.mark.parametrize("without_robust_speech", [None, False, True], ids=["library", "eval.py", "eval.py-alone"])
+def test_a_cut_lm_binary_without_recorded_checksums_is_one_line_too(lm_folder, audio, tmp_path,
+                                                                     without_robust_speech):
+    """A folder whose LM was not installed by build_ngram.py has no checksums.json: KenLM's own refusal of the
+    cut binary is what names it."""
+    from robust_speech.inference.loading import load_for_inference
+    from robust_speech.inference.options import LoadOptions
+
+    folder = damaged_copy(lm_folder, tmp_path, "language_model/2gram.bin", "truncated")
+    (folder / "checksums.json").unlink()
+    if without_robust_speech is None:
+        with pytest.raises(DamagedFileError) as raised:
+            load_for_inference(folder, LoadOptions(device="cpu"))
+        line = str(raised.value)
+    else:
+        result = run_eval(folder, audio, tmp_path / "run", without_robust_speech)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        line = result.stderr.strip().splitlines()[-1].removeprefix("eval.py: error: ")
+    assert line.startswith(f"{folder / 'language_model/2gram.bin'}: cannot be read by KenLM (Binary file has size ")
+    assert LM_FIX in line, line

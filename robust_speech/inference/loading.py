@@ -122,7 +122,7 @@ def choose_decoder(model_dir: Path, choice: DecoderChoice) -> Decoder:
         if binary is None:
             raise
         # A binary KenLM refuses (cut short, say) in a folder without recorded checksums.
-        reason = str(error).splitlines()[0][:200]
+        reason = str(error.__cause__ or error).strip().splitlines()[-1].rstrip(")")[:200]  # KenLM's "Binary file has size ..."
         raise DamagedFileError(DamagedFile(binary, f"cannot be read by KenLM ({reason})",
                                            LM_FIX.format(folder=model_dir))) from None
 
