@@ -119,7 +119,7 @@ def choose_decoder(model_dir: Path, choice: DecoderChoice) -> Decoder:
         return load_decoder(model_dir, engine, beam_width=beam_width, **boost)
     except (OSError, RuntimeError, UnicodeDecodeError) as error:
         binary = language_model_binary(model_dir)
-        if binary is None:
+        if binary is None or not any(mark in str(error) for mark in ("Cannot read model", "FormatLoadException")):
             raise
         # A binary KenLM refuses (cut short, say) in a folder without recorded checksums.
         reason = str(error.__cause__ or error).strip().splitlines()[-1].rstrip(")")[:200]  # KenLM's "Binary file has size ..."
