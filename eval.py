@@ -25,6 +25,7 @@ import re
 import sys
 import unicodedata
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Dict
 
@@ -35,6 +36,7 @@ try:  # the fast engine, when robust-speech is installed
     from robust_speech.cli.arguments import add_engine_arguments, eval_options, parse_device
     from robust_speech.core.errors import RobustSpeechError
     from robust_speech.core.files import atomic_write  # also turns a full disk into one line naming the file
+    from robust_speech.core.folder_check import verify_model_folder
     from robust_speech.evaluation.engine import run_evaluation
 except ImportError:
     run_evaluation = None
@@ -148,6 +150,92 @@ def apply_rules(text: str, rules: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Damaged files in the model folder: one line naming the file and what to do, never a library's traceback
+# (robust_speech/core/folder_check.py is the fuller twin, with the same messages)
+
+MODEL_FILES = ("config.json", "processor_config.json", "preprocessor_config.json", "tokenizer_config.json",
+               "special_tokens_map.json", "added_tokens.json", "vocab.json", NORMALIZER_FILE)
+LM_FILES = ("alphabet.json", "language_model/attrs.json")
+MODEL_FIX = "re-download the model folder, or copy this file again from the training output folder"
+WEIGHT_LIMIT = 1e10  # no trained model holds a weight this large; garbage bytes read as floats often do
+
+
+def lm_fix(model_id: str) -> str:
+    return f"rebuild the LM: build_ngram.py --model_dir {model_id} --text YOUR_TEXT"
+
+
+def damaged_file(model_id: str):
+    """The first damaged file of a local model folder, as "path: what is wrong; what to do", or None."""
+    folder = Path(model_id)
+    if not folder.is_dir():
+        return None
+    checks = [(folder / name, MODEL_FIX) for name in MODEL_FILES] + [(folder / name, lm_fix(model_id)) for name in LM_FILES]
+    checks.append((folder / "decoding.json", "re-run robust-speech tune-lm, or delete it (the default beam width then applies)"))
+    for path, fix in [(path, fix) for path, fix in checks if path.is_file()]:
+        data = path.read_bytes()
+        if not data:
+            return f"{path}: is empty (0 bytes); {fix}"
+        try:
+            if not isinstance(json.loads(data.decode("utf-8")), dict):
+                return f"{path}: is damaged (not a JSON object); {fix}"
+        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+            return f"{path}: is damaged or cut short (not valid JSON: {str(error).split(':')[0]}); {fix}"
+    for path in sorted(folder.glob("*.safetensors")):
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except Exception as error:  # SafetensorError, or OSError for an empty file
+            return f"{path}: is cut short or damaged ({path.stat().st_size} bytes; safetensors: {error}); {MODEL_FIX}"
+    return damaged_lm_file(folder, lm_fix(model_id))
+
+
+def damaged_lm_file(folder: Path, fix: str):
+    """KenLM loads a binary damaged in the middle without an error, then scores garbage or crashes: the size and
+    SHA-256 that build_ngram.py recorded (checksums.json) are the check; the header catches the rest."""
+    lm_dir = folder / "language_model"
+    for path in [*sorted(lm_dir.glob("*.bin")), *sorted(folder.glob("flashlight_lm.bin"))]:
+        with open(path, "rb") as file:
+            head = file.read(64)
+        if not head.startswith(b"mmap lm http://kheafield.com/code format version"):
+            return f"{path}: is empty or damaged (no KenLM binary header); {fix}"
+    unigrams = lm_dir / "unigrams.txt"
+    if unigrams.is_file() and not unigrams.read_bytes().endswith(b"\n"):
+        return f"{unigrams}: is empty or cut short (its last word has no newline); {fix}"
+    checksums = folder / "checksums.json"
+    for name, expected in (json.loads(checksums.read_text(encoding="utf-8")) if checksums.is_file() else {}).items():
+        path = folder / name
+        if path.is_file() and sha256(path) != expected["sha256"]:
+            return f"{path}: is damaged (its SHA-256 differs from the one recorded when it was built, checksums.json); {fix}"
+    return None
+
+
+@lru_cache(maxsize=None)
+def sha256(path: Path) -> str:
+    """The file's SHA-256, read in blocks (an LM binary can be gigabytes), computed once per file."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_weight_values(model, model_id: str) -> None:
+    """Garbage in the weights' data passes the header check and decodes to NaN or absurd values."""
+    import torch
+
+    for name, weight in model.named_parameters():
+        low, high = torch.aminmax(weight.detach()) if weight.is_floating_point() and weight.numel() else (0, 0)
+        if not (bool(low >= -WEIGHT_LIMIT) and bool(high <= WEIGHT_LIMIT)):  # NaN fails both
+            path = Path(model_id) / "model.safetensors" if Path(model_id).is_dir() else model_id
+            raise RobustSpeechError(f"{path}: is damaged: weight {name} holds NaN, infinite or absurd values (beyond "
+                                    f"{WEIGHT_LIMIT:g}; or the training diverged); {MODEL_FIX}")
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Files and result names
 
 
@@ -167,7 +255,15 @@ def evaluate_with_pipeline(args) -> None:
     from transformers import pipeline
 
     device = args.device if args.device is not None else (0 if torch.cuda.is_available() else -1)
-    asr = pipeline("automatic-speech-recognition", model=args.model_id, device=device)
+    try:
+        asr = pipeline("automatic-speech-recognition", model=args.model_id, device=device)
+    except OSError as error:
+        if "Cannot read model" not in str(error):  # KenLM's refusal of a binary (checksums.json absent)
+            raise
+        binary = next(Path(args.model_id, "language_model").glob("*.bin"), "language_model/")
+        reason = str(error.__cause__ or error).strip().splitlines()[-1].rstrip(")")  # KenLM's "Binary file has size ..."
+        raise RobustSpeechError(f"{binary}: cannot be read by KenLM ({reason}); {lm_fix(args.model_id)}") from None
+    check_weight_values(asr.model, args.model_id)
     if (Path(args.model_id) / "language_model").is_dir() and asr.type != "ctc_with_lm":
         # Without kenlm or pyctcdecode the pipeline decodes greedy with only a logged warning (and transformers
         # announces the end of its pyctcdecode decoding for v6): the WER written would not be the submission's.
@@ -260,6 +356,10 @@ def show_engine_messages() -> None:
 
 def main(args):
     global TRAINING_RULES
+    if run_evaluation is not None and not args.pipeline:
+        verify_model_folder(args.model_id, language_model=False)  # its engine checks the LM when it loads it
+    elif damaged_file(args.model_id):  # the checks the pipeline's libraries lack (hashes are computed once)
+        raise RobustSpeechError(damaged_file(args.model_id))
     TRAINING_RULES = load_rules(args.model_id)
     if run_evaluation is not None and not args.pipeline:
         show_engine_messages()

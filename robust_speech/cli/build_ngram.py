@@ -10,6 +10,7 @@ from typing import Sequence
 from robust_speech.cli.arguments import add_normalizer_arguments, add_verbosity_arguments, normalizer_from_args, verbosity
 from robust_speech.cli.values import DefaultsHelpFormatter, default_of
 from robust_speech.core.errors import ConfigurationError, RobustSpeechError
+from robust_speech.core.folder_check import verify_model_folder
 from robust_speech.core.logs import LOGGER
 from robust_speech.lm.build import LMBuildOptions, build
 from robust_speech.lm.install import remove_language_model
@@ -94,14 +95,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if args.remove_lm:
-        if not args.model_dir or args.text or args.dataset_name:
-            parser.error("--remove_lm takes only --model_dir")
-        removed = remove_language_model(args.model_dir)
-        LOGGER.info(f"removed {', '.join(path.name for path in removed) or 'nothing (no LM)'} from {args.model_dir}; "
-                    "it now loads as a plain Wav2Vec2Processor (greedy decoding)")
-        return 0
+    if args.remove_lm and (not args.model_dir or args.text or args.dataset_name):
+        parser.error("--remove_lm takes only --model_dir")
     try:
+        if args.model_dir:
+            # The files it reads or rewrites (vocabulary, normalizer, processor configs); a damaged LM is replaced.
+            verify_model_folder(args.model_dir, language_model=False)
+        if args.remove_lm:
+            removed = remove_language_model(args.model_dir)
+            LOGGER.info(f"removed {', '.join(path.name for path in removed) or 'nothing (no LM)'} from "
+                        f"{args.model_dir}; it now loads as a plain Wav2Vec2Processor (greedy decoding)")
+            return 0
         build(options_from_args(args))
     except RobustSpeechError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

@@ -8,6 +8,7 @@
     DIR/language_model/                  KenLM binary, unigrams.txt, attrs.json (pyctcdecode's layout)
     DIR/flashlight_lm.bin                the same LM with <unk> carrying pyctcdecode's unknown-word offset
     DIR/decoding.json                    the beam width (and the data) tune-lm chose
+    DIR/checksums.json                   size and SHA-256 of the LM's binaries and unigrams, to tell a damaged copy
 """
 
 VOCAB_FILE = "vocab.json"
@@ -18,6 +19,7 @@ ATTRS_FILE = "attrs.json"
 UNIGRAMS_FILE = "unigrams.txt"
 FLASHLIGHT_BINARY = "flashlight_lm.bin"
 DECODING_FILE = "decoding.json"
+CHECKSUMS_FILE = "checksums.json"
 RUN_SCRIPT = "run.sh"
 MODEL_CARD = "README.md"
 

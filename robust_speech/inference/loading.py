@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.folder_check import LM_FIX, DamagedFile, DamagedFileError, verify_model_folder
 from robust_speech.core.model_folder import DECODING_FILE, LM_DIRECTORY
 from robust_speech.inference.decoding import Decoder, load_decoder
 from robust_speech.inference.options import (
@@ -49,8 +50,11 @@ class LoadedModel:
 def load_for_inference(model_id: str | os.PathLike, load: LoadOptions = LoadOptions(),
                        decoding: DecoderChoice | None = DecoderChoice(),
                        transcription: TranscriberOptions = TranscriberOptions()) -> LoadedModel:
-    """`decoding=None` loads no decoder (for callers that decode the log-probs themselves, like tune-lm)."""
+    """`decoding=None` loads no decoder (for callers that decode the log-probs themselves, like tune-lm, whose
+    LM files are checked here too)."""
     model_dir = resolve_model_dir(str(model_id), load.token)
+    if decoding is None or not (decoding.no_lm or decoding.engine == "greedy"):
+        verify_model_folder(model_dir, model=False)  # before the acoustic model's seconds of loading
     acoustic = load_acoustic_model(model_dir, load.device, bf16=load.bf16, token=load.token,
                                    trust_remote_code=load.trust_remote_code,
                                    allow_pickle_weights=load.allow_pickle_weights)
@@ -62,7 +66,14 @@ def load_for_inference(model_id: str | os.PathLike, load: LoadOptions = LoadOpti
 
 
 def resolve_model_dir(model_id: str, token=None) -> Path:
-    """A local folder as given; a Hub id downloaded (so its language_model/ is found like a local one's)."""
+    """A local folder as given; a Hub id downloaded (so its language_model/ is found like a local one's). The
+    acoustic model's files are checked for damage here, before anything reads them (core/folder_check.py)."""
+    folder = _find_model_dir(model_id, token)
+    verify_model_folder(folder, language_model=False)
+    return folder
+
+
+def _find_model_dir(model_id: str, token=None) -> Path:
     if os.path.isdir(model_id):
         return Path(model_id)
     if model_id.startswith((".", "/", "~")) or os.path.exists(model_id) or model_id.count("/") > 1:
@@ -103,9 +114,20 @@ def choose_decoder(model_dir: Path, choice: DecoderChoice) -> Decoder:
     outputs = {"confidence": choice.confidence, "nbest": choice.nbest}
     if engine == "greedy":
         return load_decoder(model_dir, engine, **outputs)
+    if has_lm:
+        verify_model_folder(model_dir, model=False)
     beam_width = choice.beam_width or tuned_beam_width(model_dir) or DEFAULT_BEAM_WIDTH
     boost = {"hotwords": choice.hotwords, "hotword_weight": choice.hotword_weight} if choice.hotwords else {}
-    return load_decoder(model_dir, engine, beam_width=beam_width, **boost, **outputs)
+    try:
+        return load_decoder(model_dir, engine, beam_width=beam_width, **boost, **outputs)
+    except (OSError, RuntimeError, UnicodeDecodeError) as error:
+        binary = language_model_binary(model_dir)
+        if binary is None or not any(mark in str(error) for mark in ("Cannot read model", "FormatLoadException")):
+            raise
+        # A binary KenLM refuses (cut short, say) in a folder without recorded checksums.
+        reason = str(error.__cause__ or error).strip().splitlines()[-1].rstrip(")")[:200]  # KenLM's "Binary file has size ..."
+        raise DamagedFileError(DamagedFile(binary, f"cannot be read by KenLM ({reason})",
+                                           LM_FIX.format(folder=model_dir))) from None
 
 
 def tuned_beam_width(model_dir: str | os.PathLike) -> int | None:

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Sequence
 
 from robust_speech.core.files import write_text_atomic
+from robust_speech.core.folder_check import read_checksums, record_checksums
 from robust_speech.core.model_folder import (
     ALPHABET_FILE,
     ATTRS_FILE,
+    CHECKSUMS_FILE,
     DECODING_FILE,
     FLASHLIGHT_BINARY,
     LM_DIRECTORY,
@@ -58,8 +60,16 @@ def install_language_model(model_dir: str | os.PathLike, binary_path: Path, unig
         os.replace(stale.with_name(f".{FLASHLIGHT_BINARY}.tmp"), stale)
     elif stale.exists():
         stale.unlink()  # built for the previous LM
+    # What a JSON check cannot judge is checked against these when the folder is loaded (core/folder_check.py).
+    lm_files = [f"{LM_DIRECTORY}/{binary_path.name}", f"{LM_DIRECTORY}/{UNIGRAMS_FILE}"]
+    record_checksums(model_dir, [*lm_files, *([FLASHLIGHT_BINARY] if flashlight_binary is not None else [])],
+                     forget=_recorded_lm_files(model_dir))
     declare_processor_class(model_dir, with_lm=True)
     return model_dir / LM_DIRECTORY
+
+
+def _recorded_lm_files(model_dir: Path) -> list[str]:
+    return [name for name in read_checksums(model_dir) if name.startswith(f"{LM_DIRECTORY}/") or name == FLASHLIGHT_BINARY]
 
 
 def remove_language_model(model_dir: str | os.PathLike) -> list[Path]:
@@ -76,6 +86,8 @@ def remove_language_model(model_dir: str | os.PathLike) -> list[Path]:
         else:
             continue
         removed.append(path)
+    if (model_dir / CHECKSUMS_FILE).is_file():
+        record_checksums(model_dir, [], forget=_recorded_lm_files(model_dir))
     declare_processor_class(model_dir, with_lm=False)
     return removed
 

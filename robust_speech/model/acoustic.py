@@ -82,6 +82,7 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
         raise ConfigurationError(f"cannot load a CTC model from {model_id}: {str(error).splitlines()[0]}") from None
     except pickle.UnpicklingError:
         raise refused_pickle(model_id) from None
+    check_weight_values(model, model_id)
     if not hasattr(processor, "feature_extractor"):
         raise ConfigurationError(f"{model_id}: its processor has no feature extractor; is this a speech CTC model?")
     tokenizer = getattr(processor, "tokenizer", None)
@@ -107,6 +108,17 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
         fast_encoder.install(model)  # measured on the CPU only; CUDA keeps cuDNN's convolutions
         keep_freed_memory()  # activations reuse freed heap memory instead of faulting in fresh pages
     return AcousticModel(model, processor, device, dtype, cpu_bf16)
+
+def check_weight_values(model, model_id: str | os.PathLike) -> None:
+    """Garbage bytes in the weights' data pass every header check and decode to NaN or absurd values, which
+    would give empty or random transcripts (or fail deep inside the encoder): refused here, naming the file."""
+    from robust_speech.core.folder_check import DamagedFileError, weights_problem
+
+    files = sorted(Path(model_id).glob("*.safetensors")) if Path(model_id).is_dir() else []
+    damaged = weights_problem(model.named_parameters(), files[0] if len(files) == 1 else model_id)
+    if damaged:
+        raise DamagedFileError(damaged)
+
 
 def check_processor_files(model_id: str | os.PathLike) -> None:
     """A local folder with weights but no processor (e.g. a bare checkpoint-N/ folder) is named with what it lacks."""
