@@ -57,6 +57,7 @@ def damage(path: Path, kind: str) -> None:
 def lm_folder(tmp_path_factory, kenlm_programs):
     """The tiny random model with a 2-gram LM (build_ngram.py's library call) and a tune-lm decoding.json."""
     from robust_speech.lm.build import LMBuildOptions, build
+    from robust_speech.core.space import APP_FILE, REQUIREMENTS_FILE
     from robust_speech.lm.ngram import NgramOptions
 
     root = tmp_path_factory.mktemp("damaged")
@@ -66,7 +67,7 @@ def lm_folder(tmp_path_factory, kenlm_programs):
     build(LMBuildOptions(model_dir=str(folder), text=(str(text),), ngram=NgramOptions(order=2)))
     (folder / "decoding.json").write_text(json.dumps({"beam_width": 8}) + "\n", encoding="utf-8")
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == sorted(
-        [*FILES, "checksums.json"])
+        [*FILES, "checksums.json", APP_FILE, REQUIREMENTS_FILE])  # the web demo's files are code, not data
     return folder
 
 
