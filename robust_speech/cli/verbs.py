@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 from robust_speech.cli import (
     audit,
     check_leakage,
+    check_submission,
     demo,
     prepare,
     robustness,
@@ -30,7 +31,7 @@ from robust_speech.cli.arguments import add_verbosity_arguments, verbosity
 from robust_speech.cli.values import DefaultsHelpFormatter
 from robust_speech.core.errors import RobustSpeechError, output_errors
 
-VERBS = (audit, vocab, synth, prepare, check_leakage, tune_lm, score, transcribe, robustness, demo)
+VERBS = (audit, vocab, synth, prepare, check_leakage, tune_lm, score, transcribe, robustness, demo, check_submission)
 BY_NAME = {verb.NAME: verb for verb in VERBS}
 PROG = "robust-speech"
 
