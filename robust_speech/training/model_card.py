@@ -167,6 +167,20 @@ The exact command is in `run.sh`:
     return path
 
 
+def set_card_language(output_dir: str | os.PathLike, language: str) -> Path | None:
+    """The card's `language:` and language tag set to `language` (None when the folder has no card): a copy of a
+    multilingual model given an LM for one of its languages is that language's submission."""
+    path = Path(output_dir) / MODEL_CARD
+    if not path.is_file():
+        return None
+    card = ModelCard.load(path)
+    previous = set(card.data.language or []) if isinstance(card.data.language, list) else {card.data.language}
+    card.data.language = [language]
+    card.data.tags = [tag for tag in card.data.tags or [] if tag not in previous and tag != language] + [language]
+    card.save(path)
+    return path
+
+
 def _evaluation_section(dataset_name: str, dataset_type: str, hub_datasets, config: str | None, split: str,
                         scripts: Sequence[str]) -> str:
     """How to score the model with the challenge's eval.py: what it needs installed and the exact command."""

@@ -39,8 +39,7 @@ from robust_speech.core.model_folder import TRAINING_TEXT_FILE, VOCAB_FILE
 from robust_speech.data.prepare import prepare_datasets
 from robust_speech.data.preprocess import DURATION_COLUMN
 from robust_speech.data.skips import SKIPPED_FILE, read_counts
-from robust_speech.data.sources import TEXT_COLUMN
-from robust_speech.data.training_text import TRAINING_SET, TextRecord, record_text
+from robust_speech.data.training_text import TRAINING_SET, record_text
 from robust_speech.model.building import (
     CONFIG_FLAGS,
     build_model,
@@ -400,16 +399,13 @@ def _for_trainer(dataset, training_args: TrainingArguments, sampling_rate: int):
 
 def _record_training_text(plan: TrainingPlan, prepared) -> None:
     """training_text.json.gz: the training transcripts' words, sentence fingerprints and languages, what
-    check-submission needs (a stream is not read a second time for it: nothing is recorded then)."""
+    check-submission needs (a stream is read once, as it trains: nothing is recorded then)."""
     _model_args, data_args, training_args, recipe_args = plan.arguments
-    train = prepared.train.dataset if prepared.train is not None else None
-    if train is None or isinstance(train, datasets.IterableDataset):
-        LOGGER.info(f"{TRAINING_TEXT_FILE} not written: " + ("a stream is read once" if train is not None else "no training"))
+    if prepared.transcripts is None:
+        why = "no training" if prepared.train is None else "a stream is read once"
+        LOGGER.info(f"{TRAINING_TEXT_FILE} not written: {why}")
         return
-    record = TextRecord(prepared.normalizer)
-    for sentence in train.select_columns([TEXT_COLUMN])[:][TEXT_COLUMN]:
-        record.add(sentence)
-    record_text(training_args.output_dir, TRAINING_SET, record,
+    record_text(training_args.output_dir, TRAINING_SET, prepared.transcripts,
                 training_languages(recipe_args.language, data_args.dataset_config_name))
 
 
