@@ -70,16 +70,20 @@ def _surface_forms(normalizer: TextNormalizer, text: str) -> Iterator[str]:
     if normalizer.dashes_split_words:
         text = "".join(" " if char in normalizer.chars_to_ignore and _is_word_separator(char) else char for char in text)
     for token in text.split():
-        start, end = 0, len(token)
-        while start < end and _is_edge_punctuation(token[start]):
-            start += 1
-        while end > start and _is_edge_punctuation(token[end - 1]):
-            end -= 1
-        token = token[start:end]
+        token = _strip_edges(token)
         if len(token) >= 2 and token[0] in _APOSTROPHES and token[-1] in _APOSTROPHES:
-            token = token[1:-1]
+            token = _strip_edges(token[1:-1])  # the punctuation inside the quotes too: 'Nichts!', -> nichts
         if token:
             yield token
+
+
+def _strip_edges(token: str) -> str:
+    start, end = 0, len(token)
+    while start < end and _is_edge_punctuation(token[start]):
+        start += 1
+    while end > start and _is_edge_punctuation(token[end - 1]):
+        end -= 1
+    return token[start:end]
 
 
 def _is_edge_punctuation(char: str) -> bool:
