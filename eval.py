@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import unicodedata
 from contextlib import contextmanager
@@ -34,8 +35,7 @@ from datasets import Dataset
 
 try:  # the fast engine, when robust-speech is installed
     from robust_speech.cli.arguments import add_engine_arguments, eval_options, parse_device
-    from robust_speech.core.errors import RobustSpeechError
-    from robust_speech.core.files import atomic_write  # also turns a full disk into one line naming the file
+    from robust_speech.core.errors import RobustSpeechError, output_error
     from robust_speech.core.folder_check import verify_model_folder
     from robust_speech.evaluation.engine import run_evaluation
 except ImportError:
@@ -47,46 +47,43 @@ except ImportError:
     def parse_device(value: str):
         return int(value) if value.lstrip("-").isdigit() else value
 
-    @contextmanager
-    def atomic_write(path: str):
-        """The file whole or not at all: written under a temporary name, then renamed."""
-        staging = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.partial")
-        try:
-            with open(staging, "w", encoding="utf-8") as file:
-                yield file
-            os.replace(staging, path)
-        finally:
-            if os.path.exists(staging):
-                os.unlink(staging)
+    def output_error(error: OSError, path) -> RobustSpeechError:
+        return RobustSpeechError(f"cannot write {path}: {error.strerror or error}")
 
 
 def log_results(result: Dataset, args: Dict[str, str]):
     """DO NOT CHANGE. This function computes and logs the result metrics."""
 
     log_outputs = args.log_outputs
-    result_id = dataset_id(args)  # "_".join(args.dataset.split("/") + [args.config, args.split])
+    dataset_id = "_".join(args.dataset.split("/") + [args.config, args.split])
 
-    # The reference used datasets.load_metric("wer"/"cer"), which no longer exists; it wrapped jiwer.
+    # compute metrics: the reference's `load_metric("wer"/"cer")` no longer exists in datasets; the metrics it
+    # loaded called jiwer, as these lines do (robust-speech check-submission accepts either form)
     wer_result = jiwer.wer(list(result["target"]), list(result["prediction"]))
     cer_result = jiwer.cer(list(result["target"]), list(result["prediction"]))
 
+    # print & log results
     result_str = f"WER: {wer_result}\nCER: {cer_result}"
     print(result_str)
 
-    # Written whole or not at all (temporary file + rename): an interrupted run leaves no half-written result.
-    with atomic_write(f"{result_id}_eval_results.txt") as f:
+    with open(f"{dataset_id}_eval_results.txt", "w") as f:
         f.write(result_str)
 
-    # The reference tested `log_outputs is not None`, which a store_true flag always is, so it wrote these
-    # logs on every run; here they are written only when --log_outputs is given.
-    if log_outputs:
-        pred_file = f"log_{result_id}_predictions.txt"
-        target_file = f"log_{result_id}_targets.txt"
+    # log all results in text file. Possibly interesting for analysis
+    if log_outputs is not None:
+        pred_file = f"log_{dataset_id}_predictions.txt"
+        target_file = f"log_{dataset_id}_targets.txt"
 
-        with atomic_write(pred_file) as p, atomic_write(target_file) as t:
-            for i, (prediction, target) in enumerate(zip(result["prediction"], result["target"])):
-                p.write(f"{i}\n{prediction}\n")
-                t.write(f"{i}\n{target}\n")
+        with open(pred_file, "w") as p, open(target_file, "w") as t:
+
+            # mapping function to write output
+            def write_to_file(batch, i):
+                p.write(f"{i}" + "\n")
+                p.write(batch["prediction"] + "\n")
+                t.write(f"{i}" + "\n")
+                t.write(batch["target"] + "\n")
+
+            result.map(write_to_file, with_indices=True)
 
 
 def normalize_text(text: str) -> str:
@@ -236,14 +233,56 @@ def check_weight_values(model, model_id: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Files and result names
+# Around log_results: the care the reference lacks, kept out of the function the challenge fixes
 
 
-def dataset_id(args) -> str:
-    """The challenge's `"_".join(dataset.split("/") + [config, split])`, with "/" in the config or split (and
-    NUL) replaced too: the reference would write outside the working folder for `--config ../../x`."""
-    name = re.sub(r"[/\\\x00]", "_", "_".join([args.dataset, args.config, args.split]))
-    return name if name not in ("", ".", "..") else name.replace(".", "_") or "_"
+def write_results(result: Dataset, args) -> None:
+    """`log_results`, unchanged, with three cares around it:
+    - the files appear whole or not at all: it writes into a hidden staging folder whose files are then renamed
+      into place, the results file last (a killed run leaves only that folder, which the next run clears);
+    - `--config ../../x` cannot write outside the folder: "/" and NUL in the config and split become "_";
+    - the prediction and target logs only with --log_outputs (the reference tests `is not None`, which a
+      store_true flag always is), and a full disk is one line naming the file."""
+    folder = Path(getattr(args, "output_dir", None) or ".")
+    view = argparse.Namespace(dataset=args.dataset.replace("\x00", "_"), config=safe_part(args.config),
+                              split=safe_part(args.split), log_outputs=True if args.log_outputs else None)
+    result_id = "_".join(view.dataset.split("/") + [view.config, view.split])
+    staging, here = folder / f".{result_id}.partial", os.getcwd()
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        os.chdir(staging)
+        try:
+            with quiet_map():
+                log_results(result, view)
+        finally:
+            os.chdir(here)
+        for name in sorted(os.listdir(staging), key=lambda name: name.endswith("_eval_results.txt")):
+            os.replace(staging / name, folder / name)
+    except OSError as error:
+        failed = f"log_{result_id}_predictions.txt" if (staging / f"log_{result_id}_predictions.txt").exists() else \
+            f"{result_id}_eval_results.txt"
+        raise output_error(OSError(error.errno, error.strerror), folder / failed) or error from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def safe_part(name: str) -> str:
+    return re.sub(r"[/\\\x00]", "_", name)
+
+
+@contextmanager
+def quiet_map():
+    """Without the progress bar that `result.map` draws on standard error for the logs."""
+    import datasets
+
+    shown = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if shown:
+            datasets.enable_progress_bars()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -289,7 +328,7 @@ def evaluate_with_pipeline(args) -> None:
     print(file=sys.stderr)
     if not predictions:
         raise RobustSpeechError(f"{args.dataset} {args.config} {args.split}: the split has no examples")
-    log_results(Dataset.from_dict({"target": targets, "prediction": predictions}), args)
+    write_results(Dataset.from_dict({"target": targets, "prediction": predictions}), args)
 
 
 def read_split(args):
@@ -363,7 +402,7 @@ def main(args):
     TRAINING_RULES = load_rules(args.model_id)
     if run_evaluation is not None and not args.pipeline:
         show_engine_messages()
-        run_evaluation(eval_options(args), normalize_text=normalize_text, log_results=log_results)
+        run_evaluation(eval_options(args), normalize_text=normalize_text, log_results=write_results)
     else:
         evaluate_with_pipeline(args)
 

@@ -56,8 +56,8 @@ def damage(path: Path, kind: str) -> None:
 @pytest.fixture(scope="module")
 def lm_folder(tmp_path_factory, kenlm_programs):
     """The tiny random model with a 2-gram LM (build_ngram.py's library call) and a tune-lm decoding.json."""
-    from robust_speech.lm.build import LMBuildOptions, build
     from robust_speech.core.space import APP_FILE, REQUIREMENTS_FILE
+    from robust_speech.lm.build import LMBuildOptions, build
     from robust_speech.lm.ngram import NgramOptions
 
     root = tmp_path_factory.mktemp("damaged")

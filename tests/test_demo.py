@@ -306,6 +306,7 @@ def test_the_lm_stage_builds_and_tunes_through_the_library_reused_on_a_rerun_and
     assert model == plan.output / "models" / "en"
     built, tuned = calls
     assert (built.model_dir, tuple(built.text), built.ngram.order) == (str(model), (str(tmp_path / "lm_en.txt"),), 4)
+    assert built.language == "en"  # recorded for check-submission
     # Tuned on both dev sets at once, the real-world one chunked as eval.py reads it.
     assert (tuned.split.dataset, tuned.split.config, tuned.split.split) == (
         f"{corpus.root}+{tmp_path / 'real_world'}", "en+en", "dev")

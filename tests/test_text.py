@@ -88,6 +88,11 @@ def test_audit_does_not_flag_case_punctuation_or_distinct_words():
     assert "No collisions" in report.format()
 
 
+def test_audit_strips_the_punctuation_inside_quoting_apostrophes():
+    # "'Nichts!'," is the word nichts quoted: not a second written form "nichts!" merged into it.
+    assert audit_collisions(["Es ist nichts.", "Er sagte 'Nichts!', dann ging er."], TextNormalizer()).collisions == ()
+
+
 def test_audit_sees_typographic_apostrophes_too():
     report = audit_collisions(["It’s here.", "Its place."], TextNormalizer())
     assert [collision.normalized for collision in report.collisions] == ["its"]

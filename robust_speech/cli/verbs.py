@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 from robust_speech.cli import (
     audit,
     check_leakage,
+    check_submission,
     demo,
     prepare,
     pseudo_label,
@@ -34,7 +35,7 @@ from robust_speech.cli.values import DefaultsHelpFormatter
 from robust_speech.core.errors import RobustSpeechError, output_errors
 
 VERBS = (audit, vocab, synth, prepare, check_leakage, tune_lm, score, transcribe, segment, pseudo_label,
-         robustness, demo, serve)
+         robustness, demo, check_submission, serve)
 BY_NAME = {verb.NAME: verb for verb in VERBS}
 PROG = "robust-speech"
 

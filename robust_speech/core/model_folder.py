@@ -9,6 +9,7 @@
     DIR/flashlight_lm.bin                the same LM with <unk> carrying pyctcdecode's unknown-word offset
     DIR/decoding.json                    the beam width (and the data) tune-lm chose
     DIR/checksums.json                   size and SHA-256 of the LM's binaries and unigrams, to tell a damaged copy
+    DIR/training_text.json.gz            what training and the LM read: word counts, sentence fingerprints, languages
 """
 
 VOCAB_FILE = "vocab.json"
@@ -22,6 +23,8 @@ DECODING_FILE = "decoding.json"
 CHECKSUMS_FILE = "checksums.json"
 RUN_SCRIPT = "run.sh"
 MODEL_CARD = "README.md"
+TRAINING_TEXT_FILE = "training_text.json.gz"
+EVAL_SCRIPT = "eval.py"
 
 # A local model folder needs the feature extractor's settings and the tokenizer's vocabulary beside the weights
 # (transformers 5 keeps the former in processor_config.json, earlier versions in preprocessor_config.json).

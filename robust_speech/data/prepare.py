@@ -50,6 +50,7 @@ from robust_speech.data.sources import (
     parse_probabilities,
     parse_sources,
 )
+from robust_speech.data.training_text import TextRecord
 from robust_speech.text.normalizer import TextNormalizer, build_normalizer
 from robust_speech.text.vocabulary import Vocabulary, build_vocabulary
 
@@ -66,6 +67,9 @@ class PreparedData:
     skip_log: SkipLog = field(default_factory=SkipLog)
     overlap: OverlapReport | None = None
     lines: list[str] = field(default_factory=list)  # what was printed, for logs and model cards
+    # The training transcripts as given (before normalization and skips), recorded for check-submission; None
+    # for a stream (read once, as it trains).
+    transcripts: TextRecord | None = None
 
 
 def normalizer_from(args: DataTrainingArguments) -> TextNormalizer:
@@ -139,6 +143,10 @@ def prepare_datasets(
     raw_eval = load_raw_split(args, "eval", notes) if do_eval else None
     for note in notes:
         say(f"note: {note}")
+    if isinstance(raw_train, datasets.Dataset):
+        prepared.transcripts = TextRecord(prepared.normalizer)
+        for text in raw_train.select_columns([TEXT_COLUMN])[:][TEXT_COLUMN]:
+            prepared.transcripts.add(text)
     vocabulary_chars = _vocabulary_chars(args, prepared, raw_train, vocabulary, say)
     streaming_skips = output_dir / SKIPPED_FILE
     guard = None

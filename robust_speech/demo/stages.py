@@ -47,6 +47,7 @@ from robust_speech.evaluation.robustness import ROBUSTNESS_FILE, RobustnessOptio
 from robust_speech.inference.options import DecoderChoice
 from robust_speech.lm.build import LMBuildOptions, build
 from robust_speech.lm.ngram import NgramOptions
+from robust_speech.training.model_card import set_card_language
 from robust_speech.training.plan import TrainingPlan, plan_from_fields
 from robust_speech.training.run import train as train_model
 
@@ -149,7 +150,8 @@ def language_model(plan: DemoPlan, corpus, real_world: Path, acoustic_dir: Path,
         shutil.copytree(acoustic_dir, model, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))
         with warnings_only():
             build(LMBuildOptions(model_dir=str(model), text=(str(corpus.lm_text(language)),),
-                                 ngram=NgramOptions(order=LM_ORDER)))
+                                 ngram=NgramOptions(order=LM_ORDER), language=language))
+            set_card_language(model, language)  # this copy is the language's submission
             tuned = tune_on_dataset(TuneOptions(
                 model_dir=str(model), split=lm_tuning_split(corpus, real_world, language), alphas=LM_ALPHAS,
                 betas=LM_BETAS, beam_widths=LM_BEAM_WIDTHS, time_budget_s=LM_TUNING_BUDGET_S,

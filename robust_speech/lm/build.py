@@ -20,6 +20,7 @@ from robust_speech.core.model_folder import UNIGRAMS_FILE
 from robust_speech.core.space import write_space_app
 from robust_speech.data.leakage import refuse_common_voice_test
 from robust_speech.data.sources import TEXT_COLUMN, load_speech_split, parse_sources
+from robust_speech.data.training_text import LM_SET, TextRecord, record_text
 from robust_speech.lm.install import install_language_model
 from robust_speech.lm.ngram import (
     DEFAULT_ATTRS,
@@ -48,6 +49,7 @@ class LMBuildOptions:
     normalizer: TextNormalizer | None = None  # None: the model's own (text_normalizer.json), else the reference's
     alpha: float = DEFAULT_ATTRS["alpha"]
     beta: float = DEFAULT_ATTRS["beta"]
+    language: str | None = None  # the ISO 639 code of the text, recorded for check-submission (training_text.json.gz)
 
 
 def build(args: LMBuildOptions) -> Path:
@@ -60,7 +62,8 @@ def build(args: LMBuildOptions) -> Path:
     normalizer = args.normalizer or (model_normalizer(args.model_dir) if args.model_dir else TextNormalizer())
     alphabet = model_alphabet(model_vocabulary(args.model_dir)) if args.model_dir else None
     started = time.perf_counter()
-    prepared = prepare_lm_text(_sentences(args), normalizer, alphabet)
+    recorded = TextRecord(normalizer, language=args.language)
+    prepared = prepare_lm_text(recorded.watch(_sentences(args)), normalizer, alphabet)
     LOGGER.info(prepared.report())
     options = args.ngram
     work = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="ngram-"))
@@ -75,6 +78,7 @@ def build(args: LMBuildOptions) -> Path:
         folder = install_language_model(args.model_dir, binary, unigrams, {"alpha": args.alpha, "beta": args.beta},
                                         built.flashlight_binary)
         write_space_app(args.model_dir)  # the web demo that decodes with this LM, where the folder has none
+        record_text(args.model_dir, LM_SET, recorded)  # what check-submission compares with test sentences
         LOGGER.info(f"installed in {folder} (alpha={args.alpha}, beta={args.beta}); Wav2Vec2ProcessorWithLM and "
             "robust-speech's decoders now use it")
         return folder

@@ -8,7 +8,7 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 from robust_speech.text.normalizer import _APOSTROPHES, _INVISIBLE_TABLE, TextNormalizer, _is_word_separator
 
@@ -70,16 +70,20 @@ def _surface_forms(normalizer: TextNormalizer, text: str) -> Iterator[str]:
     if normalizer.dashes_split_words:
         text = "".join(" " if char in normalizer.chars_to_ignore and _is_word_separator(char) else char for char in text)
     for token in text.split():
-        start, end = 0, len(token)
-        while start < end and _is_edge_punctuation(token[start]):
-            start += 1
-        while end > start and _is_edge_punctuation(token[end - 1]):
-            end -= 1
-        token = token[start:end]
+        token = _strip_edges(token)
         if len(token) >= 2 and token[0] in _APOSTROPHES and token[-1] in _APOSTROPHES:
-            token = token[1:-1]
+            token = _strip_edges(token[1:-1])  # the punctuation inside the quotes too: 'Nichts!', -> nichts
         if token:
             yield token
+
+
+def _strip_edges(token: str) -> str:
+    start, end = 0, len(token)
+    while start < end and _is_edge_punctuation(token[start]):
+        start += 1
+    while end > start and _is_edge_punctuation(token[end - 1]):
+        end -= 1
+    return token[start:end]
 
 
 def _is_edge_punctuation(char: str) -> bool:
@@ -88,15 +92,27 @@ def _is_edge_punctuation(char: str) -> bool:
 
 def audit_collisions(lines: Iterable[str], normalizer: TextNormalizer) -> AuditReport:
     """Every normalized word that two or more distinct written words turn into, most frequent first."""
+    counts: Counter = Counter()
+    for line in lines:
+        counts.update(line.split())
+    return audit_word_counts(counts, normalizer)
+
+
+def audit_word_counts(counts: Mapping[str, int], normalizer: TextNormalizer,
+                      normalize: Callable[[str], str] | None = None) -> AuditReport:
+    """`audit_collisions` over written words (whitespace-separated, as written) with their counts. `normalize`
+    (default: `normalizer`) makes each word's normalized form; `normalizer` still finds the written words (its
+    casing, its dashes) - check-submission passes eval.py's `normalize_text` as `normalize`."""
+    normalize = normalize or normalizer
     forms_by_word: dict[str, Counter] = defaultdict(Counter)
     word_count = 0
-    for line in lines:
-        for form in _surface_forms(normalizer, line):
-            normalized = normalizer(form)
+    for token, count in counts.items():
+        for form in _surface_forms(normalizer, token):
+            normalized = normalize(form)
             # A form may normalize to nothing (all ignored) or to several words (an inner separator).
             if normalized:
-                forms_by_word[normalized][form] += 1
-                word_count += 1
+                forms_by_word[normalized][form] += count
+                word_count += count
     collisions = []
     for normalized, forms in forms_by_word.items():
         if len(forms) < 2:
@@ -106,3 +122,8 @@ def audit_collisions(lines: Iterable[str], normalizer: TextNormalizer) -> AuditR
         collisions.append(Collision(normalized, ranked, removed))
     collisions.sort(key=lambda collision: (-collision.count, collision.normalized))
     return AuditReport(tuple(collisions), word_count, len(forms_by_word))
+
+
+def written_forms(counts: Mapping[str, int], normalizer: TextNormalizer) -> set[str]:
+    """The distinct written words `audit_word_counts` normalizes (to normalize them elsewhere in one batch)."""
+    return {form for token in counts for form in _surface_forms(normalizer, token)}

@@ -108,10 +108,14 @@ def build_normalizer(chars_to_ignore: str | Sequence[str] | None = None, *, do_l
 def save_normalizer(model_dir: str | os.PathLike, normalizer: TextNormalizer) -> Path:
     """Record how training normalized text, so the LM and evaluation normalize the same way."""
     path = Path(model_dir) / NORMALIZER_FILE
-    settings = {"chars_to_ignore": normalizer.chars_to_ignore, "lowercase": normalizer.lowercase,
-                "language": normalizer.language, "dashes_split_words": normalizer.dashes_split_words}
-    path.write_text(json.dumps(settings, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(normalizer_settings(normalizer), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def normalizer_settings(normalizer: TextNormalizer) -> dict:
+    """The rules as text_normalizer.json holds them (`TextNormalizer(**settings)` builds them again)."""
+    return {"chars_to_ignore": normalizer.chars_to_ignore, "lowercase": normalizer.lowercase,
+            "language": normalizer.language, "dashes_split_words": normalizer.dashes_split_words}
 
 
 def load_normalizer(model_dir: str | os.PathLike) -> TextNormalizer | None:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from robust_speech.core.model_folder import MODEL_CARD, RUN_SCRIPT
+from robust_speech.core.model_folder import EVAL_SCRIPT, MODEL_CARD, RUN_SCRIPT
 
 EVENT_TAG = "robust-speech-event"
 # What the folder's eval.py imports: it runs without robust-speech installed.
@@ -27,6 +27,8 @@ LONG_FORM_CHUNKING = "--chunk_length_s 5.0 --stride_length_s 1.0"
 TOKEN_FLAGS = ("--token", "--hub_token", "--push_to_hub_token")
 TOKEN_REFERENCE = '"${HF_TOKEN}"'
 TASK = "automatic-speech-recognition"
+# The checkout's eval.py (the top of the repository), absent from an installed wheel.
+CHECKOUT_EVAL_SCRIPT = Path(__file__).resolve().parents[2] / EVAL_SCRIPT
 _LANGUAGE_CODE = re.compile(r"^([a-z]{2,3})(?:[-_][A-Za-z0-9]+)*$")
 
 
@@ -38,6 +40,14 @@ def language_code(language: str | None, dataset_config_name: str | None) -> str 
             if match:
                 return match.group(1)
     return None
+
+
+def training_languages(language: str | None, dataset_config_name: str | None) -> list[str]:
+    """Every ISO 639 code the training data is in: `--language`, else each of the '+'-joined configs'."""
+    if language:
+        return [code for code in [language_code(language, None)] if code]
+    codes = (language_code(None, part) for part in (dataset_config_name or "").split("+"))
+    return list(dict.fromkeys(code for code in codes if code))
 
 
 def write_run_script(output_dir: str | os.PathLike, command: Sequence[str]) -> Path:
@@ -66,10 +76,12 @@ def _quoted_without_tokens(argv: Sequence[str]) -> list[str]:
 
 
 def copy_scripts(output_dir: str | os.PathLike, script: str) -> list[Path]:
-    """Copy the training script, and eval.py when it sits next to it (challenge repos hold both)."""
+    """Copy the training script, and eval.py: the one next to it (challenge repos hold both), else robust-speech's
+    own when it runs from a checkout (a submission needs one; library callers such as the demo have no script)."""
     copied = []
-    source = Path(script)
-    for candidate in (source, source.with_name("eval.py")):
+    source = Path(script or "")
+    beside = source.with_name(EVAL_SCRIPT) if script else CHECKOUT_EVAL_SCRIPT
+    for candidate in (source, beside if beside.is_file() else CHECKOUT_EVAL_SCRIPT):
         if candidate.is_file() and candidate.suffix == ".py":
             target = Path(output_dir) / candidate.name
             if candidate.resolve() != target.resolve():
@@ -155,6 +167,20 @@ The exact command is in `run.sh`:
 """ + ("\n## Notes\n\n" + "\n".join(f"- {note}" for note in notes) + "\n" if notes else "")
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
     path = Path(output_dir) / MODEL_CARD
+    card.save(path)
+    return path
+
+
+def set_card_language(output_dir: str | os.PathLike, language: str) -> Path | None:
+    """The card's `language:` and language tag set to `language` (None when the folder has no card): a copy of a
+    multilingual model given an LM for one of its languages is that language's submission."""
+    path = Path(output_dir) / MODEL_CARD
+    if not path.is_file():
+        return None
+    card = ModelCard.load(path)
+    previous = set(card.data.language or []) if isinstance(card.data.language, list) else {card.data.language}
+    card.data.language = [language]
+    card.data.tags = [tag for tag in card.data.tags or [] if tag not in previous and tag != language] + [language]
     card.save(path)
     return path
 

@@ -35,11 +35,12 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 from robust_speech.audio.augment import Augmenter
 from robust_speech.core.errors import ConfigurationError, RobustSpeechError, output_errors
 from robust_speech.core.logs import LOGGER, configure_logging
-from robust_speech.core.model_folder import VOCAB_FILE
+from robust_speech.core.model_folder import TRAINING_TEXT_FILE, VOCAB_FILE
 from robust_speech.core.space import write_space_app
 from robust_speech.data.prepare import prepare_datasets
 from robust_speech.data.preprocess import DURATION_COLUMN
 from robust_speech.data.skips import SKIPPED_FILE, read_counts
+from robust_speech.data.training_text import TRAINING_SET, record_text
 from robust_speech.model.building import (
     CONFIG_FLAGS,
     build_model,
@@ -55,7 +56,13 @@ from robust_speech.training.batching import CTCCollator, StreamBuckets
 from robust_speech.training.distributed import check_processes_agree, leave_process_group
 from robust_speech.training.feature_cache import FeatureCache
 from robust_speech.training.flag_checks import refuse_flags_the_model_lacks, refuse_ignored_flags
-from robust_speech.training.model_card import copy_scripts, language_code, write_model_card, write_run_script
+from robust_speech.training.model_card import (
+    copy_scripts,
+    language_code,
+    training_languages,
+    write_model_card,
+    write_run_script,
+)
 from robust_speech.training.multi_condition import augment_options, render_copies
 from robust_speech.training.plan import (  # noqa: F401 - the script's names, importable from here as before
     TrainingPlan,
@@ -264,6 +271,7 @@ def _fit(plan: TrainingPlan, built: _Model, data: _TrainingData, checkpoint: str
     result.steps = trainer.state.global_step
     if training_args.should_save:
         built.processor.save_pretrained(output_dir)
+        _record_training_text(plan, prepared)
         _write_repository(plan, result.eval_metrics, prepared.lines)
         if push_to_hub:
             _push(output_dir, training_args, hub_token or data_args.hub_token)
@@ -390,11 +398,24 @@ def _for_trainer(dataset, training_args: TrainingArguments, sampling_rate: int):
     return dataset.with_format("numpy")
 
 
+def _record_training_text(plan: TrainingPlan, prepared) -> None:
+    """training_text.json.gz: the training transcripts' words, sentence fingerprints and languages, what
+    check-submission needs (a stream is read once, as it trains: nothing is recorded then)."""
+    _model_args, data_args, training_args, recipe_args = plan.arguments
+    if prepared.transcripts is None:
+        why = "no training" if prepared.train is None else "a stream is read once"
+        LOGGER.info(f"{TRAINING_TEXT_FILE} not written: {why}")
+        return
+    record_text(training_args.output_dir, TRAINING_SET, prepared.transcripts,
+                training_languages(recipe_args.language, data_args.dataset_config_name))
+
+
 def _write_repository(plan: TrainingPlan, metrics: dict[str, float], lines: Sequence[str]) -> None:
     model_args, data_args, training_args, recipe_args = plan.arguments
     output_dir = Path(training_args.output_dir)
     run_script = write_run_script(output_dir, plan.run_command)
-    scripts = [path.name for path in copy_scripts(output_dir, plan.script)] if not plan.rerun else []
+    # A plan rerun by another program (the demo's verb) has no training script to copy; eval.py is copied anyway.
+    scripts = [path.name for path in copy_scripts(output_dir, plan.script if not plan.rerun else "")]
     write_space_app(output_dir)  # the web demo beside eval.py (robust-speech serve, a Hugging Face Space)
     hyperparameters = {
         "learning_rate": training_args.learning_rate,
