@@ -56,6 +56,7 @@ def damage(path: Path, kind: str) -> None:
 @pytest.fixture(scope="module")
 def lm_folder(tmp_path_factory, kenlm_programs):
     """The tiny random model with a 2-gram LM (build_ngram.py's library call) and a tune-lm decoding.json."""
+    from robust_speech.core.model_folder import TRAINING_TEXT_FILE
     from robust_speech.core.space import APP_FILE, REQUIREMENTS_FILE
     from robust_speech.lm.build import LMBuildOptions, build
     from robust_speech.lm.ngram import NgramOptions
@@ -67,7 +68,8 @@ def lm_folder(tmp_path_factory, kenlm_programs):
     build(LMBuildOptions(model_dir=str(folder), text=(str(text),), ngram=NgramOptions(order=2)))
     (folder / "decoding.json").write_text(json.dumps({"beam_width": 8}) + "\n", encoding="utf-8")
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == sorted(
-        [*FILES, "checksums.json", APP_FILE, REQUIREMENTS_FILE])  # the web demo's files are code, not data
+        # the web demo's files are code, not data; data.training_text reads the text record with its own one-line error
+        [*FILES, "checksums.json", APP_FILE, REQUIREMENTS_FILE, TRAINING_TEXT_FILE])
     return folder
 
 
