@@ -232,6 +232,7 @@ def test_a_common_voice_test_sentence_in_training_fails(submission, small_corpus
     assert "of 2 test sentences" in text and "1 in the training text" in text, text
 
 
+@pytest.mark.slow  # tens of seconds: make test-slow keeps make test under its budget
 def test_rerun_compares_the_folders_results_with_a_new_run_of_eval_py(copy, small_corpus):
     import subprocess
     import sys

@@ -76,6 +76,7 @@ def app_transcript(folder: Path, wav: Path) -> dict:
     return json.loads(result.stdout.splitlines()[-1])
 
 
+@pytest.mark.slow  # tens of seconds: make test-slow keeps make test under its budget
 def test_the_folders_app_runs_without_robust_speech_and_transcribes_as_eval_py(demo_folder, tmp_path):
     folder, wav = demo_folder
     shown = app_transcript(folder, wav)
@@ -157,6 +158,7 @@ def headless_chromium():
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")))
 
 
+@pytest.mark.slow  # tens of seconds: make test-slow keeps make test under its budget
 def test_the_served_page_transcribes_an_uploaded_wav_as_eval_py_does(demo_folder, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

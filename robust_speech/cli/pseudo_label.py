@@ -27,9 +27,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                "max_segment_s": "cut longer speech into segments of at most this (seconds)"}
     for name, text in numbers.items():
         parser.add_argument(f"--{name}", type=float, default=default_of(PseudoLabelOptions, name), help=text)
-    parser.add_argument("--split", default=default_of(PseudoLabelOptions, "split"),
+    parser.add_argument("--eval_split_name", "--split", dest="split", default=default_of(PseudoLabelOptions, "split"),
                         help="with a dataset as input: the split whose audio is labelled")
-    parser.add_argument("--config", default=None, help="with a Common Voice parent folder: the language")
+    parser.add_argument("--dataset_config_name", "--config", dest="config", default=None,
+                        help="with a Common Voice parent folder: the language")
     parser.add_argument("--batch_size", type=int, default=default_of(PseudoLabelOptions, "batch_size"),
                         help="speech segments per forward pass")
     add_decoder_arguments(parser)
