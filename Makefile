@@ -30,8 +30,11 @@ lint: setup
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/lint-imports --no-cache
 
+# Two pytest-xdist workers, one per core of the project's machines; a test file stays on one worker so its module
+# fixtures are built once. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: setup lint
-	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow and not container" tests
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow and not container" -n $(TEST_WORKERS) --dist loadfile tests
 
 # Minutes each: the shortened demo, KenLM compiled from its PyPI source, the LM and robustness curves of a model
 # that learned something. CI runs them after `make test`.

@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import soundfile
+from filelock import FileLock
 
 from robust_speech.audio.decode import load_audio
 from robust_speech.audio.effects import add_noise, add_reverb
@@ -187,6 +188,17 @@ def synthesize_corpus(config: SynthConfig, output_dir: str | os.PathLike, *, pro
     existing = _read_manifest(output_dir)
     if existing is not None and existing.get("key") == config.key():
         return Corpus(output_dir, existing)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Processes that ask for the same corpus at once (parallel test workers, two commands sharing the cache)
+    # synthesize it once: the others wait here, then read what the first one wrote.
+    with FileLock(output_dir.parent / f".{output_dir.name}.lock"):
+        existing = _read_manifest(output_dir)
+        if existing is not None and existing.get("key") == config.key():
+            return Corpus(output_dir, existing)
+        return _synthesize_into(config, output_dir, progress)
+
+
+def _synthesize_into(config: SynthConfig, output_dir: Path, progress: bool) -> Corpus:
     if output_dir.exists() and any(output_dir.iterdir()):
         raise ConfigurationError(
             f"{output_dir} already exists and holds something else (a different corpus or other files); "
@@ -194,8 +206,6 @@ def synthesize_corpus(config: SynthConfig, output_dir: str | os.PathLike, *, pro
         )
     if shutil.which("espeak-ng") is None:
         raise MissingDependencyError("espeak-ng is not installed: apt-get install espeak-ng (or run `make setup`)")
-
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
     try:
         manifest = {"key": config.key(), "version": SYNTH_VERSION, "config": asdict(config), "languages": {}}

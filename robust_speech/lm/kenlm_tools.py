@@ -19,6 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
+
 from robust_speech.core.errors import MissingDependencyError, RobustSpeechError
 from robust_speech.core.paths import cache_root
 
@@ -61,8 +63,17 @@ def find_programs() -> KenLMPrograms | None:
 
 
 def kenlm_programs(progress=print) -> KenLMPrograms:
-    """`lmplz` and `build_binary`, building them into the cache the first time."""
-    return find_programs() or build_from_source(kenlm_dir(), progress=progress)
+    """`lmplz` and `build_binary`, building them into the cache the first time.
+
+    The build holds a lock in the cache: processes that start together (two `build_ngram.py`, parallel test
+    workers on a fresh machine) build once, and the others wait and then find the programs."""
+    found = find_programs()
+    if found is not None:
+        return found
+    destination = kenlm_dir()
+    destination.mkdir(parents=True, exist_ok=True)
+    with FileLock(destination / ".build.lock"):
+        return find_programs() or build_from_source(destination, progress=progress)
 
 
 def missing_build_requirements() -> list[str]:
