@@ -27,7 +27,7 @@ from robust_speech.data.synth import SynthConfig, cached_corpus, read_tsv
 from robust_speech.demo.plan import DemoPlan
 from robust_speech.inference.decoding import load_decoder
 from robust_speech.inference.loading import load_for_inference
-from robust_speech.inference.options import DEFAULT_BEAM_WIDTH, LoadOptions
+from robust_speech.inference.options import DEFAULT_BEAM_WIDTH, ENGINES, LoadOptions
 from robust_speech.reports.calibration import (
     confidence_summary,
     expected_calibration_error,
@@ -37,8 +37,6 @@ from robust_speech.reports.calibration import (
 )
 from robust_speech.reports.metrics import word_error_rate
 from robust_speech.text.normalizer import model_normalizer
-
-ENGINES = ("greedy", "pyctcdecode", "flashlight")
 
 
 def parse_arguments(description: str, name: str) -> argparse.Namespace:

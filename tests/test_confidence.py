@@ -15,6 +15,7 @@ from test_lm import lm_model_dir  # noqa: F401  (the fixture: a model folder wit
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.inference.confidence import align_word, word_confidence
 from robust_speech.inference.decoding import GreedyDecoder, TokenLayout, Transcript, WordSpan, load_decoder
+from robust_speech.inference.options import ENGINES
 from robust_speech.reports.calibration import (
     confidence_summary,
     expected_calibration_error,
@@ -23,7 +24,6 @@ from robust_speech.reports.calibration import (
     roc_auc,
 )
 
-ENGINES = ("greedy", "pyctcdecode", "flashlight")
 RATE = 16000
 
 
