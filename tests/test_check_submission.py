@@ -85,7 +85,7 @@ def test_the_folder_training_writes_passes(submission, english_text, small_corpu
                      "✓ eval.py accepts --model_id --dataset --config --split", "✓ eval.py: log_results is the challenge's",
                      "✓ normalize_text merges no two distinct written words", "✓ plain transformers loads it",
                      "✓ the LM loads and its alphabet matches", "✓ no pickle files", "✓ no tokens or credentials",
-                     "✓ no Common Voice test sentence"):
+                     "✓ no Common Voice test sentence", "✓ no damaged file"):
         assert expected in text, text
     assert "eval.py's normalize_text (run in a separate process)" in text
     # training_args.bin, the Trainer's pickle, is a warning, not a failure; so are hyphenated and closed
