@@ -70,3 +70,39 @@ def test_a_dataset_of_transcripts_alone_needs_no_audio_column(tmp_path, capsys):
     datasets.Dataset.from_dict({"sentence": ["only text here", "no audio at all"]}).to_parquet(str(table))
     assert main(["--output_dir", str(tmp_path / "lm"), "--dataset_name", str(table), "--order", "2"]) == 0
     assert {"only", "audio"} <= set((tmp_path / "lm" / "unigrams.txt").read_text(encoding="utf-8").split())
+
+
+CARD = "---\nlanguage:\n- {code}\ntags:\n- robust-speech-event\n- {code}\n---\n# model\n"
+
+
+def test_language_is_recorded_and_check_submission_expects_it_in_the_card(tmp_path, kenlm_programs):
+    """An LM built separately (a multilingual model given a German LM) records its language, and the card's
+    language is checked against it."""
+    from model_folders import save_processor
+
+    from robust_speech.cli.build_ngram import main
+    from robust_speech.data.training_text import LM_SET, read_training_text
+    from robust_speech.submission.check_card import check_card
+
+    folder = save_processor(tmp_path / "model")
+    text = tmp_path / "de.txt"
+    text.write_text("der hund sah die katze\ndie katze sah den hund\n", encoding="utf-8")
+    assert main(["--model_dir", str(folder), "--text", str(text), "--order", "2", "--language", "de"]) == 0
+    recorded = read_training_text(folder)
+    assert recorded.sets[LM_SET].language == "de"
+    (folder / "README.md").write_text(CARD.format(code="en"), encoding="utf-8")
+    [language] = [item for item in check_card(folder, recorded) if "ISO 639" in item.what]
+    assert not language.ok and "the folder's text is in de" in language.fix
+    (folder / "README.md").write_text(CARD.format(code="de"), encoding="utf-8")
+    [language] = [item for item in check_card(folder, recorded) if "ISO 639" in item.what]
+    assert language.ok and language.what.endswith("de (as recorded: de)")
+
+
+def test_language_must_be_an_iso_code_and_needs_a_model_folder(tmp_path, monkeypatch, capsys):
+    from robust_speech.cli.build_ngram import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["--model_dir", "m", "--text", "t.txt", "--language", "german"]) == 2
+    assert "--language 'german' is no ISO 639 code" in capsys.readouterr().err
+    assert main(["--output_dir", "o", "--text", "t.txt", "--language", "de"]) == 2
+    assert "--language needs --model_dir" in capsys.readouterr().err

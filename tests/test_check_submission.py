@@ -85,7 +85,7 @@ def test_the_folder_training_writes_passes(submission, english_text, small_corpu
                      "✓ eval.py accepts --model_id --dataset --config --split", "✓ eval.py: log_results is the challenge's",
                      "✓ normalize_text merges no two distinct written words", "✓ plain transformers loads it",
                      "✓ the LM loads and its alphabet matches", "✓ no pickle files", "✓ no tokens or credentials",
-                     "✓ no Common Voice test sentence"):
+                     "✓ no Common Voice test sentence", "✓ no damaged file"):
         assert expected in text, text
     assert "eval.py's normalize_text (run in a separate process)" in text
     # training_args.bin, the Trainer's pickle, is a warning, not a failure; so are hyphenated and closed
@@ -182,6 +182,53 @@ def test_a_normalizer_that_deletes_the_apostrophe_in_english_fails(copy, english
     assert line(report, FAILED + " normalize_text merges no two distinct written words")
     text = report.format()
     assert "its  <-  it's (1), its (1)" in text and "fix: stop removing \"'\"" in text, text
+
+
+@pytest.mark.parametrize("apostrophe", ["’", "‘"])
+def test_the_reference_sets_apostrophes_still_fail(copy, tmp_path, apostrophe):
+    # The challenge's reference removes ’ and ‘ too, but it's/its is the golden rule's own example.
+    text = tmp_path / "curly.txt"
+    text.write_text(f"it{apostrophe}s a cat and its mat\n", encoding="utf-8")
+    report = check(copy, text=(str(text),), run_code=False)
+    assert line(report, FAILED + " normalize_text merges no two distinct written words")
+    assert sorted(["its (1)", f"it{apostrophe}s (1)"]) == report.format().split("its  <-  ")[1].split("\n")[0].split(", ")
+
+
+def test_a_merge_the_reference_normalization_makes_is_a_warning(copy, tmp_path, capsys):
+    # The demo's German text: "s.a." (siehe auch) and "sa" both become "sa", as the challenge's own
+    # normalize_text (its chars_to_ignore regex) makes them.
+    text = tmp_path / "german.txt"
+    text.write_text("siehe s.a. und sa\n", encoding="utf-8")
+    report = check(copy, text=(str(text),))
+    assert line(report, PASSED + " normalize_text merges no two distinct written words")
+    assert line(report, WARNED + " normalize_text merges 1 words only by removing '.'")
+    assert "sa  <-  s.a (1), sa (1)" in report.format()
+    assert main(["check-submission", str(copy), "--text", str(text), "--no_run_code"]) == 0
+    assert "as the challenge's reference normalize_text does" in capsys.readouterr().out
+
+
+def test_a_merge_outside_the_reference_set_fails(copy, tmp_path):
+    # A normalize_text that drops accents merges café and cafe: the reference never does that.
+    replace_in(copy / "eval.py", "        return apply_rules(text, TRAINING_RULES)",
+               "        return apply_rules(text, TRAINING_RULES).replace(\"é\", \"e\")")
+    text = tmp_path / "accents.txt"
+    text.write_text("ein café und ein cafe\n", encoding="utf-8")
+    report = check(copy, text=(str(text),))
+    assert line(report, FAILED + " normalize_text merges no two distinct written words")
+    assert "cafe  <-  cafe (1), café (1)" in report.format() and "fix: stop removing 'é'" in report.format()
+
+
+def test_the_reference_set_is_the_regex_of_the_challenges_eval_py():
+    import re
+    from pathlib import Path
+
+    from robust_speech.submission.check_normalizer import REFERENCE_REMOVED
+    from robust_speech.text.normalizer import DEFAULT_CHARS_TO_IGNORE
+
+    source = (Path(__file__).parents[1] / "eval.py").read_text(encoding="utf-8")
+    [regex] = re.findall(r"chars_to_ignore_regex = '\[(.*)\]'", source)
+    assert set(regex.replace("\\\\", "")) == set(DEFAULT_CHARS_TO_IGNORE)
+    assert set(DEFAULT_CHARS_TO_IGNORE) - set(REFERENCE_REMOVED) == {"’", "‘"}
 
 
 def test_the_normalize_text_of_eval_py_is_what_is_run(copy, english_text):

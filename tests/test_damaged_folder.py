@@ -10,6 +10,7 @@ eval.py itself runs as a subprocess, with and without robust-speech, on the two 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -195,6 +196,89 @@ def test_removing_the_lm_forgets_its_checksums(lm_folder, tmp_path):
     shutil.copytree(lm_folder, folder)
     remove_language_model(folder)
     assert not (folder / "checksums.json").exists() and find_damaged_files(folder) == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The LM's checksums: hashed on load only when the size or modification time changed; always by check-submission
+
+LM_BINARY = "language_model/2gram.bin"
+
+
+def set_back_mtime(folder: Path, name: str) -> None:
+    """The modification time recorded at install, put back (as `touch -d` or a careful copy would)."""
+    recorded = json.loads((folder / "checksums.json").read_text(encoding="utf-8"))[name]
+    os.utime(folder / name, ns=(recorded["mtime_ns"], recorded["mtime_ns"]))
+
+
+@pytest.fixture
+def hashed(monkeypatch):
+    """The files the check hashes, in order."""
+    import robust_speech.core.folder_check as folder_check
+
+    calls = []
+    real = folder_check.file_sha256
+    monkeypatch.setattr(folder_check, "file_sha256", lambda path: calls.append(path) or real(path))
+    return calls
+
+
+def test_a_load_hashes_only_files_changed_since_install(lm_folder, tmp_path, hashed):
+    folder = tmp_path / "model"
+    shutil.copytree(lm_folder, folder)  # copy2 keeps the modification times
+    assert find_damaged_files(folder) == [] and hashed == []
+    assert find_damaged_files(folder, hash_all=True) == [] and len(hashed) == 3  # binary, unigrams, flashlight
+    (folder / LM_BINARY).write_bytes((folder / LM_BINARY).read_bytes())  # rewritten: same bytes, a new time
+    hashed.clear()
+    assert find_damaged_files(folder) == [] and hashed == [folder / LM_BINARY]
+
+
+def test_a_truncation_is_caught_by_the_quick_path(lm_folder, tmp_path, hashed):
+    folder = damaged_copy(lm_folder, tmp_path, LM_BINARY, "truncated")
+    set_back_mtime(folder, LM_BINARY)
+    [found] = find_damaged_files(folder)
+    assert found.path == folder / LM_BINARY and "cut short" in found.problem and hashed == []
+
+
+def test_a_same_size_overwrite_with_its_time_set_back_is_caught_by_check_submission_only(lm_folder, tmp_path):
+    from robust_speech.submission.check_loading import check_damaged
+
+    folder = damaged_copy(lm_folder, tmp_path, LM_BINARY, "overwritten")
+    set_back_mtime(folder, LM_BINARY)
+    assert find_damaged_files(folder) == []  # the quick path's blind spot: nothing it reads changed
+    [line, *_] = check_damaged(folder)
+    assert not line.ok and line.detail.startswith(f"{folder / LM_BINARY}: is damaged (its SHA-256 differs")
+    assert [line.ok for line in check_damaged(lm_folder)] == [True]
+
+
+def test_check_submission_warns_when_the_lm_has_no_checksums(lm_folder, tmp_path):
+    from robust_speech.submission.check_loading import check_damaged
+
+    folder = tmp_path / "model"
+    shutil.copytree(lm_folder, folder)
+    (folder / "checksums.json").unlink()
+    assert [(line.ok, line.warning) for line in check_damaged(folder)] == [(True, False), (True, True)]
+
+
+def test_recorded_weights_checksums_find_an_overwrite_the_value_scan_cannot(lm_folder, tmp_path):
+    """Zeros written over the end of the weights read as finite, small values: only a recorded checksum sees them.
+    `record_folder_checksums` is what training calls once the weights are saved."""
+    from robust_speech.core.folder_check import read_checksums, record_folder_checksums
+    from robust_speech.lm.install import remove_language_model
+
+    folder = tmp_path / "model"
+    shutil.copytree(lm_folder, folder)
+    lm_entries = read_checksums(folder)
+    record_folder_checksums(folder)
+    recorded = read_checksums(folder)
+    assert set(recorded) == {*lm_entries, "model.safetensors"} and find_damaged_files(folder, hash_all=True) == []
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:-4096] + bytes(4096))
+    [found] = find_damaged_files(folder, language_model=False, scan_weights=True)
+    assert found.path == weights and "SHA-256 differs" in found.problem and MODEL_FIX in found.fix
+    remove_language_model(folder)  # the LM's entries go with the LM; the weights' stay
+    assert set(read_checksums(folder)) == {"model.safetensors"}
+    (folder / "checksums.json").unlink()
+    assert find_damaged_files(folder, scan_weights=True) == []  # what a folder without the record gets
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from robust_speech.core.logs import LOGGER
 from robust_speech.lm.build import LMBuildOptions, build
 from robust_speech.lm.install import remove_language_model
 from robust_speech.lm.ngram import NgramOptions
+from robust_speech.submission.check_card import iso_639
 
 PROG = "build_ngram.py"
 
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text_column_name", default=None,
                         help="with --dataset_name: transcript column (unset: auto-detected)")
     parser.add_argument("--token", default=None, help="with --dataset_name: Hugging Face token for gated datasets")
+    parser.add_argument("--language", default=None, metavar="CODE",
+                        help="with --model_dir: the ISO 639 code of the LM's text (e.g. de, sv-SE), recorded in the "
+                        "folder's training_text.json.gz; check-submission expects it in the model card")
     add_ngram_arguments(parser)
     add_normalizer_arguments(parser, chars_help="override the model's normalizer (unset: its text_normalizer.json, "
                              "else the reference set)")
@@ -64,16 +68,20 @@ def add_ngram_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # Flags that only take effect with another one; given without it they would change nothing.
-NEEDS = {"dataset_config_name": "dataset_name", "split": "dataset_name", "text_column_name": "dataset_name",
-         "token": "dataset_name", "alpha": "model_dir", "beta": "model_dir"}
+_DATASET, _ATTRS = "it applies to the dataset's transcripts", "they are written into the model's language_model/attrs.json"
+NEEDS = {"dataset_config_name": ("dataset_name", _DATASET), "split": ("dataset_name", _DATASET),
+         "text_column_name": ("dataset_name", _DATASET), "token": ("dataset_name", _DATASET),
+         "alpha": ("model_dir", _ATTRS), "beta": ("model_dir", _ATTRS),
+         "language": ("model_dir", "it is recorded in the model folder's training_text.json.gz")}
 
 
 def options_from_args(args: argparse.Namespace) -> LMBuildOptions:
-    for flag, needed in NEEDS.items():
+    for flag, (needed, why) in NEEDS.items():
         if getattr(args, flag) is not None and not getattr(args, needed):
-            where = ("they are written into the model's language_model/attrs.json" if needed == "model_dir"
-                     else "it applies to the dataset's transcripts")
-            raise ConfigurationError(f"--{flag} needs --{needed}: {where}")
+            raise ConfigurationError(f"--{flag} needs --{needed}: {why}")
+    if args.language is not None and iso_639(args.language) is None:
+        raise ConfigurationError(f"--language {args.language!r} is no ISO 639 code: give the language of the LM's text "
+                                 "as the model card writes it, e.g. de or sv-SE")
     given = (args.chars_to_ignore is not None or not args.do_lower_case or args.casing_language is not None
              or args.dashes_split_words)
     # Unset flags leave the options' own defaults in place.
@@ -83,7 +91,7 @@ def options_from_args(args: argparse.Namespace) -> LMBuildOptions:
         model_dir=args.model_dir, output_dir=args.output_dir, text=tuple(args.text), dataset_name=args.dataset_name,
         dataset_config_name=args.dataset_config_name, text_column_name=args.text_column_name, token=args.token,
         ngram=NgramOptions(order=args.order, prune=tuple(args.prune), memory=args.memory, binary_type=args.binary_type),
-        normalizer=normalizer_from_args(args) if given else None, **chosen,
+        normalizer=normalizer_from_args(args) if given else None, language=args.language, **chosen,
     )
 
 

@@ -16,6 +16,12 @@ What is checked, per file:
   `checksums.json` when it installed them; unigrams.txt: UTF-8, ends with a newline, the same checksum.
 KenLM cannot be asked to check its own file: a binary overwritten in its hash tables loads without an error and
 then returns garbage scores or crashes the process when scoring, so a recorded checksum is the only reliable check.
+
+Hashing a multi-GB 5-gram costs seconds on every load (benchmarks/lm_checksum.py, its result in
+benchmarks/results/lm_checksum_cpu.md), so a load hashes a file only when its size or modification time differs
+from those recorded with its checksum: a cut file changes size, and writing into a file changes its modification
+time. What the quick path cannot see (bytes changed in place with the modification time set back) the full check
+sees: `hash_all=True`, which check-submission uses, hashes every recorded file.
 """
 
 from __future__ import annotations
@@ -103,10 +109,11 @@ class DamagedFileError(ConfigurationError):
 
 
 def find_damaged_files(folder: str | os.PathLike, *, model: bool = True, language_model: bool = True,
-                       scan_weights: bool = False) -> list[DamagedFile]:
+                       scan_weights: bool = False, hash_all: bool = False) -> list[DamagedFile]:
     """Every damaged file of a local model folder (a Hub id or a missing folder: none). `model` checks the
     acoustic model's files (weights, configs, tokenizer, text_normalizer.json), `language_model` the LM's
-    (language_model/, alphabet.json, flashlight_lm.bin, decoding.json); `scan_weights` also reads every weight."""
+    (language_model/, alphabet.json, flashlight_lm.bin, decoding.json); `scan_weights` also reads every weight;
+    `hash_all` hashes every file of checksums.json, even one whose size and modification time are as recorded."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -120,7 +127,8 @@ def find_damaged_files(folder: str | os.PathLike, *, model: bool = True, languag
         found += [_safetensors_problem(path, scan_weights) for path in sorted(folder.glob("*.safetensors"))]
     if language_model:
         found += _lm_problems(folder)
-    return [problem for problem in found if problem is not None]
+    found = [problem for problem in found if problem is not None]
+    return found + _checksum_problems(folder, parts, hash_all, skip={problem.path for problem in found})
 
 
 def verify_model_folder(folder: str | os.PathLike, **parts) -> None:
@@ -211,8 +219,6 @@ def _lm_problems(folder: Path) -> list[DamagedFile | None]:
     unigrams = lm_dir / UNIGRAMS_FILE
     if unigrams.is_file():
         found.append(_unigrams_problem(unigrams, fix))
-    if not any(found):
-        found += _checksum_problems(folder, fix)
     return found
 
 
@@ -230,7 +236,8 @@ def _unigrams_problem(path: Path, fix: str) -> DamagedFile | None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Checksums of the files a JSON check cannot judge (recorded by lm/install.py)
+# Checksums of the files a JSON check cannot judge (the LM's recorded by lm/install.py, the weights by
+# `record_folder_checksums`)
 
 
 def file_sha256(path: Path) -> str:
@@ -242,7 +249,8 @@ def file_sha256(path: Path) -> str:
 
 
 def record_checksums(folder: str | os.PathLike, relative_paths: Iterable[str], *, forget: Iterable[str] = ()) -> Path:
-    """Add (or replace) the size and SHA-256 of `relative_paths` in `folder`/checksums.json, drop `forget`."""
+    """Add (or replace) the size, modification time and SHA-256 of `relative_paths` in `folder`/checksums.json,
+    drop `forget`."""
     from robust_speech.core.files import write_text_atomic
 
     folder = Path(folder)
@@ -251,13 +259,29 @@ def record_checksums(folder: str | os.PathLike, relative_paths: Iterable[str], *
         recorded.pop(name, None)
     for name in relative_paths:
         path = folder / name
-        recorded[name] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
+        stat = path.stat()
+        recorded[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": file_sha256(path)}
     target = folder / CHECKSUMS_FILE
     if recorded:
         write_text_atomic(target, json.dumps(recorded, indent=2, sort_keys=True) + "\n")
     elif target.exists():
         target.unlink()
     return target
+
+
+def is_lm_entry(name: str) -> bool:
+    """Whether a checksums.json entry is one of the LM's files (replaced with the LM) or the acoustic model's."""
+    return name.startswith(f"{LM_DIRECTORY}/") or name == FLASHLIGHT_BINARY
+
+
+def record_folder_checksums(folder: str | os.PathLike) -> Path:
+    """Record the weights' (`*.safetensors`) size, modification time and SHA-256 in checksums.json beside the LM's,
+    once training has saved them: a load then finds weights overwritten in place even where the garbage reads as
+    finite, small values (which `scan_weights` cannot tell from trained ones), and check-submission hashes them.
+    Entries of weights that are gone (another sharding) are dropped; the LM's are kept."""
+    folder = Path(folder)
+    stale = [name for name in read_checksums(folder) if not is_lm_entry(name)]
+    return record_checksums(folder, sorted(path.name for path in folder.glob("*.safetensors")), forget=stale)
 
 
 def read_checksums(folder: Path) -> dict:
@@ -269,23 +293,26 @@ def read_checksums(folder: Path) -> dict:
 
 
 # Files already hashed by this process, by (path, size, modification time): loading a folder checks it more than
-# once (eval.py, then the engine), and a large LM takes seconds to hash.
+# once (eval.py, then the engine), and a file whose modification time is not the recorded one (a copy that did
+# not keep it, a download) is hashed on each load otherwise.
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
-def _checksum_problems(folder: Path, fix: str) -> list[DamagedFile]:
+def _checksum_problems(folder: Path, parts: set[str], hash_all: bool, skip: set[Path]) -> list[DamagedFile]:
+    """The recorded files of `parts` ("model", "lm") whose size or SHA-256 differs; `skip`: found damaged already."""
     found = []
     for name, expected in read_checksums(folder).items():
-        path = folder / name
-        if not path.is_file() or not isinstance(expected, dict):
+        path, part = folder / name, "lm" if is_lm_entry(name) else "model"
+        if part not in parts or path in skip or not path.is_file() or not isinstance(expected, dict):
             continue
+        fix = LM_FIX.format(folder=folder) if part == "lm" else MODEL_FIX
         stat = path.stat()
         key = (os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key in _VERIFIED:
-            continue
         if stat.st_size != expected.get("size"):
             found.append(DamagedFile(path, f"is damaged or cut short ({stat.st_size} bytes, {expected.get('size')} "
                                            f"when it was built, {CHECKSUMS_FILE})", fix))
+        elif not hash_all and (stat.st_mtime_ns == expected.get("mtime_ns") or key in _VERIFIED):
+            continue  # as installed (nothing wrote into it since), or hashed already by this process
         elif file_sha256(path) != expected.get("sha256"):
             found.append(DamagedFile(path, f"is damaged (its SHA-256 differs from the one recorded when it was "
                                            f"built, {CHECKSUMS_FILE})", fix))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from robust_speech.core.files import write_text_atomic
-from robust_speech.core.folder_check import read_checksums, record_checksums
+from robust_speech.core.folder_check import is_lm_entry, read_checksums, record_checksums
 from robust_speech.core.model_folder import (
     ALPHABET_FILE,
     ATTRS_FILE,
@@ -69,7 +69,7 @@ def install_language_model(model_dir: str | os.PathLike, binary_path: Path, unig
 
 
 def _recorded_lm_files(model_dir: Path) -> list[str]:
-    return [name for name in read_checksums(model_dir) if name.startswith(f"{LM_DIRECTORY}/") or name == FLASHLIGHT_BINARY]
+    return [name for name in read_checksums(model_dir) if is_lm_entry(name)]
 
 
 def remove_language_model(model_dir: str | os.PathLike) -> list[Path]:

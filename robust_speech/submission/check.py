@@ -2,7 +2,7 @@
 
 Each line is ✓ or ✗ with the fix in one line; warnings (what the guide only recommends) never fail. The topics
 live in their own modules: the model card (`check_card`), eval.py (`check_eval_script`), the normalizer
-(`check_normalizer`), loading, weights, pickles and credentials (`check_loading`), Common Voice test sentences
+(`check_normalizer`), damaged files, loading, weights, pickles and credentials (`check_loading`), Common Voice test sentences
 in training (`check_leakage`) and the re-run of eval.py (`check_rerun`). Only the normalizer check (eval.py's
 `normalize_text`) and `--rerun` (eval.py itself) run the folder's code, each in a separate process, and the
 checklist says so; eval.py's flags and `log_results` are read from its syntax tree, never run.
@@ -55,6 +55,7 @@ def check_submission(options: CheckOptions) -> CheckReport:
     report.lines += check_card.check_card(folder, recorded)
     report.lines += check_eval_script.check_eval_script(folder)
     report.lines += check_normalizer.check_normalizer(folder, recorded, options.text, run_code=options.run_code)
+    report.lines += check_loading.check_damaged(folder)  # before loading: KenLM may crash on a damaged binary
     report.lines += check_loading.check_loading(folder)
     report.lines += check_loading.check_files(folder)
     if options.common_voice:

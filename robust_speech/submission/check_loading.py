@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 from robust_speech.core.errors import RobustSpeechError
-from robust_speech.core.model_folder import LM_DIRECTORY
+from robust_speech.core.model_folder import CHECKSUMS_FILE, LM_DIRECTORY
 from robust_speech.submission.checklist import CheckLine, failed, passed, relative, warned
 
 PROCESSOR_WITH_LM = "Wav2Vec2ProcessorWithLM"
@@ -54,6 +54,22 @@ def check_loading(folder: Path) -> list[CheckLine]:
     else:
         lines.append(warned(f"no {LM_DIRECTORY}/: decoded without an n-gram LM",
                             "build_ngram.py --model_dir DIR --text ... adds one (the guide's n-gram boosting)"))
+    return lines
+
+
+def check_damaged(folder: Path) -> list[CheckLine]:
+    """Every file read as its reader will, the LM's files hashed whatever their modification time (a load hashes
+    only a file whose size or modification time changed since build_ngram.py recorded them)."""
+    from robust_speech.core.folder_check import KENLM_SUFFIXES, find_damaged_files, read_checksums
+
+    what = f"no damaged file (configs parsed, every weight read, the LM's files hashed against {CHECKSUMS_FILE})"
+    damaged = find_damaged_files(folder, scan_weights=True, hash_all=True)
+    lines = [passed(what) if not damaged else failed(what, "each line below says what to do",
+                                                     "\n".join(str(found) for found in damaged))]
+    lm_files = [path for path in (folder / LM_DIRECTORY).glob("*") if path.suffix in KENLM_SUFFIXES]
+    if lm_files and not read_checksums(folder):
+        lines.append(warned(f"no {CHECKSUMS_FILE}: a damaged LM binary cannot be told from a sound one",
+                            f"install the LM with build_ngram.py --model_dir {folder}, which records them"))
     return lines
 
 

@@ -20,14 +20,18 @@ from typing import Sequence
 from robust_speech.core.model_folder import EVAL_SCRIPT
 from robust_speech.data.training_text import TrainingText
 from robust_speech.submission.checklist import CheckLine, failed, passed, warned
-from robust_speech.text.collisions import AuditReport, audit_word_counts, written_forms
+from robust_speech.text.collisions import AuditReport, Collision, audit_word_counts, written_forms
 from robust_speech.text.lines import read_text_lines
-from robust_speech.text.normalizer import model_normalizer
+from robust_speech.text.normalizer import _APOSTROPHES, DEFAULT_CHARS_TO_IGNORE, model_normalizer
 
 # Collisions listed under the failed line; `robust-speech audit --text FILE` lists them all.
 SHOWN_COLLISIONS = 10
 # Seconds eval.py's import and normalize_text may take over every distinct word.
 RUN_TIMEOUT_S = 600
+# What the challenge's reference normalize_text removes (its chars_to_ignore regex) but the apostrophes: a merge
+# made only by removing these is one the organizers' own scoring makes too, so it is a warning, not a failure.
+# The apostrophes stay failures although the reference removes ' and ’: removing them merges it's/its.
+REFERENCE_REMOVED = "".join(char for char in DEFAULT_CHARS_TO_IGNORE if char not in _APOSTROPHES)
 
 # Imports the folder's eval.py (not as __main__) and normalizes the words given as JSON, as eval.py would:
 # robust-speech's eval.py reads the folder's text_normalizer.json in main(), so that is done here too.
@@ -92,10 +96,7 @@ def check_normalizer(folder: Path, recorded: TrainingText | None, text: Sequence
         normalize, how = normalized.__getitem__, "eval.py's normalize_text (run in a separate process)"
     report = audit_word_counts(counts, normalizer, normalize)
     summary = f"{how} over {source}: {report.distinct_words} distinct normalized words"
-    # Hyphenated and closed spellings of one word (to-morrow/tomorrow) merge when dashes are removed, as the
-    # challenge's own normalize_text removes them: listed as a warning, not a failure.
-    spellings = [c for c in report.collisions if all(unicodedata.category(char) == "Pd" for char in c.removed_chars)]
-    merges = [c for c in report.collisions if c not in spellings]
+    merges, spellings, reference = _sorted_collisions(report.collisions)
     lines = []
     if merges:
         culprits = "".join(sorted({char for collision in merges for char in collision.removed_chars}))
@@ -108,7 +109,30 @@ def check_normalizer(folder: Path, recorded: TrainingText | None, text: Sequence
         lines.append(warned(f"normalize_text merges {len(spellings)} hyphenated and closed spellings (usually one word)",
                             "check the list: a pair that is two words breaks the golden rule",
                             _listed(report, spellings)))
+    if reference:
+        removed = "".join(sorted({char for collision in reference for char in collision.removed_chars}))
+        lines.append(warned(f"normalize_text merges {len(reference)} words only by removing {removed!r}, as the "
+                            "challenge's reference normalize_text does (its scoring merges them too)",
+                            "check the list: keep these characters if your language needs them to tell words apart",
+                            _listed(report, reference)))
     return lines
+
+
+def _sorted_collisions(collisions: Sequence[Collision]) -> tuple[list, list, list]:
+    """The collisions that fail the check; hyphenated and closed spellings of one word (to-morrow/tomorrow,
+    merged by removing dashes only); merges the reference normalization makes too (s.a./sa: only characters of
+    `REFERENCE_REMOVED` removed). Both latter kinds are warnings; a merge that removed nothing fails."""
+    merges, spellings, reference = [], [], []
+    for collision in collisions:
+        if not collision.removed_chars:
+            merges.append(collision)
+        elif all(unicodedata.category(char) == "Pd" for char in collision.removed_chars):
+            spellings.append(collision)
+        elif all(char in REFERENCE_REMOVED for char in collision.removed_chars):
+            reference.append(collision)
+        else:
+            merges.append(collision)
+    return merges, spellings, reference
 
 
 def _listed(report: AuditReport, collisions: list) -> str:
