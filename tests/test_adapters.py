@@ -83,11 +83,26 @@ def dominant_adapter_folder(output_dir, folder, token_id):
     return folder
 
 
+def eval_both_paths(folder, corpus, tmp_path, monkeypatch) -> dict[str, dict[str, bytes]]:
+    """The files eval.py writes for the English test split through robust-speech's engine and through the
+    transformers pipeline (`--pipeline`: the path taken without robust-speech), by path."""
+    from test_eval import load_eval_module
+
+    module = load_eval_module()
+    written = {}
+    for path in ("engine", "pipeline"):
+        (tmp_path / path).mkdir()
+        monkeypatch.chdir(tmp_path / path)
+        argv = ["--model_id", str(folder), "--dataset", str(corpus.root), "--config", "en", "--split", "test",
+                "--log_outputs", "--report", "none", *(["--pipeline"] if path == "pipeline" else [])]
+        module.main(module.build_parser().parse_args(argv))
+        written[path] = {file.name: file.read_bytes() for file in (tmp_path / path).iterdir()}
+    return written
+
+
 def test_every_loader_uses_the_folders_adapter(trained, small_corpus, tmp_path, monkeypatch):
     """robust-speech's loader and eval.py on both its paths (robust-speech's engine; the transformers pipeline,
     the path without robust-speech) load adapter.<lang>.safetensors, not model.safetensors' copy, and agree."""
-    from test_eval import load_eval_module
-
     from robust_speech.model.acoustic import load_acoustic_model
 
     _base, output_dir, _result = trained
@@ -95,15 +110,7 @@ def test_every_loader_uses_the_folders_adapter(trained, small_corpus, tmp_path, 
     folder = dominant_adapter_folder(output_dir, tmp_path / "model", vocabulary["a"])
     acoustic = load_acoustic_model(folder, "cpu")
     assert acoustic.model.lm_head.bias[vocabulary["a"]] == 10.0
-    module = load_eval_module()
-    written = {}
-    for path in ("engine", "pipeline"):
-        (tmp_path / path).mkdir()
-        monkeypatch.chdir(tmp_path / path)
-        argv = ["--model_id", str(folder), "--dataset", str(small_corpus.root), "--config", "en", "--split", "test",
-                "--log_outputs", "--report", "none", *(["--pipeline"] if path == "pipeline" else [])]
-        module.main(module.build_parser().parse_args(argv))
-        written[path] = {file.name: file.read_bytes() for file in (tmp_path / path).iterdir()}
+    written = eval_both_paths(folder, small_corpus, tmp_path, monkeypatch)
     assert written["engine"] == written["pipeline"]
     predictions = next(data for name, data in written["engine"].items() if name.endswith("_predictions.txt"))
     assert predictions.decode().splitlines()[1::2] == ["a"] * len(small_corpus.rows("en", "test"))

@@ -10,6 +10,8 @@ Trainer resumes from.
 
 from __future__ import annotations
 
+import functools
+
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.model.arguments import ModelArguments
 
@@ -72,7 +74,12 @@ def add_lora(model, model_args: ModelArguments):
         raise ConfigurationError(f"--lora_rank: this {model.config.model_type} model has no {HEAD} CTC head to train")
     config = LoraConfig(r=model_args.lora_rank, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
                         target_modules=target_modules(model, model_args), modules_to_save=[HEAD], bias="none")
-    return get_peft_model(model, config)
+    wrapped = get_peft_model(model, config)
+    # A speech model has no token embeddings: peft's "auto" compares the vocabulary with the base checkpoint's (asking
+    # the Hub for a Hub id) and, the CTC head being resized, asks for input embeddings that wav2vec2 lacks. The head
+    # is saved as a module to save instead.
+    wrapped.save_pretrained = functools.partial(wrapped.save_pretrained, save_embedding_layers=False)
+    return wrapped
 
 
 def merged(model):
