@@ -157,3 +157,18 @@ def test_parameter_count_tells_frozen_from_trained():
     counted = count_parameters(model)
     assert (counted.trainable, counted.total) == (3 * 2 + 2, 4 * 3 + 3 + 3 * 2 + 2)
     assert counted.line() == "trainable parameters: 8 of 23 (34.78%)"
+
+
+@pytest.mark.parametrize("files, language", [
+    ([], None), (["adapter.pol.safetensors"], "pol"), (["adapter.pol.safetensors", "adapter.ces.safetensors"], None),
+    (["adapter.pol.bin", "model.safetensors"], None),
+])
+def test_eval_py_finds_the_adapter_language_as_robust_speech_does(tmp_path, files, language):
+    from test_eval import load_eval_module
+
+    from robust_speech.model.acoustic import adapter_language
+
+    for name in files:
+        (tmp_path / name).write_bytes(b"")
+    assert adapter_language(tmp_path) == load_eval_module().adapter_language(str(tmp_path)) == language
+    assert adapter_language(tmp_path / "absent") is None and adapter_language("someone/model") is None
