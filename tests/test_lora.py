@@ -112,3 +112,26 @@ def test_lora_flags_that_cannot_work_are_one_line(given, fields, do_train, messa
 def test_lora_flags_that_work_pass():
     refuse_lora_flags({"lora_rank", "lora_alpha"}, ModelArguments(lora_rank=8, lora_alpha=32.0), True)
     refuse_lora_flags(set(), ModelArguments(), False)
+
+
+@pytest.mark.slow
+def test_a_killed_lora_run_resumes_from_peft_checkpoints_to_the_same_weights(small_corpus, tmp_path):
+    """Checkpoints of a LoRA run are peft's (LoRA matrices and head only): resuming from one ends where an
+    uninterrupted run ends."""
+    from test_training import StopAfterSave
+
+    base = save_random_model(tmp_path / "base")
+    common = ("--max_steps", "6", "--save_steps", "3", "--dataloader_num_workers", "0", "--lora_rank", "2")
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    training.train(training.parse_plan(adapter_argv(small_corpus, base, straight, *common)))
+    with pytest.raises(KeyboardInterrupt):
+        training.train(training.parse_plan(adapter_argv(small_corpus, base, resumed, *common),
+                                           callbacks=[StopAfterSave(3)]))
+    assert (resumed / "checkpoint-3" / "adapter_model.safetensors").is_file()
+    training.train(training.parse_plan(adapter_argv(small_corpus, base, resumed, *common)))
+    expected, actual = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    halfway = load_file(resumed / "checkpoint-3" / "adapter_model.safetensors")
+    assert any("lora_B" in name and bool(weight.abs().sum() > 0) for name, weight in halfway.items())
