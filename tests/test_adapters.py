@@ -103,12 +103,12 @@ def eval_both_paths(folder, corpus, tmp_path, monkeypatch) -> dict[str, dict[str
 def test_every_loader_uses_the_folders_adapter(trained, small_corpus, tmp_path, monkeypatch):
     """robust-speech's loader and eval.py on both its paths (robust-speech's engine; the transformers pipeline,
     the path without robust-speech) load adapter.<lang>.safetensors, not model.safetensors' copy, and agree."""
-    from robust_speech.model.acoustic import load_acoustic_model
+    from robust_speech.inference.loading import load_for_inference
 
     _base, output_dir, _result = trained
     vocabulary = json.loads((output_dir / "vocab.json").read_text(encoding="utf-8"))
     folder = dominant_adapter_folder(output_dir, tmp_path / "model", vocabulary["a"])
-    acoustic = load_acoustic_model(folder, "cpu")
+    acoustic = load_for_inference(folder).acoustic  # as transcribe, robustness, tune-lm, segment load it
     assert acoustic.model.lm_head.bias[vocabulary["a"]] == 10.0
     written = eval_both_paths(folder, small_corpus, tmp_path, monkeypatch)
     assert written["engine"] == written["pipeline"]
