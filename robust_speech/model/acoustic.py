@@ -111,6 +111,7 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
         keep_freed_memory()  # activations reuse freed heap memory instead of faulting in fresh pages
     return AcousticModel(model, processor, device, dtype, cpu_bf16)
 
+
 def adapter_language(model_id: str | os.PathLike) -> str | None:
     """The language of a local folder's attention adapter (`adapter.<language>.safetensors`, training's
     --adapter_attn_dim): the only one it holds. A folder of several (MMS's) names none: its model.safetensors

@@ -20,7 +20,8 @@ class ParameterCount:
 
 
 def count_parameters(model) -> ParameterCount:
-    """Trainable and total parameter elements of a torch module (a peft model counts its LoRA matrices too)."""
+    """Trainable and total parameter elements of a torch module (a peft model counts its LoRA matrices and its
+    trainable copy of the CTC head too)."""
     trainable = total = 0
     for parameter in model.parameters():  # torch yields a tied or shared parameter once
         total += parameter.numel()
