@@ -302,6 +302,9 @@ def evaluate_with_pipeline(args) -> None:
         binary = next(Path(args.model_id, "language_model").glob("*.bin"), "language_model/")
         reason = str(error.__cause__ or error).strip().splitlines()[-1].rstrip(")")  # KenLM's "Binary file has size ..."
         raise RobustSpeechError(f"{binary}: cannot be read by KenLM ({reason}); {lm_fix(args.model_id)}") from None
+    language = adapter_language(args.model_id)
+    if language:  # loaded here: the pipeline's model_kwargs would hand target_lang to the tokenizer too (MMS's nested vocab)
+        asr.model.load_adapter(language)
     check_weight_values(asr.model, args.model_id)
     if (Path(args.model_id) / "language_model").is_dir() and asr.type != "ctc_with_lm":
         # Without kenlm or pyctcdecode the pipeline decodes greedy with only a logged warning (and transformers
@@ -329,6 +332,14 @@ def evaluate_with_pipeline(args) -> None:
     if not predictions:
         raise RobustSpeechError(f"{args.dataset} {args.config} {args.split}: the split has no examples")
     write_results(Dataset.from_dict({"target": targets, "prediction": predictions}), args)
+
+
+def adapter_language(model_id: str):
+    """The language of the folder's only attention adapter (adapter.<language>.safetensors), which the model then
+    loads; None for none or several (model.safetensors applies). robust_speech/model/acoustic.py is the twin."""
+    folder = Path(model_id)
+    names = sorted(path.name for path in folder.glob("adapter.*.safetensors") if path.is_file()) if folder.is_dir() else []
+    return names[0][len("adapter."):-len(".safetensors")] if len(names) == 1 else None
 
 
 def read_split(args):

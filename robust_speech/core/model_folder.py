@@ -10,6 +10,7 @@
     DIR/decoding.json                    the beam width (and the data) tune-lm chose
     DIR/checksums.json                   size and SHA-256 of the LM's binaries and unigrams, to tell a damaged copy
     DIR/training_text.json.gz            what training and the LM read: word counts, sentence fingerprints, languages
+    DIR/adapter.<lang>.safetensors       MMS-style attention adapter and CTC head of one language (--adapter_attn_dim)
 """
 
 VOCAB_FILE = "vocab.json"
@@ -25,6 +26,8 @@ RUN_SCRIPT = "run.sh"
 MODEL_CARD = "README.md"
 TRAINING_TEXT_FILE = "training_text.json.gz"
 EVAL_SCRIPT = "eval.py"
+# transformers' own name (Wav2Vec2ForCTC.load_adapter reads it): `from_pretrained(folder, target_lang=lang)`.
+ADAPTER_FILE = "adapter.{}.safetensors"
 
 # A local model folder needs the feature extractor's settings and the tokenizer's vocabulary beside the weights
 # (transformers 5 keeps the former in processor_config.json, earlier versions in preprocessor_config.json).

@@ -12,7 +12,7 @@ import torch
 
 from robust_speech.core.errors import ConfigurationError
 from robust_speech.core.logs import LOGGER
-from robust_speech.core.model_folder import PROCESSOR_FILES
+from robust_speech.core.model_folder import ADAPTER_FILE, PROCESSOR_FILES
 
 
 @dataclass
@@ -76,8 +76,10 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
         # our decoders load it themselves, so the acoustic side takes the processor without it.
         loader = Wav2Vec2Processor if names_processor_with_lm(model_id) else AutoProcessor
         processor = loader.from_pretrained(model_id, token=token, trust_remote_code=trust_remote_code)
+        language = adapter_language(model_id)
+        adapter = {"target_lang": language} if language else {}  # Wav2Vec2ForCTC loads adapter.<language>.safetensors
         model = AutoModelForCTC.from_pretrained(model_id, token=token, dtype=dtype, trust_remote_code=trust_remote_code,
-                                                **weights).to(device).eval()
+                                                **weights, **adapter).to(device).eval()
     except (OSError, ValueError) as error:
         raise ConfigurationError(f"cannot load a CTC model from {model_id}: {str(error).splitlines()[0]}") from None
     except pickle.UnpicklingError:
@@ -108,6 +110,22 @@ def load_acoustic_model(model_id: str | os.PathLike, device: str | int | None = 
         fast_encoder.install(model)  # measured on the CPU only; CUDA keeps cuDNN's convolutions
         keep_freed_memory()  # activations reuse freed heap memory instead of faulting in fresh pages
     return AcousticModel(model, processor, device, dtype, cpu_bf16)
+
+
+def adapter_language(model_id: str | os.PathLike) -> str | None:
+    """The language of a local folder's attention adapter (`adapter.<language>.safetensors`, training's
+    --adapter_attn_dim): the only one it holds. A folder of several (MMS's) names none: its model.safetensors
+    then applies, as in plain transformers, with a note. eval.py's `adapter_language` is the twin without
+    robust-speech."""
+    folder = Path(model_id)
+    prefix, suffix = ADAPTER_FILE.split("{}")
+    languages = sorted(path.name[len(prefix):-len(suffix)] for path in folder.glob(ADAPTER_FILE.format("*"))
+                       if path.is_file()) if folder.is_dir() else []
+    if len(languages) > 1:
+        LOGGER.warning(f"note: {folder} holds attention adapters for {len(languages)} languages ({', '.join(languages[:5])}"
+                       f"{', ...' if len(languages) > 5 else ''}); the weights of its model.safetensors are used")
+    return languages[0] if len(languages) == 1 else None
+
 
 def check_weight_values(model, model_id: str | os.PathLike) -> None:
     """Garbage bytes in the weights' data pass every header check and decode to NaN or absurd values, which

@@ -56,3 +56,26 @@ class ModelArguments:
         default=False, metadata={"help": "ours: also load pickle weights (pytorch_model.bin) when a checkpoint has no "
                                  "safetensors, with torch.load(weights_only=True); off: refused, as pickles can run code"}
     )
+    # Parameter-efficient fine-tuning (training/adapters.py, training/lora.py; docs/new_language.md).
+    adapter_attn_dim: Optional[int] = field(
+        default=None, metadata={"help": "ours: MMS-style attention adapters of this bottleneck size in every encoder "
+                                "layer (wav2vec2 models: XLS-R, MMS); the base model is frozen and only the adapters and "
+                                "the CTC head train, saved as adapter.<--target_lang>.safetensors"}
+    )
+    target_lang: Optional[str] = field(
+        default=None, metadata={"help": "ours: with --adapter_attn_dim, the language the adapter is saved for "
+                                "(adapter.<target_lang>.safetensors; MMS uses ISO 639-3 codes such as pol)"}
+    )
+    lora_rank: Optional[int] = field(
+        default=None, metadata={"help": "ours: train LoRA matrices of this rank (peft) on --lora_target_modules and the "
+                                "CTC head, the rest frozen; the saved model is merged, a plain AutoModelForCTC"}
+    )
+    lora_alpha: float = field(default=16.0, metadata={"help": "ours: LoRA scaling numerator (updates scaled by "
+                                                              "alpha / rank)"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "ours: dropout on the LoRA branch's input"})
+    lora_target_modules: Optional[str] = field(
+        default=None, metadata={"help": "ours: comma-separated names of the Linear layers that get LoRA matrices "
+                                "(default: the attention q/k/v/out and feed-forward projections the model has: "
+                                "q_proj,k_proj,v_proj,out_proj or linear_q,linear_k,linear_v,linear_out, and "
+                                "intermediate_dense,output_dense)"}
+    )

@@ -51,11 +51,13 @@ from robust_speech.model.building import (
     tokenizer_vocabulary,
 )
 from robust_speech.text.normalizer import save_normalizer
+from robust_speech.training.adapters import configure_adapters, refuse_adapter_flags, save_adapter, train_only_adapters
 from robust_speech.training.arguments import RecipeArguments
 from robust_speech.training.batching import CTCCollator, StreamBuckets
 from robust_speech.training.distributed import check_processes_agree, leave_process_group
 from robust_speech.training.feature_cache import FeatureCache
 from robust_speech.training.flag_checks import refuse_flags_the_model_lacks, refuse_ignored_flags
+from robust_speech.training.lora import add_lora, merged, refuse_lora_flags
 from robust_speech.training.model_card import (
     copy_scripts,
     language_code,
@@ -64,6 +66,7 @@ from robust_speech.training.model_card import (
     write_run_script,
 )
 from robust_speech.training.multi_condition import augment_options, render_copies
+from robust_speech.training.parameters import ParameterCount, count_parameters
 from robust_speech.training.plan import (  # noqa: F401 - the script's names, importable from here as before
     TrainingPlan,
     adapt_precision_flags,
@@ -92,6 +95,7 @@ class TrainingResult:
     train_metrics: dict[str, float] = field(default_factory=dict)  # the Trainer's train_* figures
     eval_metrics: dict[str, float] = field(default_factory=dict)  # --eval_metrics by name (wer, cer)
     lines: list[str] = field(default_factory=list)  # what the data stages said, also kept for the model card
+    parameters: ParameterCount | None = None  # trainable and total parameters (adapters and LoRA train few)
 
 
 @dataclass
@@ -162,6 +166,9 @@ def _build_model(plan: TrainingPlan) -> _Model | None:
     output_dir = Path(training_args.output_dir)
     config = load_config(model_args, data_args)
     refuse_flags_the_model_lacks(set(plan.given), config, CONFIG_FLAGS, model_args)
+    refuse_adapter_flags(set(plan.given), config, model_args, training_args.do_train)
+    refuse_lora_flags(set(plan.given), model_args, training_args.do_train)
+    adapters = configure_adapters(config, model_args)
     feature_extractor = load_feature_extractor(model_args, data_args, config)
     with training_args.main_process_first(desc="preparing the data"):
         prepared = prepare_datasets(
@@ -177,6 +184,11 @@ def _build_model(plan: TrainingPlan) -> _Model | None:
     tokenizer = build_tokenizer(model_args, data_args, output_dir, tokens)
     processor = build_processor(feature_extractor, tokenizer)
     model = build_model(model_args, data_args, config, tokenizer)
+    if adapters is not None:
+        train_only_adapters(model)
+        prepared.lines.append(adapters)
+        LOGGER.info(adapters)
+    model = add_lora(model, model_args)  # the model itself without --lora_rank
     if training_args.should_save:
         processor.save_pretrained(output_dir)
         config.save_pretrained(output_dir)
@@ -263,9 +275,10 @@ def _fit(plan: TrainingPlan, built: _Model, data: _TrainingData, checkpoint: str
     # never written). Only _push needs it.
     hub_token, training_args.hub_token = training_args.hub_token, None
     trainer = _make_trainer(plan, built, data)
-    result = TrainingResult(output_dir, lines=prepared.lines)
+    result = TrainingResult(output_dir, lines=prepared.lines, parameters=count_parameters(built.model))
+    LOGGER.info(result.parameters.line())
     if training_args.do_train:
-        result.train_metrics = _train_steps(trainer, data, prepared, output_dir, checkpoint)
+        result.train_metrics = _train_steps(trainer, data, prepared, output_dir, checkpoint, plan.model)
     if training_args.do_eval and data.eval is not None:
         result.eval_metrics = _evaluate(trainer, data, prepared, output_dir, tuple(data_args.eval_metrics))
     result.steps = trainer.state.global_step
@@ -278,10 +291,11 @@ def _fit(plan: TrainingPlan, built: _Model, data: _TrainingData, checkpoint: str
     return result
 
 
-def _train_steps(trainer: CTCTrainer, data: _TrainingData, prepared, output_dir: Path, checkpoint: str | None) -> dict:
+def _train_steps(trainer: CTCTrainer, data: _TrainingData, prepared, output_dir: Path, checkpoint: str | None,
+                 model_args) -> dict:
     outcome = trainer.train(resume_from_checkpoint=checkpoint)
     check_processes_agree(trainer)
-    trainer.save_model()
+    _save_model(trainer, model_args)
     streamed = isinstance(data.train, datasets.IterableDataset)
     metrics = {**outcome.metrics, "train_samples": trainer.examples_trained if streamed else len(data.train)}
     trainer.log_metrics("train", metrics)
@@ -294,6 +308,17 @@ def _train_steps(trainer: CTCTrainer, data: _TrainingData, prepared, output_dir:
         _say_stream_counts(prepared, output_dir, "train", f"trained on {trainer.examples_trained} examples "
                            f"in {trainer.state.global_step} steps (epoch {trainer.state.epoch:.2f} of the stream)")
     return metrics
+
+
+def _save_model(trainer: CTCTrainer, model_args) -> None:
+    """The trained model as a plain transformers folder: LoRA merged into the weights first (the evaluation
+    that follows then scores what the folder holds); an attention adapter also saved alone, for its language."""
+    if model_args.lora_rank is not None:
+        trainer.model = trainer.model_wrapped = merged(trainer.accelerator.unwrap_model(trainer.model))
+    trainer.save_model()
+    if model_args.adapter_attn_dim is not None and trainer.args.should_save:
+        path = save_adapter(trainer.model, trainer.args.output_dir, model_args.target_lang)
+        LOGGER.info(f"attention adapter for {model_args.target_lang} saved as {path.name}")
 
 
 def _evaluate(trainer: CTCTrainer, data: _TrainingData, prepared, output_dir: Path,
@@ -432,6 +457,10 @@ def _write_repository(plan: TrainingPlan, metrics: dict[str, float], lines: Sequ
         "max_batch_duration_s": recipe_args.max_batch_duration_s,
         "augment": recipe_args.augment,
         "augment_copies": recipe_args.augment_copies or None,
+        "adapter_attn_dim": model_args.adapter_attn_dim,
+        "target_lang": model_args.target_lang,
+        "lora_rank": model_args.lora_rank,
+        "lora_alpha": model_args.lora_alpha if model_args.lora_rank is not None else None,
     }
     command = run_script.read_text(encoding="utf-8").splitlines()[-1]
     write_model_card(
