@@ -392,3 +392,31 @@ def test_a_cut_lm_binary_without_recorded_checksums_is_one_line_too(lm_folder, a
         line = result.stderr.strip().splitlines()[-1].removeprefix("eval.py: error: ")
     assert line.startswith(f"{folder / 'language_model/2gram.bin'}: cannot be read by KenLM (Binary file has size ")
     assert LM_FIX in line, line
+
+
+def test_eval_py_hashes_only_changed_lm_files_and_leaves_the_weights_entries_to_robust_speech(lm_folder, tmp_path,
+                                                                                              monkeypatch):
+    """eval.py without robust-speech: the LM's quick path as robust-speech's (a multi-gigabyte LM is not hashed on
+    every run), and recorded weights are never blamed on the LM nor hashed there."""
+    from robust_speech.core.folder_check import record_folder_checksums
+
+    module = load_eval_module()
+    hashed = []
+    real = module.sha256.__wrapped__
+    monkeypatch.setattr(module, "sha256", lambda path: hashed.append(path) or real(path))
+    folder = tmp_path / "model"
+    shutil.copytree(lm_folder, folder)
+    record_folder_checksums(folder)
+    assert module.damaged_lm_file(folder, "fix") is None and hashed == []
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4096] + bytes(4096))
+    assert module.damaged_lm_file(folder, "fix") is None and hashed == []
+    binary = folder / LM_BINARY
+    binary.write_bytes(binary.read_bytes())  # rewritten with the same bytes: hashed once, and intact
+    assert module.damaged_lm_file(folder, "fix") is None and hashed == [binary]
+    data = bytearray(binary.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    binary.write_bytes(bytes(data))
+    assert "SHA-256 differs" in module.damaged_lm_file(folder, "fix")
+    binary.write_bytes(bytes(data[:-10]))
+    assert "cut short" in module.damaged_lm_file(folder, "fix")
