@@ -16,12 +16,12 @@ from conftest import TINY_XLSR_CONFIG
 from log_records import logged
 from test_training import ROOT, train_argv
 from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+from transformers.integrations import TensorBoardCallback
 
 import robust_speech.training.run as training
 from robust_speech.core.errors import RobustSpeechError
 from robust_speech.model.arguments import ModelArguments
-from robust_speech.training.arguments import RecipeArguments
-from robust_speech.training.flag_checks import _health, _layerdrop, allow_layerdrop_processes
+from robust_speech.training.flag_checks import _layerdrop, allow_layerdrop_processes
 from robust_speech.training.health import HealthOptions, TrainingFailedError, TrainingHealth, output_frames
 
 UNK = 1
@@ -48,7 +48,7 @@ def evaluate_at(health, step, hypotheses, args=None):
 
 def test_empty_predictions_stop_the_run_only_past_the_warmup_and_after_n_evaluations_in_a_row():
     health = TrainingHealth(HealthOptions(failing_evaluations=2), unk_token_id=UNK)
-    health.on_train_begin(None, None, None)
+    health.on_train_begin(None, fake_state(0), None)
     evaluate_at(health, 2, ["", ""])  # within the warm-up (4 steps): not counted
     evaluate_at(health, 6, ["", " "])
     evaluate_at(health, 8, ["", "a"])  # something came out: the count starts again
@@ -64,13 +64,13 @@ def test_empty_predictions_stop_the_run_only_past_the_warmup_and_after_n_evaluat
 
 def test_without_stop_when_failing_and_after_training_nothing_stops():
     off = TrainingHealth(HealthOptions(stop_when_failing=False, failing_evaluations=1))
-    off.on_train_begin(None, None, None)
+    off.on_train_begin(None, fake_state(0), None)
     off.observe_step(torch.tensor(float("nan")), {})
     off.on_step_end(fake_args(), fake_state(1), None)
     for step in (10, 20, 30):
         evaluate_at(off, step, ["", ""])
     on = TrainingHealth(HealthOptions(failing_evaluations=1))
-    on.on_train_begin(None, None, None)
+    on.on_train_begin(None, fake_state(0), None)
     on.on_train_end(None, None, None)
     evaluate_at(on, 50, ["", ""])  # the evaluation after training: the run is over, nothing to stop
 
@@ -89,21 +89,31 @@ def test_a_nan_loss_stops_at_that_step_and_names_what_was_measured():
     assert "Ruled out: a vocabulary that does not match the transcripts (0 of the 14 training transcript characters" in line
 
 
-def test_a_rising_loss_stops_the_run_naming_a_learning_rate_too_high_first():
+def test_a_loss_that_stays_high_stops_the_run_naming_a_learning_rate_too_high_first():
     health = TrainingHealth(HealthOptions(loss_divergence_factor=4.0))
-    health.on_train_begin(None, None, None)
+    health.on_train_begin(None, fake_state(0), None)
     health.observe_step(torch.tensor(5.0), {})
     health.on_step_end(fake_args(), fake_state(1), None)
-    health.on_log(fake_args(), fake_state(1), None, logs={"loss": 19.0})  # 3.8 times: not yet
+    for step, loss in enumerate((21.0, 19.0, 22.0), start=1):  # above 4 times 5, below it, above it: not yet
+        health.on_log(fake_args(), fake_state(step), None, logs={"loss": loss})
     with pytest.raises(TrainingFailedError) as stopped:
-        health.on_log(fake_args(learning_rate=1.0), fake_state(2), None, logs={"loss": 21.0})
-    assert "the training loss rose to 21, 4.2 times the untrained model's 5" in str(stopped.value)
+        health.on_log(fake_args(learning_rate=1.0), fake_state(4), None, logs={"loss": 25.0})
+    assert "the training loss rose to 25, 5.0 times the untrained model's 5, 2 logs in a row" in str(stopped.value)
     assert "Likely causes: --learning_rate 1 is too high" in str(stopped.value)
+
+
+def test_a_resumed_run_has_no_untrained_loss_to_compare_with():
+    health = TrainingHealth(HealthOptions(loss_divergence_factor=4.0))
+    health.on_train_begin(None, fake_state(500), None)
+    health.observe_step(torch.tensor(0.1), {})
+    health.on_step_end(fake_args(), fake_state(501), None)
+    for step in (502, 503, 504):
+        health.on_log(fake_args(), fake_state(step), None, logs={"loss": 0.9})
 
 
 def test_evaluation_transcripts_outside_the_vocabulary_are_measured():
     health = TrainingHealth(HealthOptions(failing_evaluations=1), unk_token_id=UNK)
-    health.on_train_begin(None, None, None)
+    health.on_train_begin(None, fake_state(0), None)
     health.observe_evaluation(["[UNK][UNK]", "[UNK]"], ["", ""], np.array([[UNK, UNK], [UNK, -100]]))
     with pytest.raises(TrainingFailedError) as stopped:
         health.on_evaluate(fake_args(), fake_state(10), None)
@@ -132,7 +142,7 @@ class FakeWriter:
 def test_each_evaluation_logs_reference_prediction_pairs_and_writes_them_to_tensorboard():
     health = TrainingHealth(HealthOptions(sample_predictions=2))
     writer = FakeWriter()
-    health.callbacks = [SimpleNamespace(tb_writer=None), SimpleNamespace(tb_writer=writer)]
+    health.callbacks = [SimpleNamespace(tb_writer=FakeWriter()), TensorBoardCallback(tb_writer=writer)]
     with logged() as said:
         health.observe_evaluation(["one ref", "two | ref", "three"], ["one", "", "three"])
         health.on_evaluate(fake_args(), fake_state(7), None)
@@ -215,13 +225,20 @@ def test_a_nan_loss_stops_the_run_at_that_step(small_corpus, tiny_config_json, t
         training.train(training.parse_plan(argv, callbacks=[PoisonWeights(3)]))
 
 
-def test_health_flags_are_checked():
-    given = {"failing_evaluations"}
-    assert "threshold of --stop_when_failing, which is off" in _health(
-        given, None, None, None, RecipeArguments(stop_when_failing=False, failing_evaluations=3))
-    assert _health(set(), None, None, None, RecipeArguments(failing_evaluations=0)).startswith("--failing_evaluations")
-    assert "above 1" in _health(set(), None, None, None, RecipeArguments(loss_divergence_factor=0.5))
-    assert _health(set(), None, None, None, RecipeArguments(loss_divergence_factor=0)) is None
+@pytest.mark.parametrize("flags, message", [
+    (["--stop_when_failing", "false", "--failing_evaluations", "3"],
+     "--failing_evaluations is a threshold of --stop_when_failing, which is off: drop one of the two"),
+    (["--stop_when_failing", "false", "--loss_divergence_factor", "8"], "--loss_divergence_factor is a threshold"),
+    (["--failing_evaluations", "0"], "--failing_evaluations must be 1 or more, got 0"),
+    (["--loss_divergence_factor", "0.5"], "--loss_divergence_factor must be above 1"),
+    (["--sample_predictions", "-1"], "--sample_predictions must be 0 (none) or more"),
+])
+def test_health_flags_that_cannot_work_are_one_line(flags, message, tmp_path, capsys):
+    argv = ["--dataset_name", str(tmp_path / "no_such_data"), "--output_dir", str(tmp_path / "out"), "--do_train",
+            "--report_to", "none", *flags]
+    assert training.main(argv, script="test") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("test: error: ") and message in err[0], err
 
 
 def test_layerdrop_with_several_processes_finds_unused_parameters_or_is_refused():

@@ -6,7 +6,8 @@ each evaluation (and writes them to TensorBoard when the run reports there), and
 stops the run with a `TrainingFailedError` when
 
 - a training step's loss is NaN or infinite (checked after every optimizer step, every process agreeing);
-- the logged training loss rises past `--loss_divergence_factor` times the untrained model's (the first step's);
+- the logged training loss stays above `--loss_divergence_factor` times the untrained model's (the first step's
+  of a run that did not resume) for two logs in a row;
 - the logged training loss is exactly zero: every batch's CTC loss was infinite (no alignment fits) and
   `ctc_zero_infinity` zeroed it, so nothing is learned;
 - every prediction is still empty after the warm-up and `--failing_evaluations` evaluations in a row.
@@ -33,6 +34,9 @@ HIGH_LEARNING_RATE = 1e-2
 # A share of [UNK] label characters, or of training clips too short for their text, from which that is named as a
 # likely cause (a few rare characters or clips do not stop a model from learning).
 LIKELY_SHARE = 0.05
+# Logged losses in a row above --loss_divergence_factor times the first step's before the run stops: one batch
+# (with --logging_steps 1) can be that much harder than the first.
+RISING_LOGS = 2
 # Shown in a sample line at most; longer texts are cut with an ellipsis.
 SAMPLE_CHARS = 160
 
@@ -96,6 +100,7 @@ class TrainingHealth(TrainerCallback):
         self.every_prediction_empty = False
         self.eval_unknown = (0, 0)  # [UNK] labels and label characters of the last evaluation
         self.empty_evaluations = 0
+        self.rising_logs = 0
         self.training = False
         self.callbacks: list = []  # the Trainer's callbacks: TensorBoard's writer is taken from there
 
@@ -126,6 +131,8 @@ class TrainingHealth(TrainerCallback):
     # The callback.
     def on_train_begin(self, args, state, control, **kwargs):
         self.training = True
+        if state.global_step > 0:  # resumed: the first step is a trained model's, no measure of divergence
+            self.baseline = 0.0
 
     def on_train_end(self, args, state, control, **kwargs):
         self.training = False
@@ -148,9 +155,11 @@ class TrainingHealth(TrainerCallback):
         if not self.options.stop_when_failing or not self.training or loss is None or not math.isfinite(loss):
             return
         factor = self.options.loss_divergence_factor
-        if factor > 0 and self.baseline and self.baseline > 0 and loss > factor * self.baseline:
+        self.rising_logs = self.rising_logs + 1 if factor > 0 and self.baseline and loss > factor * self.baseline else 0
+        if self.rising_logs >= RISING_LOGS:
             self._stop(args, state, f"the training loss rose to {loss:.3g}, {loss / self.baseline:.1f} times the untrained "
-                       f"model's {self.baseline:.3g} (--loss_divergence_factor {factor:g})", self.counts.totals(),
+                       f"model's {self.baseline:.3g}, {RISING_LOGS} logs in a row (--loss_divergence_factor {factor:g})",
+                       self.counts.totals(),
                        nan=True)
         if loss == 0:
             self._stop(args, state, "the training loss is 0: every batch's CTC loss was infinite (no alignment fits) and "
@@ -181,8 +190,10 @@ class TrainingHealth(TrainerCallback):
 
     def _writer(self):
         """TensorBoard's writer, where the run reports there (transformers' TensorBoardCallback opens it)."""
-        return next((callback.tb_writer for callback in self.callbacks if getattr(callback, "tb_writer", None) is not None),
-                    None)
+        from transformers.integrations import TensorBoardCallback
+
+        return next((callback.tb_writer for callback in self.callbacks
+                     if isinstance(callback, TensorBoardCallback) and callback.tb_writer is not None), None)
 
     def _stop(self, args, state, symptom: str, totals: dict[str, float], nan: bool = False, empty: bool = False) -> None:
         writer = self._writer()
