@@ -80,13 +80,17 @@ def test_a_nan_loss_stops_at_that_step_and_names_what_was_measured():
     labels = torch.tensor([[3, 4, 5, -100], [3, 3, 6, 7]])
     health.observe_step(torch.tensor(2.0), {"labels": labels})
     health.on_step_end(fake_args(), fake_state(1), None)
-    health.observe_step(torch.tensor(float("inf")), {"labels": labels})
+    for step, loss in ((2, "inf"), (3, "1.5"), (4, "nan"), (5, "nan")):  # one bad step (fp16 overflow) is not a failure
+        health.observe_step(torch.tensor(float(loss)), {"labels": labels})
+        health.on_step_end(fake_args(), fake_state(step), None)
+    health.observe_step(torch.tensor(float("nan")), {"labels": labels})
     with pytest.raises(TrainingFailedError) as stopped:
-        health.on_step_end(fake_args(learning_rate=5e-5, fp16=True), fake_state(2), None)
+        health.on_step_end(fake_args(learning_rate=5e-5, fp16=True), fake_state(6), None)
     line = str(stopped.value)
-    assert line.startswith("training stopped at step 2: the training loss became NaN or infinite. Likely causes: ")
+    assert line.startswith("training stopped at step 6: the training loss is NaN or infinite, 3 steps in a row. Likely "
+                           "causes: ")
     assert "fp16 overflow (--fp16 is on" in line and "(--learning_rate 5e-05)" in line
-    assert "Ruled out: a vocabulary that does not match the transcripts (0 of the 14 training transcript characters" in line
+    assert "Ruled out: a vocabulary that does not match the transcripts (0 of the 42 training transcript characters" in line
 
 
 def test_a_loss_that_stays_high_stops_the_run_naming_a_learning_rate_too_high_first():
@@ -100,6 +104,19 @@ def test_a_loss_that_stays_high_stops_the_run_naming_a_learning_rate_too_high_fi
         health.on_log(fake_args(learning_rate=1.0), fake_state(4), None, logs={"loss": 25.0})
     assert "the training loss rose to 25, 5.0 times the untrained model's 5, 2 logs in a row" in str(stopped.value)
     assert "Likely causes: --learning_rate 1 is too high" in str(stopped.value)
+
+
+def test_a_zero_loss_stops_the_run_only_when_every_step_since_the_last_log_was_zero():
+    health = TrainingHealth(HealthOptions())
+    health.on_train_begin(None, fake_state(0), None)
+    for _ in range(2):
+        health.observe_step(torch.tensor(float("nan")), {})
+    health.on_log(fake_args(), fake_state(2), None, logs={"loss": 0.0})  # NaN steps, logged as 0 by transformers
+    for _ in range(2):
+        health.observe_step(torch.tensor(0.0), {})
+    with pytest.raises(TrainingFailedError, match="^training stopped at step 4: the training loss is 0: every batch's "
+                                                  "CTC loss was infinite"):
+        health.on_log(fake_args(), fake_state(4), None, logs={"loss": 0.0})
 
 
 def test_a_resumed_run_has_no_untrained_loss_to_compare_with():
@@ -220,8 +237,8 @@ class PoisonWeights:
 def test_a_nan_loss_stops_the_run_at_that_step(small_corpus, tiny_config_json, tmp_path):
     argv = train_argv(small_corpus, tiny_config_json, tmp_path / "nan", "--max_steps", "40", "--eval_strategy", "no",
                       "--save_strategy", "no", "--report_to", "none")
-    with pytest.raises(TrainingFailedError, match="^training stopped at step 3: the training loss became NaN or "
-                                                  "infinite. Likely causes: a learning rate too high"):
+    with pytest.raises(TrainingFailedError, match="^training stopped at step 5: the training loss is NaN or infinite, "
+                                                  "3 steps in a row. Likely causes: a learning rate too high"):
         training.train(training.parse_plan(argv, callbacks=[PoisonWeights(3)]))
 
 

@@ -5,7 +5,8 @@ out hours later. `TrainingHealth` (a transformers `TrainerCallback`) logs a few 
 each evaluation (and writes them to TensorBoard when the run reports there), and with `--stop_when_failing`
 stops the run with a `TrainingFailedError` when
 
-- a training step's loss is NaN or infinite (checked after every optimizer step, every process agreeing);
+- the training loss is NaN or infinite at three optimizer steps in a row (checked after every step, every
+  process agreeing; one such step, an fp16 overflow that the loss scaler skips, is not a failure);
 - the logged training loss stays above `--loss_divergence_factor` times the untrained model's (the first step's
   of a run that did not resume) for two logs in a row;
 - the logged training loss is exactly zero: every batch's CTC loss was infinite (no alignment fits) and
@@ -34,6 +35,9 @@ HIGH_LEARNING_RATE = 1e-2
 # A share of [UNK] label characters, or of training clips too short for their text, from which that is named as a
 # likely cause (a few rare characters or clips do not stop a model from learning).
 LIKELY_SHARE = 0.05
+# Optimizer steps in a row with a NaN or infinite loss before the run stops: under fp16 a single overflowing
+# step is skipped by the loss scaler and training goes on; weights gone NaN stay NaN at every step.
+NONFINITE_STEPS = 3
 # Logged losses in a row above --loss_divergence_factor times the first step's before the run stops: one batch
 # (with --logging_steps 1) can be that much harder than the first.
 RISING_LOGS = 2
@@ -63,7 +67,7 @@ class HealthOptions:
 class _Counts:
     """Sums kept on the loss's device, added to without a host sync: one sync per check, all processes summed."""
 
-    NAMES = ("steps", "nonfinite", "label_chars", "unknown_chars", "examples", "too_short")
+    NAMES = ("steps", "nonfinite", "zero", "label_chars", "unknown_chars", "examples", "too_short")
 
     def __init__(self):
         self.values: torch.Tensor | None = None
@@ -101,6 +105,8 @@ class TrainingHealth(TrainerCallback):
         self.eval_unknown = (0, 0)  # [UNK] labels and label characters of the last evaluation
         self.empty_evaluations = 0
         self.rising_logs = 0
+        self.nonfinite = (0.0, 0)  # non-finite step losses counted so far, and steps in a row that added one
+        self.zero_at_last_log = (0.0, 0.0)  # steps and steps with a zero loss, counted at the last log
         self.training = False
         self.callbacks: list = []  # the Trainer's callbacks: TensorBoard's writer is taken from there
 
@@ -110,7 +116,7 @@ class TrainingHealth(TrainerCallback):
         if self.baseline is None:  # the first optimizer step's micro-batches (the Trainer divides each by their count)
             self.first_loss = loss.float() if self.first_loss is None else self.first_loss + loss.float()
         labels = inputs.get("labels")
-        amounts = {"steps": 1, "nonfinite": (~torch.isfinite(loss)).sum()}
+        amounts = {"steps": 1, "nonfinite": (~torch.isfinite(loss)).sum(), "zero": (loss == 0).sum()}
         if labels is not None:
             label_lengths = (labels >= 0).sum(-1)
             amounts["label_chars"] = label_lengths.sum()
@@ -141,8 +147,10 @@ class TrainingHealth(TrainerCallback):
         if not self.options.stop_when_failing or self.counts.values is None:
             return
         totals = self.counts.totals()
-        if totals["nonfinite"]:
-            self._stop(args, state, "the training loss became NaN or infinite", totals, nan=True)
+        seen, in_a_row = self.nonfinite
+        self.nonfinite = (totals["nonfinite"], in_a_row + 1 if totals["nonfinite"] > seen else 0)
+        if self.nonfinite[1] >= NONFINITE_STEPS:
+            self._stop(args, state, f"the training loss is NaN or infinite, {NONFINITE_STEPS} steps in a row", totals, nan=True)
         if self.baseline is None and self.first_loss is not None:
             first = self.first_loss.to(torch.float64).reshape(1)
             if _distributed():
@@ -161,9 +169,14 @@ class TrainingHealth(TrainerCallback):
                        f"model's {self.baseline:.3g}, {RISING_LOGS} logs in a row (--loss_divergence_factor {factor:g})",
                        self.counts.totals(),
                        nan=True)
-        if loss == 0:
+        # transformers logs a NaN step's loss as the average before it (--logging_nan_inf_filter), 0 after a log: the
+        # steps themselves say whether every loss since the last log was 0.
+        totals = self.counts.totals()
+        steps, zero = totals["steps"] - self.zero_at_last_log[0], totals["zero"] - self.zero_at_last_log[1]
+        self.zero_at_last_log = (totals["steps"], totals["zero"])
+        if loss == 0 and steps and zero == steps:
             self._stop(args, state, "the training loss is 0: every batch's CTC loss was infinite (no alignment fits) and "
-                       "zeroed by --ctc_zero_infinity, so nothing is learned", self.counts.totals())
+                       "zeroed by --ctc_zero_infinity, so nothing is learned", totals)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         self._show_samples(args, state)
