@@ -100,3 +100,26 @@ def test_rows_past_the_checkpoints_head_are_not_read():
     new = TokenSet({"<pad>": 0, "<s>": 1, "a": 2}, {"pad_token": "<pad>"})
     plan = HeadCarryOver.between(old, new, old_rows=2)
     assert plan.rows == {0: 0, 2: 1} and plan.fresh == ("<s>",)
+
+
+def test_the_training_script_carries_the_head_over_and_saves_it(checkpoint, small_corpus, tmp_path):
+    from safetensors.torch import load_file
+    from test_training import train_argv
+
+    import robust_speech.training.run as training
+
+    folder, old_weight, old_bias = checkpoint
+    output_dir = tmp_path / "model"
+    argv = train_argv(small_corpus, "{}", output_dir, "--max_steps", "1", "--eval_strategy", "no",
+                      "--learning_rate", "0", "--warmup_steps", "0", "--report_to", "none")
+    at = argv.index("--model_config_json")  # a checkpoint this time, not a config
+    argv[at:at + 2] = ["--model_name_or_path", str(folder)]
+    with logged() as said:
+        assert training.main(argv, script="test") == 0
+    assert any(line.startswith(f"CTC head carried over from {folder}: kept the rows of ") for line in said)
+    vocabulary = json.loads((output_dir / "vocab.json").read_text(encoding="utf-8"))
+    weights = load_file(output_dir / "model.safetensors")
+    assert weights["lm_head.weight"].shape[0] == len(vocabulary)
+    for token in ("[PAD]", "|", "a", "e"):  # learning rate 0: the rows are still the checkpoint's
+        torch.testing.assert_close(weights["lm_head.weight"][vocabulary[token]], old_weight[OLD[token]], msg=token)
+        assert weights["lm_head.bias"][vocabulary[token]] == old_bias[OLD[token]]
