@@ -21,8 +21,9 @@ from transformers.integrations import TensorBoardCallback
 import robust_speech.training.run as training
 from robust_speech.core.errors import RobustSpeechError
 from robust_speech.model.arguments import ModelArguments
+from robust_speech.training.arguments import RecipeArguments
 from robust_speech.training.flag_checks import _layerdrop, allow_layerdrop_processes
-from robust_speech.training.health import HealthOptions, TrainingFailedError, TrainingHealth, output_frames
+from robust_speech.training.health import TrainingFailedError, TrainingHealth, output_frames
 
 UNK = 1
 
@@ -47,7 +48,7 @@ def evaluate_at(health, step, hypotheses, args=None):
 
 
 def test_empty_predictions_stop_the_run_only_past_the_warmup_and_after_n_evaluations_in_a_row():
-    health = TrainingHealth(HealthOptions(failing_evaluations=2), unk_token_id=UNK)
+    health = TrainingHealth(RecipeArguments(failing_evaluations=2), unk_token_id=UNK)
     health.on_train_begin(None, fake_state(0), None)
     evaluate_at(health, 2, ["", ""])  # within the warm-up (4 steps): not counted
     evaluate_at(health, 6, ["", " "])
@@ -63,20 +64,20 @@ def test_empty_predictions_stop_the_run_only_past_the_warmup_and_after_n_evaluat
 
 
 def test_without_stop_when_failing_and_after_training_nothing_stops():
-    off = TrainingHealth(HealthOptions(stop_when_failing=False, failing_evaluations=1))
+    off = TrainingHealth(RecipeArguments(stop_when_failing=False, failing_evaluations=1))
     off.on_train_begin(None, fake_state(0), None)
     off.observe_step(torch.tensor(float("nan")), {})
     off.on_step_end(fake_args(), fake_state(1), None)
     for step in (10, 20, 30):
         evaluate_at(off, step, ["", ""])
-    on = TrainingHealth(HealthOptions(failing_evaluations=1))
+    on = TrainingHealth(RecipeArguments(failing_evaluations=1))
     on.on_train_begin(None, fake_state(0), None)
     on.on_train_end(None, None, None)
     evaluate_at(on, 50, ["", ""])  # the evaluation after training: the run is over, nothing to stop
 
 
 def test_a_nan_loss_stops_at_that_step_and_names_what_was_measured():
-    health = TrainingHealth(HealthOptions(), unk_token_id=UNK)
+    health = TrainingHealth(RecipeArguments(), unk_token_id=UNK)
     labels = torch.tensor([[3, 4, 5, -100], [3, 3, 6, 7]])
     health.observe_step(torch.tensor(2.0), {"labels": labels})
     health.on_step_end(fake_args(), fake_state(1), None)
@@ -94,7 +95,7 @@ def test_a_nan_loss_stops_at_that_step_and_names_what_was_measured():
 
 
 def test_a_loss_that_stays_high_stops_the_run_naming_a_learning_rate_too_high_first():
-    health = TrainingHealth(HealthOptions(loss_divergence_factor=4.0))
+    health = TrainingHealth(RecipeArguments(loss_divergence_factor=4.0))
     health.on_train_begin(None, fake_state(0), None)
     health.observe_step(torch.tensor(5.0), {})
     health.on_step_end(fake_args(), fake_state(1), None)
@@ -107,7 +108,7 @@ def test_a_loss_that_stays_high_stops_the_run_naming_a_learning_rate_too_high_fi
 
 
 def test_a_zero_loss_stops_the_run_only_when_every_step_since_the_last_log_was_zero():
-    health = TrainingHealth(HealthOptions())
+    health = TrainingHealth(RecipeArguments())
     health.on_train_begin(None, fake_state(0), None)
     for _ in range(2):
         health.observe_step(torch.tensor(float("nan")), {})
@@ -120,7 +121,7 @@ def test_a_zero_loss_stops_the_run_only_when_every_step_since_the_last_log_was_z
 
 
 def test_a_resumed_run_has_no_untrained_loss_to_compare_with():
-    health = TrainingHealth(HealthOptions(loss_divergence_factor=4.0))
+    health = TrainingHealth(RecipeArguments(loss_divergence_factor=4.0))
     health.on_train_begin(None, fake_state(500), None)
     health.observe_step(torch.tensor(0.1), {})
     health.on_step_end(fake_args(), fake_state(501), None)
@@ -129,7 +130,7 @@ def test_a_resumed_run_has_no_untrained_loss_to_compare_with():
 
 
 def test_evaluation_transcripts_outside_the_vocabulary_are_measured():
-    health = TrainingHealth(HealthOptions(failing_evaluations=1), unk_token_id=UNK)
+    health = TrainingHealth(RecipeArguments(failing_evaluations=1), unk_token_id=UNK)
     health.on_train_begin(None, fake_state(0), None)
     health.observe_evaluation(["[UNK][UNK]", "[UNK]"], ["", ""], np.array([[UNK, UNK], [UNK, -100]]))
     with pytest.raises(TrainingFailedError) as stopped:
@@ -143,7 +144,7 @@ def test_clips_too_short_for_their_text_are_counted_from_the_model_frames():
     inputs = {"input_values": torch.zeros(2, 16000), "attention_mask": torch.tensor([[1] * 16000, [1] * 1600 + [0] * 14400])}
     frames = output_frames(model, inputs)
     assert frames.tolist() == [49, 4]  # wav2vec2's 20 ms frames: 1 s and 0.1 s
-    health = TrainingHealth(HealthOptions())
+    health = TrainingHealth(RecipeArguments())
     health.observe_step(torch.tensor(0.0), {**inputs, "labels": torch.full((2, 10), 3)}, model)
     assert health.counts.totals()["too_short"] == 1
 
@@ -157,7 +158,7 @@ class FakeWriter:
 
 
 def test_each_evaluation_logs_reference_prediction_pairs_and_writes_them_to_tensorboard():
-    health = TrainingHealth(HealthOptions(sample_predictions=2))
+    health = TrainingHealth(RecipeArguments(sample_predictions=2))
     writer = FakeWriter()
     health.callbacks = [SimpleNamespace(tb_writer=FakeWriter()), TensorBoardCallback(tb_writer=writer)]
     with logged() as said:

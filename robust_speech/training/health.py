@@ -21,13 +21,13 @@ output frames than label characters (too short for their text), and fp16.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from transformers import TrainerCallback
 
 from robust_speech.core.errors import RobustSpeechError
 from robust_speech.core.logs import LOGGER
+from robust_speech.training.arguments import RecipeArguments
 
 # A learning rate above this is named as a cause whatever the symptom: CTC fine-tuning of a pretrained model uses
 # about 1e-5 to 1e-4 and training from scratch a few 1e-3 (the demo's recipe: demo/recipe.py).
@@ -47,21 +47,6 @@ SAMPLE_CHARS = 160
 
 class TrainingFailedError(RobustSpeechError):
     """The run was stopped because it is failing (NaN loss, divergence, nothing learned): the line says why."""
-
-
-@dataclass(frozen=True)
-class HealthOptions:
-    """What is shown at each evaluation and when a failing run stops (the flags of training/arguments.py)."""
-
-    stop_when_failing: bool = True
-    failing_evaluations: int = 5  # evaluations past the warm-up with every prediction empty, in a row
-    loss_divergence_factor: float = 4.0  # times the first step's loss; 0: never stop for a rising loss
-    sample_predictions: int = 3  # reference/prediction pairs shown per evaluation
-
-    @classmethod
-    def from_recipe(cls, recipe_args) -> HealthOptions:
-        return cls(recipe_args.stop_when_failing, recipe_args.failing_evaluations,
-                   recipe_args.loss_divergence_factor, recipe_args.sample_predictions)
 
 
 class _Counts:
@@ -94,7 +79,8 @@ def _distributed() -> bool:
 class TrainingHealth(TrainerCallback):
     """Sample predictions at each evaluation; the run stopped with one line when it is failing."""
 
-    def __init__(self, options: HealthOptions, unk_token_id: int | None = None):
+    def __init__(self, options: RecipeArguments, unk_token_id: int | None = None):
+        """`options`: the recipe's --stop_when_failing and its thresholds, --sample_predictions."""
         self.options = options
         self.unk_token_id = unk_token_id
         self.counts = _Counts()

@@ -60,7 +60,7 @@ from robust_speech.training.flag_checks import (
     refuse_flags_the_model_lacks,
     refuse_ignored_flags,
 )
-from robust_speech.training.health import HealthOptions, TrainingHealth
+from robust_speech.training.health import TrainingHealth
 from robust_speech.training.model_card import (
     copy_scripts,
     language_code,
@@ -240,7 +240,7 @@ def _warm_feature_cache(data: _TrainingData, prepared, workers: int, do_train: b
 def _make_trainer(plan: TrainingPlan, built: _Model, data: _TrainingData) -> CTCTrainer:
     training_args = plan.training
     training_args.remove_unused_columns = False  # the collator needs the audio and sentence columns
-    health = TrainingHealth(HealthOptions.from_recipe(plan.recipe), built.processor.tokenizer.unk_token_id)
+    health = TrainingHealth(plan.recipe, built.processor.tokenizer.unk_token_id)
     trainer = CTCTrainer(
         model=built.model,
         args=training_args,
