@@ -260,7 +260,7 @@ def test_check_submission_warns_when_the_lm_has_no_checksums(lm_folder, tmp_path
 
 def test_recorded_weights_checksums_find_an_overwrite_the_value_scan_cannot(lm_folder, tmp_path):
     """Zeros written over the end of the weights read as finite, small values: only a recorded checksum sees them.
-    `record_folder_checksums` is what training calls once the weights are saved."""
+    `record_folder_checksums` records them on request (training does not: docs/reliability.md says why)."""
     from robust_speech.core.folder_check import read_checksums, record_folder_checksums
     from robust_speech.lm.install import remove_language_model
 

@@ -33,6 +33,7 @@ from robust_speech.core.model_folder import VOCAB_FILE
 from robust_speech.core.safe_loading import refused_pickle, weights_options
 from robust_speech.data.arguments import DataTrainingArguments
 from robust_speech.model.arguments import ModelArguments
+from robust_speech.model.head_carry_over import finish_carry_over, plan_carry_over
 
 # Config fields the recipe's flags set on any checkpoint's config (the reference recipe's list).
 CONFIG_FLAGS = (
@@ -160,21 +161,38 @@ def attention_option(model_args: ModelArguments) -> dict:
     return {"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}
 
 
+def _plan_carry_over(model_args: ModelArguments, data_args: DataTrainingArguments, config: PretrainedConfig, tokenizer,
+                     checkpoint_rows: int | None):
+    """The head carry-over from the checkpoint to `tokenizer`, with `config` set to load the checkpoint's head as
+    saved; None where loading by index is right (the same vocabulary) or no tokenizer tells the characters."""
+    if not checkpoint_rows:
+        return None
+    carry = plan_carry_over(model_args.model_name_or_path, checkpoint_rows, tokenizer, cache_dir=data_args.cache_dir,
+                            token=data_args.hub_token, trust_remote_code=data_args.trust_remote_code)
+    if carry is not None:
+        config.vocab_size = checkpoint_rows
+    return carry
+
+
 def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, config: PretrainedConfig, tokenizer):
-    """The CTC model with the recipe's config flags applied and its head sized to `tokenizer`."""
+    """The CTC model with the recipe's config flags applied and its head sized to `tokenizer` (a fine-tuned
+    checkpoint's head rows follow the characters both vocabularies share: model/head_carry_over.py)."""
+    checkpoint_rows = getattr(config, "vocab_size", None)
     config.update({name: getattr(model_args, name) for name in CONFIG_FLAGS})
     check_masking(config)
     config.update({"pad_token_id": tokenizer.pad_token_id, "vocab_size": len(tokenizer)})
     if model_args.model_name_or_path and not model_args.config_name:
+        carry = _plan_carry_over(model_args, data_args, config, tokenizer, checkpoint_rows)
         try:
-            model = AutoModelForCTC.from_pretrained(
+            model, loading_info = AutoModelForCTC.from_pretrained(
                 model_args.model_name_or_path,
                 config=config,
                 cache_dir=data_args.cache_dir,
                 token=data_args.hub_token,
                 trust_remote_code=data_args.trust_remote_code,
-                # A checkpoint fine-tuned on another alphabet has a head of another size: start that head afresh.
+                # A head of another size that no checkpoint tokenizer matches by character: start it afresh.
                 ignore_mismatched_sizes=True,
+                output_loading_info=True,
                 **weights_options(model_args.model_name_or_path, model_args.allow_pickle_weights),
                 **attention_option(model_args),
             )
@@ -184,6 +202,9 @@ def build_model(model_args: ModelArguments, data_args: DataTrainingArguments, co
             ) from None
         except pickle.UnpicklingError:
             raise refused_pickle(model_args.model_name_or_path) from None
+        if carry is not None:
+            finish_carry_over(model, carry, model_args.model_name_or_path, loading_info)
+            config.vocab_size = carry.new_size
     else:
         model = AutoModelForCTC.from_config(config, **attention_option(model_args))
     if model_args.freeze_feature_encoder and hasattr(model, "freeze_feature_encoder"):

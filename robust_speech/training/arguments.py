@@ -51,5 +51,22 @@ class RecipeArguments:
     language: Optional[str] = field(
         default=None, metadata={"help": "ISO code for the model card (default: from --dataset_config_name)"}
     )
+    # Training health (training/health.py).
+    stop_when_failing: bool = field(
+        default=True, metadata={"help": "stop the run with a one-line diagnosis when the training loss becomes NaN/inf, "
+                                "rises past --loss_divergence_factor, is 0 (no alignment fits), or every prediction is "
+                                "still empty after the warm-up and --failing_evaluations evaluations"}
+    )
+    failing_evaluations: int = field(
+        default=5, metadata={"help": "with --stop_when_failing: evaluations in a row past the warm-up with every "
+                             "prediction empty before the run stops"}
+    )
+    loss_divergence_factor: float = field(
+        default=4.0, metadata={"help": "with --stop_when_failing: stop when the logged training loss exceeds this many "
+                               "times the first step's (the untrained model's); 0: never"}
+    )
+    sample_predictions: int = field(
+        default=3, metadata={"help": "reference/prediction pairs logged at each evaluation (and to TensorBoard); 0: none"}
+    )
 
 

@@ -34,7 +34,7 @@ def given_flags(argv: Sequence[str]) -> set[str]:
 def refuse_ignored_flags(given: set[str], model_args: ModelArguments, data_args: DataTrainingArguments,
                          training_args, recipe_args: RecipeArguments) -> None:
     """Raise ConfigurationError for the first flag that this run would accept and ignore."""
-    for check in (_unsupported, _hub, _duration_batches, _augmentation, _vocabulary, _metrics):
+    for check in (_unsupported, _hub, _duration_batches, _augmentation, _vocabulary, _metrics, _health, _layerdrop):
         message = check(given, model_args, data_args, training_args, recipe_args)
         if message:
             raise ConfigurationError(message)
@@ -165,3 +165,43 @@ def refuse_cpu_only_flags(given: set[str], model_args: ModelArguments, cuda_visi
     if "channels_last_encoder" in given and model_args.channels_last_encoder and cuda_visible:
         raise ConfigurationError("--channels_last_encoder: measured on the CPU only; with a GPU visible "
                                  "transformers' (cuDNN) convolutions run: drop the flag")
+
+
+HEALTH_THRESHOLDS = ("failing_evaluations", "loss_divergence_factor")
+
+
+def _health(given, model_args, data_args, training_args, recipe_args) -> str | None:
+    if not recipe_args.stop_when_failing:
+        for flag in HEALTH_THRESHOLDS:
+            if flag in given:
+                return f"--{flag} is a threshold of --stop_when_failing, which is off: drop one of the two"
+    if recipe_args.failing_evaluations < 1:
+        return f"--failing_evaluations must be 1 or more, got {recipe_args.failing_evaluations}"
+    if recipe_args.loss_divergence_factor < 0 or 0 < recipe_args.loss_divergence_factor <= 1:
+        return (f"--loss_divergence_factor must be above 1 (times the first step's loss) or 0 (off), got "
+                f"{recipe_args.loss_divergence_factor:g}")
+    if recipe_args.sample_predictions < 0:
+        return f"--sample_predictions must be 0 (none) or more, got {recipe_args.sample_predictions}"
+    return None
+
+
+def _layerdrop(given, model_args, data_args, training_args, recipe_args) -> str | None:
+    """LayerDrop skips whole layers at random, so a step leaves their weights without gradients; DDP then fails at
+    the next step ("Expected to have finished reduction in the prior iteration") unless it looks for unused
+    parameters. `allow_layerdrop_processes` turns that on; a run that turned it off is refused."""
+    if model_args.layerdrop > 0 and training_args.world_size > 1 and training_args.ddp_find_unused_parameters is False:
+        return (f"--layerdrop {model_args.layerdrop:g} with {training_args.world_size} processes needs DDP to find the "
+                "skipped layers' unused parameters: drop --ddp_find_unused_parameters false, or set --layerdrop 0")
+    return None
+
+
+def allow_layerdrop_processes(model_args: ModelArguments, training_args, say=None) -> bool:
+    """Make DDP find unused parameters where LayerDrop skips layers in several processes (transformers turns that
+    search off under activation checkpointing); True when it changed the setting."""
+    if model_args.layerdrop <= 0 or training_args.world_size <= 1 or training_args.ddp_find_unused_parameters is not None:
+        return False
+    training_args.ddp_find_unused_parameters = True
+    if say is not None:
+        say(f"note: --layerdrop {model_args.layerdrop:g} with {training_args.world_size} processes: DDP looks for the "
+            "skipped layers' unused parameters (--ddp_find_unused_parameters true)")
+    return True

@@ -56,7 +56,12 @@ from robust_speech.training.arguments import RecipeArguments
 from robust_speech.training.batching import CTCCollator, StreamBuckets
 from robust_speech.training.distributed import check_processes_agree, leave_process_group
 from robust_speech.training.feature_cache import FeatureCache
-from robust_speech.training.flag_checks import refuse_flags_the_model_lacks, refuse_ignored_flags
+from robust_speech.training.flag_checks import (
+    allow_layerdrop_processes,
+    refuse_flags_the_model_lacks,
+    refuse_ignored_flags,
+)
+from robust_speech.training.health import TrainingHealth
 from robust_speech.training.lora import add_lora, merged, refuse_lora_flags
 from robust_speech.training.model_card import (
     copy_scripts,
@@ -147,6 +152,7 @@ def train(plan: TrainingPlan) -> TrainingResult:
     """Train and evaluate as `plan` says and save the model folder; RobustSpeechError for what a user can fix."""
     model_args, data_args, training_args, recipe_args = plan.arguments
     refuse_ignored_flags(set(plan.given), model_args, data_args, training_args, recipe_args)
+    allow_layerdrop_processes(model_args, training_args, say=LOGGER.info)
     with output_errors(training_args.output_dir):  # a full disk or an unwritable folder: one line, exit 2
         checkpoint = resume_checkpoint(training_args, recipe_args)
         set_seed(training_args.seed)
@@ -246,6 +252,7 @@ def _warm_feature_cache(data: _TrainingData, prepared, workers: int, do_train: b
 def _make_trainer(plan: TrainingPlan, built: _Model, data: _TrainingData) -> CTCTrainer:
     training_args = plan.training
     training_args.remove_unused_columns = False  # the collator needs the audio and sentence columns
+    health = TrainingHealth(plan.recipe, built.processor.tokenizer.unk_token_id)
     trainer = CTCTrainer(
         model=built.model,
         args=training_args,
@@ -253,11 +260,12 @@ def _make_trainer(plan: TrainingPlan, built: _Model, data: _TrainingData) -> CTC
         train_dataset=data.train,
         eval_dataset=data.eval,
         processing_class=built.processor,
-        compute_metrics=make_compute_metrics(built.processor, tuple(plan.data.eval_metrics)),
+        compute_metrics=make_compute_metrics(built.processor, tuple(plan.data.eval_metrics), health),
         preprocess_logits_for_metrics=argmax_logits,
         callbacks=list(plan.callbacks) or None,
         duration_batches=data.duration_batches,
         stream_batches=data.stream_batches,
+        health=health,
     )
     for callback in plan.callbacks:  # a callback that shows progress its own way replaces the trainer's printer/bar
         for replaced in getattr(type(callback), "replaces", ()):

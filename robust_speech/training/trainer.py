@@ -17,6 +17,7 @@ from robust_speech.core.errors import output_error
 from robust_speech.reports.metrics import error_rates
 from robust_speech.training.arguments import RecipeArguments
 from robust_speech.training.batching import DurationBatchSampler, StreamBuckets
+from robust_speech.training.health import TrainingHealth
 
 # Checkpoints are written under this prefix, then renamed to `checkpoint-N` (see CTCTrainer._save_checkpoint).
 STAGING_PREFIX = "tmp-"
@@ -26,8 +27,12 @@ class CTCTrainer(Trainer):
     """HF Trainer plus duration-bucketed batches and a length-grouped sampler fed plain lists."""
 
     def __init__(self, *args, duration_batches: DurationBatchSampler | None = None,
-                 stream_batches: StreamBuckets | None = None, **kwargs):
+                 stream_batches: StreamBuckets | None = None, health: TrainingHealth | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.health = health  # sees each step's loss and batch, and each evaluation's texts (training/health.py)
+        if health is not None:
+            self.add_callback(health)
+            health.callbacks = self.callback_handler.callbacks
         self.duration_batches = duration_batches
         self.stream_batches = stream_batches
         self._staging_root: str | None = None
@@ -37,7 +42,10 @@ class CTCTrainer(Trainer):
 
     def training_step(self, model, inputs, *args, **kwargs):
         self.examples_trained += len(inputs["labels"])
-        return super().training_step(model, inputs, *args, **kwargs)
+        loss = super().training_step(model, inputs, *args, **kwargs)
+        if self.health is not None:
+            self.health.observe_step(loss, inputs, self.model)
+        return loss
 
     def prediction_step(self, model, inputs, *args, **kwargs):
         self.examples_evaluated += len(inputs["labels"])
@@ -152,7 +160,7 @@ def duration_loader_options(args: TrainingArguments, batches: DurationBatchSampl
     return options
 
 
-def make_compute_metrics(processor, names: Sequence[str]):
+def make_compute_metrics(processor, names: Sequence[str], health: TrainingHealth | None = None):
     pad_id = processor.tokenizer.pad_token_id
 
     def compute_metrics(prediction) -> dict[str, float]:
@@ -161,6 +169,8 @@ def make_compute_metrics(processor, names: Sequence[str]):
         hypotheses = processor.batch_decode(predicted)
         # Labels are not CTC output: repeated characters ("ll") are real, so do not collapse them.
         references = processor.batch_decode(labels, group_tokens=False)
+        if health is not None:
+            health.observe_evaluation(references, hypotheses, prediction.label_ids)
         return error_rates(references, hypotheses, names)
 
     return compute_metrics
