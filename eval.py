@@ -296,6 +296,13 @@ def quiet_map():
 # Without robust-speech: the transformers pipeline, with the folder's LM
 
 
+def without_unknown(text: str, asr) -> str:
+    """The text as robust-speech's engines write it: pyctcdecode's unknown token "⁇" is no word (a space), and
+    the greedy decoder writes nothing for the tokenizer's (the pipeline prints "[UNK]" in the word)."""
+    unknown = asr.tokenizer.unk_token if asr.type == "ctc" else None
+    return " ".join((text.replace(unknown, "") if unknown else text).replace("⁇", " ").split())
+
+
 def evaluate_with_pipeline(args) -> None:
     import torch
     from transformers import pipeline
@@ -331,8 +338,7 @@ def evaluate_with_pipeline(args) -> None:
         if decoder_kwargs:
             options["decoder_kwargs"] = decoder_kwargs
         text = asr(decode_audio(audio, rate), **{key: value for key, value in options.items() if value is not None})
-        # pyctcdecode writes an unknown token as "⁇"; it is no word, so it is left out as robust-speech does.
-        predictions.append(" ".join(text["text"].replace("⁇", " ").split()))
+        predictions.append(without_unknown(text["text"], asr))
         targets.append(normalize_text(sentence or ""))
         print(f"\reval: {len(predictions)} utterances", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)

@@ -49,7 +49,7 @@ def test_lora_trains_few_parameters_and_saves_a_plain_merged_model(trained):
 
 def test_the_lora_folder_scores_the_same_with_and_without_robust_speech(trained, small_corpus, tmp_path, monkeypatch):
     _base, output_dir, _result = trained
-    # As in tests/model_folders.py, [UNK] never wins (the pipeline prints it, robust-speech writes nothing for it).
+    # As in tests/model_folders.py, [UNK] never wins (tests/test_unknown_token.py is the test of that case).
     folder = tmp_path / "model"
     shutil.copytree(output_dir, folder)
     weights = load_file(folder / "model.safetensors")

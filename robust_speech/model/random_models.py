@@ -43,7 +43,7 @@ def save_ctc_processor(folder: Path, vocabulary: dict[str, int], *, attention_ma
 
 def save_random_model(folder: Path, vocabulary: dict[str, int], shape: str = "tiny", *, head_size: int | None = None,
                       logit_scale: float = 1.0, processor: bool = True, seed: int = 0) -> Path:
-    """A seeded random-init Wav2Vec2ForCTC of `shape` that never writes [UNK] (the pipeline would print it) and
+    """A seeded random-init Wav2Vec2ForCTC of `shape` that never writes [UNK] (its random text is letters) and
     often writes word breaks. `logit_scale` spreads the logits so the random path changes more often;
     `head_size` other than the vocabulary's plants a CTC head that does not fit the tokenizer."""
     import torch
