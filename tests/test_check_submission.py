@@ -201,7 +201,7 @@ def test_a_merge_the_reference_normalization_makes_is_a_warning(copy, tmp_path, 
     text.write_text("siehe s.a. und sa\n", encoding="utf-8")
     report = check(copy, text=(str(text),))
     assert line(report, PASSED + " normalize_text merges no two distinct written words")
-    assert line(report, WARNED + " normalize_text merges 1 words only by removing '.'")
+    assert line(report, WARNED + " normalize_text merges 1 word only by removing '.'")
     assert "sa  <-  s.a (1), sa (1)" in report.format()
     assert main(["check-submission", str(copy), "--text", str(text), "--no_run_code"]) == 0
     assert "as the challenge's reference normalize_text does" in capsys.readouterr().out

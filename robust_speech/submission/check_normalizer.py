@@ -111,7 +111,8 @@ def check_normalizer(folder: Path, recorded: TrainingText | None, text: Sequence
                             _listed(report, spellings)))
     if reference:
         removed = "".join(sorted({char for collision in reference for char in collision.removed_chars}))
-        lines.append(warned(f"normalize_text merges {len(reference)} words only by removing {removed!r}, as the "
+        words = f"{len(reference)} word{'s' * (len(reference) != 1)}"
+        lines.append(warned(f"normalize_text merges {words} only by removing {removed!r}, as the "
                             "challenge's reference normalize_text does (its scoring merges them too)",
                             "check the list: keep these characters if your language needs them to tell words apart",
                             _listed(report, reference)))
