@@ -41,7 +41,7 @@ from other_voices import VOICES, speak
 
 from robust_speech.audio.decode import TARGET_SAMPLING_RATE, audio_info, load_audio
 from robust_speech.audio.effects import NOISE_COLORS, add_noise, convolve
-from robust_speech.audio.rooms import room_reverberating
+from robust_speech.audio.rooms import RoomBankSpec, room_bank
 from robust_speech.cli.values import default_of
 from robust_speech.core.errors import ConfigurationError, RobustSpeechError
 from robust_speech.core.logs import LOGGER, configure_logging, progress_bar
@@ -65,7 +65,10 @@ RESULTS_NAME = "found_data_recipe"
 FOUND_ENGINES, FOUND_LANGUAGE = ("flite", "festival"), "en"
 SENTENCES_PER_CALL = 10  # one engine call reads this many sentences (festival's start-up dominates a single one)
 PAUSE_S = (0.5, 2.0)  # silence between two calls' speech, drawn per pause
-ROOM_RT60_S, NOISE_SNR_DB = (0.2, 0.9), (5.0, 20.0)  # each recording's own room and noise level, drawn
+# Each recording is heard in a room drawn from a bank of simulated rooms other than the one training draws from
+# (its seed is the training seed), with noise of its own colour and level.
+FOUND_ROOMS = RoomBankSpec(count=8, rt60_s=(0.2, 0.9), seed=1_000_003)
+NOISE_SNR_DB = (5.0, 20.0)
 TRANSCRIBED, UNTRANSCRIBED = "transcribed", "untranscribed"
 
 
@@ -162,11 +165,12 @@ def read_recording(engine: str, voice: str, sentences: list[str], work: Path, rn
 
 
 def in_a_room(audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """`audio` in a simulated room of its own, with noise of its own colour and level."""
-    response, rt60 = room_reverberating(float(rng.uniform(*ROOM_RT60_S)), TARGET_SAMPLING_RATE, rng)
+    """`audio` in a room of FOUND_ROOMS (simulated once, then cached), with noise of its own colour and level."""
+    rooms = room_bank(FOUND_ROOMS)
+    room = int(rng.integers(len(rooms.responses)))
     snr, color = float(rng.uniform(*NOISE_SNR_DB)), str(rng.choice(NOISE_COLORS))
-    return add_noise(convolve(audio, response), snr, rng, color), {"rt60_s": round(rt60, 2), "snr_db": round(snr, 1),
-                                                                    "noise": color}
+    return add_noise(convolve(audio, rooms.responses[room]), snr, rng, color), {
+        "rt60_s": round(float(rooms.rt60_s[room]), 2), "snr_db": round(snr, 1), "noise": color}
 
 
 def make_found_data(options: RecipeOptions, corpus) -> dict:

@@ -28,8 +28,9 @@ TINY_CORPUS = SynthConfig(languages=("en",), train_size=12, dev_size=4, test_siz
 
 
 def spelled_text(model, audio) -> np.ndarray:
-    """Log-posteriors in `model`'s vocabulary that spell the lines of the recording's text file, a frame a character
-    (a blank between two equal ones), each line in the middle of an equal share of the recording, blank elsewhere."""
+    """Log-posteriors in `model`'s vocabulary that spell the lines of the recording's text file one after the other,
+    over the whole recording: every character on a few frames then a blank one (segment takes text spoken faster
+    than a character in two frames for text the audio does not hold), a blank frame between lines."""
     from robust_speech.audio.decode import audio_info
 
     lines = [line for line in Path(audio).with_suffix(".txt").read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -37,17 +38,16 @@ def spelled_text(model, audio) -> np.ndarray:
     size, blank = len(model.vocabulary.tokens), model.vocabulary.blank
     log_probs = np.full((frames, size), np.log(0.1 / (size - 1)), np.float32)
     log_probs[:, blank] = np.log(0.9)
-    share = frames // len(lines)
-    for index, line in enumerate(lines):
-        ids, _missing = model.spell(line)
-        path = [token for position, token in enumerate(ids) for token in
-                ((blank, token) if position and ids[position - 1] == token else (token,))]
-        assert len(path) < share, "the recording is too short for its text at a frame a character"
-        first = index * share + (share - len(path)) // 2
-        for position, token in enumerate(path):
-            if token != blank:  # a blank frame is one already
-                log_probs[first + position, blank] = np.log(0.1 / (size - 1))
-                log_probs[first + position, token] = np.log(0.9)
+    spelled = [model.spell(line)[0] for line in lines]
+    per_token = min(4, frames // sum(len(ids) + 1 for ids in spelled))
+    assert per_token >= 2, "the recording is too short for its text at two frames a character"
+    first = per_token
+    for ids in spelled:
+        for token in ids:
+            log_probs[first : first + per_token - 1, blank] = np.log(0.1 / (size - 1))
+            log_probs[first : first + per_token - 1, token] = np.log(0.9)
+            first += per_token
+        first += per_token
     return log_probs
 
 
