@@ -109,7 +109,7 @@ def test_model_b_trains_on_the_found_clips_and_both_are_scored(recipe, tmp_path)
         data["segmented"]["clips"] + data["pseudo_labelled"]["clips"])
     assert str(tmp_path / "out" / "segmented") in runs["B"]["training"]["dataset_name"]
     for run in ("A", "B"):
-        assert set(runs[run]["scores"]) == {"cv_test", "real_dev", "real_test"}
+        assert set(runs[run]["scores"]) == {"cv_test", "real_dev", "real_test", "found_voices"}
         assert runs[run]["training"]["steps"] > 0
         for scores in runs[run]["scores"].values():
             assert scores["wer"] >= 0 and scores["cer"] >= 0
