@@ -17,7 +17,8 @@ line (`robust-speech segment` cuts them with model A); `--untranscribed_minutes`
 Both models are the demo's (demo/recipe.py: model, multi-condition training, batches, learning-rate schedule)
 trained for `--minutes` of wall-clock time each, on the data concatenated ('+'-joined dataset folders), and
 scored as the demo scores (eval.py's evaluation, LM-free greedy decoding) on the demo's real-world dev and test
-sets of the language and its CV-style test. Every stage writes into `--output_dir` and is skipped when its output
+sets of the language and its CV-style test (and on the transcribed found recordings, to show how each model
+hears the found voices). Every stage writes into `--output_dir` and is skipped when its output
 is there, so an interrupted run goes on where it stopped. Results: benchmarks/results/found_data_recipe_cpu.json
 and .md (or `--results_dir`).
 """
