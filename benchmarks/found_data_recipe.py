@@ -350,7 +350,7 @@ def found_voices_run(options: RecipeOptions, plan: DemoPlan, like: EvalRun) -> E
             writer.writerows([[Path(row["file_name"]).name, " ".join(
                 (options.output_dir / "found" / row["text_file"]).read_text(encoding="utf-8").split())] for row in rows])
     output = plan.output / "eval" / options.language / FOUND_SET / "greedy"
-    eval_options = replace(like.options, dataset=str(folder), config="", split="test", chunk_length_s=CHUNK_LENGTH_S,
+    eval_options = replace(like.options, dataset=str(folder), config=None, split="test", chunk_length_s=CHUNK_LENGTH_S,
                            stride_length_s=STRIDE_LENGTH_S, output_dir=str(output))
     return EvalRun(options.language, FOUND_SET, "greedy", output, eval_options)
 

@@ -107,3 +107,13 @@ def test_a_common_voice_release_folders_test_result_is_the_cv_part(tmp_path, cap
     dev_cv = result_file(tmp_path, name.replace("_test_", "_dev_"), 0.3)
     assert main(["score", dev_cv, "--output", ""]) == 2
     assert "cannot tell which part of the score this is" in capsys.readouterr().err
+
+
+def test_a_split_scored_without_a_config_is_named_without_it():
+    """EvalOptions.config may be None (a local folder scored from Python): the file name leaves it out."""
+    from argparse import Namespace
+
+    from robust_speech.evaluation.engine import dataset_id
+
+    assert dataset_id(Namespace(dataset="data/found", config=None, split="test")) == "data_found_test"
+    assert dataset_id(Namespace(dataset="data/found", config="en", split="test")) == "data_found_en_test"

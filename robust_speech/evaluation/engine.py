@@ -44,8 +44,9 @@ class EvalResult:
 
 def dataset_id(args) -> str:
     """The challenge's `"_".join(dataset.split("/") + [config, split])`, with "/" in the config or split (and
-    NUL) replaced too: the reference would write outside the working folder for `--config ../../x`."""
-    return safe_filename("_".join([args.dataset, args.config, args.split]))
+    NUL) replaced too: the reference would write outside the working folder for `--config ../../x`. A split
+    without a config (a local folder scored from Python; eval.py requires one) leaves it out."""
+    return safe_filename("_".join(part for part in (args.dataset, args.config, args.split) if part is not None))
 
 
 def unwritable_note(targets: list[str], processor) -> str:
