@@ -14,11 +14,11 @@ def blanks(frames: int) -> np.ndarray:
 
 
 def spoken(parts) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Log-probs of `parts` (a text spelled frame by frame, or a pause of N blank frames) and the frames
-    [first, last emission + 1) of each text's speech."""
+    """Log-probs of `parts` (a text spelled frame by frame, the log-probs of one as `emissions` makes them, or a
+    pause of N blank frames) and the frames [first, last emission + 1) of each text's speech."""
     pieces, truth, position = [], [], 0
     for part in parts:
-        piece = blanks(part) if isinstance(part, int) else emissions(part)
+        piece = blanks(part) if isinstance(part, int) else part if isinstance(part, np.ndarray) else emissions(part)
         if not isinstance(part, int):
             truth.append((position, position + len(piece) - 2))  # ends with a character's 2 frames and a blank
         pieces.append(piece)

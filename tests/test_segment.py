@@ -4,7 +4,7 @@ known, and reading a recording's text (lines, paragraphs, SRT, VTT, a table of r
 from __future__ import annotations
 
 import pytest
-from ctc_logits import VOCABULARY
+from ctc_logits import VOCABULARY, emissions
 from spoken_text import ids, spoken
 
 from robust_speech.core.errors import ConfigurationError, TextError
@@ -36,6 +36,19 @@ def test_the_speech_of_each_utterance_is_found_and_its_clip_ends_in_the_pauses()
         assert previous_end <= placement.start <= first and end <= placement.end <= next_start
         assert first - placement.start <= pad and placement.end - end <= pad + 1
     assert placed[1].start == (truth[0][1] + truth[1][0]) // 2  # a 15-frame pause is cut in its middle
+
+
+def test_a_first_token_emitted_on_the_previous_utterance_does_not_start_the_speech():
+    """A stray "i" heard after the first utterance, and the second utterance's own "i" heard weakly: CTC
+    segmentation emits the second utterance's "i" on the stray one and stays on it through the pause. Its speech
+    (and clip) starts after that gap, not in the first utterance's audio."""
+    late = emissions("i could dance", confusions={0: ("e", 0.85)})
+    log_probs, truth = spoken([20, "say it to him", "i", 60, late, 20])
+    placed = align(log_probs, [ids("say it to him"), ids("i could dance")], ALIGNMENT_VOCABULARY, SECONDS_PER_FRAME,
+                   -3.0)
+    stray_end, (first, end) = truth[1][1], truth[2]
+    assert abs(placed[1].speech_start - first) <= 3 and placed[1].speech_end == end
+    assert placed[1].start >= stray_end and placed[0].end >= stray_end
 
 
 def test_sections_place_utterances_as_one_whole_alignment_does(monkeypatch):

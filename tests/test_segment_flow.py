@@ -212,3 +212,25 @@ def test_neighbours_of_absent_text_are_aligned_again_without_it(tmp_path, model_
     for row, (first, end) in zip(metadata, truth):
         assert float(row["start"]) / SECONDS_PER_FRAME <= first and end <= float(row["end"]) / SECONDS_PER_FRAME
     assert [row["sentence"] for row in read_skip_log(tmp_path / "out" / "skipped.tsv")] == [absent]
+
+
+
+def test_spoken_text_pushed_off_its_speech_by_absent_text_is_found_again(tmp_path, model_dir, heard):
+    """The absent sentence shares most letters with the next one: the first alignment puts it over that one's
+    speech, squeezes that one into the pause and both are found absent; aligned again without them, their
+    neighbours leave that speech between them, where each is searched alone and the spoken one is heard best."""
+    absent = "the shells she sells are sea shells i am sure"
+    said = ["the cat sat on the mat", "she sells sea shells", "by the sea shore", "a quick brown fox", "good night"]
+    audio, truth = record(tmp_path, "a.wav", [20, said[0], 15, said[1], 15, said[2], 15, said[3], 15, said[4], 20],
+                          heard)
+    text = tmp_path / "a.txt"
+    text.write_text("\n".join([said[0], absent, *said[1:]]) + "\n", encoding="utf-8")
+    segment(SegmentOptions(str(model_dir), str(tmp_path / "out"), audio, str(text)))
+    metadata = rows(tmp_path / "out" / "metadata.csv")
+    assert [row["sentence"] for row in metadata] == said
+    for row, (first, end) in zip(metadata, truth):
+        assert float(row["start"]) / SECONDS_PER_FRAME <= first and end <= float(row["end"]) / SECONDS_PER_FRAME
+    for row, (_first, previous_end) in zip(metadata[1:], truth):
+        assert previous_end <= float(row["start"]) / SECONDS_PER_FRAME
+    skipped = read_skip_log(tmp_path / "out" / "skipped.tsv")
+    assert [(row["sentence"], row["reason"]) for row in skipped] == [(absent, recording.NOT_IN_AUDIO)]

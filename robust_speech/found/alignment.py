@@ -12,9 +12,10 @@ half a section is aligned as pieces cut at word boundaries and joined again.
 
 A placement whose text is squeezed into too few frames, or whose tokens are emitted where the model gives them
 about no chance, is text the audio does not hold (`Placement.absent`). Times are in frames. An utterance's
-speech runs from its first token's emission to its last's; its clip
-boundaries extend that by `PAD_S` on each side but never past the middle of the pause to a neighbour (the
-package's own boundaries put the end at the last token's spike, which cuts the tail of the last word).
+speech runs from its first token's emission to its last's (but not across a pause inside its first or last
+word: `_speech_span`); its clip boundaries extend that by `PAD_S` on each side but never past the middle of the
+pause to a neighbour (the package's own boundaries put the end at the last token's spike, which cuts the tail
+of the last word).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ MIN_SECONDS_PER_TOKEN = 0.03
 # Tokens of text the audio holds are emitted where the model gives them a fair chance; text it does not hold is
 # spread over pauses and other words, each token where it has about no chance (mean log-probability below this).
 ABSENT_TOKEN_LOG_PROB = -4.0
+# No word is broken by a pause this long: a first (last) token emitted this long before (after) the rest of
+# its word was emitted on a neighbour's speech (_speech_span).
+WORD_GAP_S = 1.0
 # ctc-segmentation's confidence: the minimum over windows of this many frames of the mean log-probability.
 SCORE_FRAMES = 30
 
@@ -55,6 +59,7 @@ class Placement:
     token_score: float = 0.0
     start: int = 0
     end: int = 0
+    emitted: tuple[int, int] | None = None  # the frames from its first token's emission to its last's (+1)
 
     def absent(self, tokens: int, seconds_per_frame: float) -> bool:
         """The audio does not hold this text: it was squeezed into too few frames for its tokens, or its tokens
@@ -89,7 +94,7 @@ def align(log_probs: np.ndarray, utterances: Sequence[np.ndarray], vocabulary: A
             last -= 1  # the recording ends before this text: place what fits
         if last == first:
             break
-        found = _align_section(log_probs[cursor:end], units[first:last], vocabulary, cursor)
+        found = _align_section(log_probs[cursor:end], units[first:last], vocabulary, cursor, seconds_per_frame)
         good = [placement.score >= min_score and not placement.absent(len(unit), seconds_per_frame)
                 for placement, unit in zip(found, units[first:last])]
         keep = _kept(good, final=last == len(units))
@@ -100,6 +105,17 @@ def align(log_probs: np.ndarray, utterances: Sequence[np.ndarray], vocabulary: A
     credible = [placement is not None and not placement.absent(len(ids), seconds_per_frame)
                 for placement, ids in zip(joined, utterances)]
     return _bounded(joined, credible, frames, seconds_per_frame)
+
+
+def place_alone(log_probs: np.ndarray, ids: np.ndarray, vocabulary: AlignmentVocabulary, seconds_per_frame: float,
+                start: int, end: int) -> Placement | None:
+    """Where one utterance is best placed in frames [start, end) (at most a section's window from `start`), its
+    clip as wide as its speech; None when it cannot fit there."""
+    end = min(end, start + int((len(ids) * SLOW_SECONDS_PER_TOKEN + MARGIN_S) / seconds_per_frame))
+    if end - start < _needed_frames([ids]):
+        return None
+    placement = _align_section(log_probs[start:end], [ids], vocabulary, start, seconds_per_frame)[0]
+    return replace(placement, start=placement.speech_start, end=placement.speech_end)
 
 
 def _kept(good: Sequence[bool], *, final: bool) -> int:
@@ -150,7 +166,7 @@ def _units(utterances: Sequence[np.ndarray], delimiter: int | None) -> tuple[lis
 
 
 def _align_section(log_probs: np.ndarray, units: Sequence[np.ndarray], vocabulary: AlignmentVocabulary,
-                   offset: int) -> list[Placement]:
+                   offset: int, seconds_per_frame: float) -> list[Placement]:
     """ctc-segmentation over one section: the whole section is the package's window (one full dynamic
     programme), and times are frames (index duration 1)."""
     from ctc_segmentation import (
@@ -166,11 +182,31 @@ def _align_section(log_probs: np.ndarray, units: Sequence[np.ndarray], vocabular
     timings, char_probs, _states = ctc_segmentation(config, log_probs, ground_truth)
     segments = determine_utterance_segments(config, begins, char_probs, timings, [""] * len(units))
     placements = []
+    gap = int(round(WORD_GAP_S / seconds_per_frame))
     for index, (_start, _end, score) in enumerate(segments):
         emitted = timings[begins[index] + 1 : begins[index + 1]].astype(int)
         token_score = float(log_probs[emitted, units[index]].mean())
-        placements.append(Placement(offset + int(emitted[0]), offset + int(emitted[-1]) + 1, float(score), token_score))
+        first, end = _speech_span(emitted, units[index], vocabulary.delimiter, gap)
+        placements.append(Placement(offset + first, offset + end, float(score), token_score,
+                                    emitted=(offset + int(emitted[0]), offset + int(emitted[-1]) + 1)))
     return placements
+
+
+def _speech_span(emitted: np.ndarray, ids: np.ndarray, delimiter: int | None, gap: int) -> tuple[int, int]:
+    """The frames [first, end) of an utterance's speech: from its first token's emission to its last's. But
+    CTC segmentation may emit the first token early, on a like sound at the end of the previous utterance,
+    and stay on it through the pause (staying costs no more than a blank); so a gap of at least `gap` frames
+    inside the first word (or from it to the second word's first token) means the speech starts after the
+    gap; the same at the end."""
+    words = [] if delimiter is None else list(np.flatnonzero(ids == delimiter))
+    head = words[0] + 1 if words else len(ids) - 1  # the gaps after tokens 0..head-1 are within the first word
+    tail = words[-1] if words else 1  # and those before tokens tail..end within the last
+    steps = np.diff(emitted)
+    first = next((k + 1 for k in reversed(range(min(head, len(steps)))) if steps[k] >= gap), 0)
+    last = next((k - 1 for k in range(max(tail, 1), len(emitted)) if steps[k - 1] >= gap), len(emitted) - 1)
+    if first > last:
+        first, last = 0, len(emitted) - 1
+    return int(emitted[first]), int(emitted[last]) + 1
 
 
 def _joined(placed: Sequence[Placement | None], owners: Sequence[int], count: int) -> list[Placement | None]:
@@ -185,8 +221,9 @@ def _joined(placed: Sequence[Placement | None], owners: Sequence[int], count: in
         if previous is None:
             joined[owner] = placement
         else:
+            emitted = (previous.emitted[0], placement.emitted[1]) if previous.emitted and placement.emitted else None
             joined[owner] = Placement(previous.speech_start, placement.speech_end, min(previous.score, placement.score),
-                                      min(previous.token_score, placement.token_score))
+                                      min(previous.token_score, placement.token_score), emitted=emitted)
     return joined
 
 

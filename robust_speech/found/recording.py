@@ -11,7 +11,7 @@ import numpy as np
 
 from robust_speech.audio.decode import audio_info, stream_audio
 from robust_speech.core.logs import LOGGER
-from robust_speech.found.alignment import AlignmentVocabulary, Placement, align
+from robust_speech.found.alignment import AlignmentVocabulary, Placement, align, place_alone
 from robust_speech.found.clips import Cut, cut_clips
 from robust_speech.found.dataset_folder import DatasetWriter
 from robust_speech.found.segment_options import AlignmentRefused, SegmentOptions
@@ -36,6 +36,13 @@ UNCOVERED_MIN_TOKENS = 10
 # Text whose placed audio the model hears this differently (character error rate) is text the audio does not
 # hold: a weak model hears a sentence it was given with far fewer errors (benchmarks/results/segment_accuracy.md).
 ABSENT_ERROR_RATE = 0.75
+# A run of text found absent is searched again utterance by utterance between its neighbours, where the
+# utterances compete for the audio: there an error rate up to this one is accepted (a spoken sentence heard
+# badly; absent text finds only audio that a spoken one's text matches better): segment_accuracy.md.
+SEARCH_ERROR_RATE = 0.85
+# Alignments of the text at the most: the first, then again after each change of what is found absent (a long
+# run of absent text is found again a search window at a time).
+MAX_PASSES = 10
 # Refused outright (a counted skip of the recording with a table): the model hears fewer characters than this
 # share of the text's, or fewer than this share of the utterances align.
 MIN_HEARD_SHARE = 0.1
@@ -187,27 +194,104 @@ def _place(model: SegmentModel, log_probs: np.ndarray, tokens: list[np.ndarray],
            min_score: float) -> tuple[list[Placement | None], list[str]]:
     """Each utterance's placement, and why it is text the audio does not hold ("" when it is not). Such text
     takes at least a frame a token from its neighbours, so once it is found the others are aligned again
-    without it."""
+    without it. Absent text also pushes the utterances after it onto later speech, where they too are found
+    absent: each run of absent utterances is searched again, one utterance at a time, in the audio between its
+    neighbours (_found_again); what is found there is aligned again with the rest, until nothing changes."""
     placements = align(log_probs, tokens, model.vocabulary, model.seconds_per_frame, min_score)
     absent = [_absent(model, log_probs, placement, ids) for placement, ids in zip(placements, tokens)]
-    kept = [index for index, why in enumerate(absent) if not why]
-    if kept and len(kept) < len(tokens):
-        again = align(log_probs, [tokens[index] for index in kept], model.vocabulary, model.seconds_per_frame, min_score)
-        for index, placement in zip(kept, again):
-            placements[index] = placement
-            absent[index] = _absent(model, log_probs, placement, tokens[index])
+    searched: set[tuple[int, int, int]] = set()
+    aligned = list(range(len(tokens)))
+    for _attempt in range(MAX_PASSES):
+        kept = [index for index, why in enumerate(absent) if not why]
+        if kept and kept != aligned:
+            again = align(log_probs, [tokens[index] for index in kept], model.vocabulary, model.seconds_per_frame,
+                          min_score)
+            for index, placement in zip(kept, again):
+                placements[index] = placement
+                absent[index] = _absent(model, log_probs, placement, tokens[index])
+            aligned = kept
+        if _attempt == MAX_PASSES - 1:
+            break  # what the last alignment found absent stays so
+        found = _found_again(model, log_probs, placements, absent, tokens, searched)
+        for index, placement in found.items():
+            placements[index], absent[index] = placement, ""
+        if not found and [index for index, why in enumerate(absent) if not why] == aligned:
+            break
     return placements, absent
 
 
-def _absent(model: SegmentModel, log_probs: np.ndarray, placement: Placement | None, ids: np.ndarray) -> str:
-    """Why the audio does not hold this text (alignment.py's test, or the model hearing something else where it
-    is placed), or ""."""
+def _found_again(model: SegmentModel, log_probs: np.ndarray, placements: list[Placement | None], absent: list[str],
+                 tokens: list[np.ndarray], searched: set[tuple[int, int, int]]) -> dict[int, Placement]:
+    """The absent utterances found when each one of a run of them is searched alone in the audio between the
+    run's neighbours: those whose placement there passes _absent's test, best heard first, each kept unless
+    it overlaps or is out of text order with one kept before (absent text searched alone finds the speech of
+    a spoken utterance of the run, which that utterance's own text matches better). An utterance kept between
+    two absent ones joins their run and competes as it is placed; when it loses, it is marked absent here.
+    `searched` holds the (utterance, first frame, end frame) searches made before, which are not made again."""
+    found: dict[int, Placement] = {}
+    isolated = {index for index in range(1, len(tokens) - 1)
+                if not absent[index] and absent[index - 1] and absent[index + 1] and placements[index] is not None}
+    open_ = [bool(why) or index in isolated for index, why in enumerate(absent)]
+    for first, last in _absent_runs(placements, open_):
+        before = next((placements[i] for i in reversed(range(first)) if not open_[i] and placements[i]), None)
+        after = next((placements[i] for i in range(last + 1, len(tokens)) if not open_[i] and placements[i]), None)
+        if before is None and after is None:
+            continue  # nothing of the text is in this audio: no stretch of it is where the run belongs
+        start, end = before.speech_end if before else 0, after.speech_start if after else len(log_probs)
+        candidates = []
+        for member in range(first, last + 1):
+            placement = None if (member, start, end) in searched else place_alone(
+                log_probs, tokens[member], model.vocabulary, model.seconds_per_frame, start, end)
+            searched.add((member, start, end))
+            if member in isolated:
+                placement = placements[member]
+            if placement is not None and not _absent(model, log_probs, placement, tokens[member], SEARCH_ERROR_RATE):
+                candidates.append((_heard_rate(model, log_probs, placement, tokens[member])[0], member, placement))
+        kept: dict[int, Placement] = {}
+        for _rate, member, placement in sorted(candidates, key=lambda candidate: candidate[:2]):
+            if all(_in_order(member, placement, index, other) for index, other in kept.items()):
+                kept[member] = placement
+        found.update(kept)
+        for member in isolated & set(range(first, last + 1)) - set(kept):
+            absent[member] = "the text around it in a run found absent is heard better where it is placed"
+    return found
+
+
+def _in_order(index: int, placement: Placement, other_index: int, other: Placement) -> bool:
+    """Two utterances' speech does not overlap and is in their text order."""
+    if index < other_index:
+        return placement.speech_end <= other.speech_start
+    return placement.speech_start >= other.speech_end
+
+
+def _absent_runs(placements: list[Placement | None], absent: list) -> list[tuple[int, int]]:
+    """The first and last index of each run of consecutive placed utterances found absent."""
+    runs: list[tuple[int, int]] = []
+    for index, (placement, why) in enumerate(zip(placements, absent)):
+        if why and placement is not None:
+            if runs and runs[-1][1] == index - 1:
+                runs[-1] = (runs[-1][0], index)
+            else:
+                runs.append((index, index))
+    return runs
+
+
+def _heard_rate(model: SegmentModel, log_probs: np.ndarray, placement: Placement, ids: np.ndarray) -> tuple[float, str]:
+    """The character error rate of what the model hears from the text's first token's emission to its last's,
+    and what it hears."""
+    first, end = placement.emitted or (placement.speech_start, placement.speech_end)
+    heard = _greedy_text(log_probs[first:end], model.vocabulary)
+    return char_error_rate([_greedy_text(None, model.vocabulary, ids)], [heard]), heard
+
+
+def _absent(model: SegmentModel, log_probs: np.ndarray, placement: Placement | None, ids: np.ndarray,
+            error_rate: float = ABSENT_ERROR_RATE) -> str:
+    """Why the audio does not hold this text (alignment.py's test, or the model hearing something else from its
+    first token's emission to its last's: a character error rate over `error_rate`), or ""."""
     if placement is None:
         return ""
-    heard = _greedy_text(log_probs[placement.speech_start : placement.speech_end], model.vocabulary)
-    said = _greedy_text(None, model.vocabulary, ids)
-    rate = char_error_rate([said], [heard])
-    if placement.absent(len(ids), model.seconds_per_frame) or rate > ABSENT_ERROR_RATE:
+    rate, heard = _heard_rate(model, log_probs, placement, ids)
+    if placement.absent(len(ids), model.seconds_per_frame) or rate > error_rate:
         return f"where it is placed the model hears {heard[:120]!r} (character error rate {rate:.2f})"
     return ""
 
