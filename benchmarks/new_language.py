@@ -218,6 +218,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def markdown_report(args, rows: dict, table: str, argv) -> str:
+    command = " ".join(["python benchmarks/new_language.py", *(sys.argv[1:] if argv is None else argv)])
+    adapters = rows["adapters"].get("note") or rows["adapters"].get("not_supported")
+    return (f"# A new language four ways ({args.language})\n\nBudget: {args.steps} optimizer steps for every way, "
+            f"{args.train_size} training clips, {args.test_size} held-out test clips; the adapter row: {adapters}.\n"
+            f"Machine: benchmarks/results/{args.results_name}_*.json `machine`.\n\n```\n{command}\n```\n\n{table}\n")
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     print_machine()
@@ -235,7 +243,7 @@ def main(argv=None) -> dict:
             "budget": f"{args.steps} optimizer steps for every way", "rows": rows, "xlsr300m": xlsr,
             "wall_s": time.perf_counter() - started, "table": table}
     path = save(args.results_name, data)
-    path.with_suffix(".md").write_text(f"# {args.results_name}\n\n{table}\n", encoding="utf-8")
+    path.with_suffix(".md").write_text(markdown_report(args, rows, table, argv), encoding="utf-8")
     return data
 
 
