@@ -155,21 +155,21 @@ def xlsr_rows(args, output: Path, corpus_root: str) -> dict:
     from robust_speech.model.random_models import save_random_model
     from robust_speech.text.vocabulary import PAD_TOKEN, UNK_TOKEN, WORD_DELIMITER
 
-    base = output / "xlsr300m_base"
+    base = output / f"{args.xlsr_shape}_base"
     if not (base / "config.json").exists():
         letters = "abcdefghijklmnopqrstuvwxyz'"
         vocabulary = {PAD_TOKEN: 0, UNK_TOKEN: 1, WORD_DELIMITER: 2, **{c: 3 + i for i, c in enumerate(letters)}}
-        save_random_model(base, vocabulary, "xlsr300m", seed=args.seed)
+        save_random_model(base, vocabulary, args.xlsr_shape, seed=args.seed)
     rows = {}
     for way in ("full", "adapters", "lora"):  # from scratch trains what full fine-tuning trains
-        folder = output / f"xlsr300m_{way}"
-        print(f"XLS-R 300M shape, {TITLES[way]}: {args.xlsr_steps} steps")
+        folder = output / f"{args.xlsr_shape}_{way}"
+        print(f"{args.xlsr_shape} shape, {TITLES[way]}: {args.xlsr_steps} steps")
         rows[way] = run_child(way_fields(way, str(base), corpus_root, args.language, folder, args, evaluate=False,
                                          max_train_samples=args.xlsr_clips), folder)
     return rows
 
 
-def tables(rows: dict, xlsr: dict | None) -> str:
+def tables(rows: dict, xlsr: dict | None, shape: str = "xlsr300m") -> str:
     full = rows["full"]
     lines = []
     for way in WAYS:
@@ -187,7 +187,7 @@ def tables(rows: dict, xlsr: dict | None) -> str:
                            "step time", "wall time"], lines)
     if xlsr:
         xfull = xlsr["full"]
-        text += "\n\nXLS-R 300M shape (random init, a few steps on a few clips):\n\n" + markdown_table(
+        text += f"\n\nThe {shape} shape (random init, a few steps on a few clips):\n\n" + markdown_table(
             ["way", "trainable parameters (x full)", "peak memory (x full)"],
             [[TITLES[way], f"{row['trainable']:,} ({row['trainable'] / xfull['trainable']:.4f}x)",
               f"{peak_memory(row):.0f} MB ({peak_memory(row) / peak_memory(xfull):.2f}x)"] for way, row in xlsr.items()])
@@ -211,6 +211,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--adapter_dim", type=int, default=16, help="attention adapter size (MMS's)")
     parser.add_argument("--lora_rank", type=int, default=8, help="LoRA rank")
     parser.add_argument("--xlsr_steps", type=int, default=0, help="steps of each way on the XLS-R 300M shape; 0: skip")
+    parser.add_argument("--xlsr_shape", choices=sorted(MODEL_SHAPES), default="xlsr300m",
+                        help="the shape of the --xlsr_steps rows (tiny: to check the stage quickly)")
     parser.add_argument("--xlsr_clips", type=int, default=2, help="training clips for the XLS-R 300M shape")
     parser.add_argument("--seed", type=int, default=0, help="seed of the corpus and of training")
     parser.add_argument("--output_dir", default="new_language_work", help="stages kept here; a re-run reuses them")
@@ -237,11 +239,12 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     rows = new_language_rows(args, output, str(corpus.root))
     xlsr = xlsr_rows(args, output, str(corpus.root)) if args.xlsr_steps else None
-    table = tables(rows, xlsr)
+    table = tables(rows, xlsr, args.xlsr_shape)
     print(table)
     data = {"settings": {k: v for k, v in vars(args).items() if k not in ("output_dir", "results_name")},
             "budget": f"{args.steps} optimizer steps for every way", "rows": rows, "xlsr300m": xlsr,
-            "wall_s": time.perf_counter() - started, "table": table}
+            "wall_s": time.perf_counter() - started, "table": table,
+            "xlsr_shape": args.xlsr_shape}
     path = save(args.results_name, data)
     path.with_suffix(".md").write_text(markdown_report(args, rows, table, argv), encoding="utf-8")
     return data

@@ -21,7 +21,8 @@ def bench(monkeypatch, tmp_path):
     import common
     import new_language
 
-    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")  # the repository's results stay as they are
+    monkeypatch.setattr(common, "ROOT", tmp_path)  # save() names the file relative to ROOT
     return new_language
 
 
@@ -69,8 +70,12 @@ def test_the_four_ways_end_to_end_on_tiny_models(bench, tmp_path):
     assert rows["scratch"]["trainable"] == full
     saved = json.loads((tmp_path / "results" / "new_language_test_cpu.json").read_text(encoding="utf-8"))
     assert saved["budget"] == "3 optimizer steps for every way"
-    # A second run reuses every stage.
+    # A second run reuses every stage, and adds the parameter and memory ratios of a model shape.
     again = bench.main(["--pretrained", str(base), "--steps", "3", "--train_size", "6", "--test_size", "2",
                         "--adapter_dim", "4", "--lora_rank", "2", "--output_dir", str(tmp_path / "work"),
-                        "--results_name", "new_language_test"])
+                        "--results_name", "new_language_test", "--xlsr_steps", "1", "--xlsr_shape", "tiny"])
     assert again["rows"] == rows
+    shape = again["xlsr300m"]
+    assert set(shape) == {"full", "adapters", "lora"} and {row["steps"] for row in shape.values()} == {1}
+    assert shape["adapters"]["trainable"] <= 0.1 * shape["full"]["trainable"]
+    assert "The tiny shape" in again["table"]
