@@ -360,9 +360,12 @@ def run(options: RecipeOptions) -> dict:
     wall: dict[str, float] = {}
 
     def timed(stage: str, function, *args):
+        output = STAGE_OUTPUTS.get(stage)
+        reused = output is not None and (options.output_dir / output).exists()
         begun = time.perf_counter()
         value = function(*args)
-        wall[stage] = round(time.perf_counter() - begun, 1)
+        if not reused:  # a reused stage keeps the time of the run that made it
+            wall[stage] = round(time.perf_counter() - begun, 1)
         return value
 
     options.output_dir.mkdir(parents=True, exist_ok=True)
@@ -403,12 +406,18 @@ def run(options: RecipeOptions) -> dict:
     return record
 
 
+# Each stage's marker in --output_dir: a stage whose marker is there is reused, not run again.
+STAGE_OUTPUTS = {"found_data": "found/found.json", "train_A": "A/training.json", "segment": "segmented/metadata.csv",
+                 "pseudo_label": "pseudo_labelled.json", "train_B": "B/training.json", "eval_A": "A/eval",
+                 "eval_B": "B/eval"}
+
+
 def stage_times(options: RecipeOptions, wall: dict[str, float]) -> dict[str, float]:
-    """Each stage's wall time when it ran: a stage reused from an earlier run takes almost none, so the longest time
-    recorded for it (in `wall_s.json`) is the one kept; and their total."""
+    """Each stage's wall time in the run that made its output (`wall_s.json` keeps those of reused stages), and
+    their total."""
     path = options.output_dir / "wall_s.json"
     before = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    times = {stage: max(seconds, before.get(stage, 0.0)) for stage, seconds in wall.items()}
+    times = {**before, **wall}
     path.write_text(json.dumps(times) + "\n", encoding="utf-8")
     return {**times, "total": round(sum(times.values()), 1)}
 
