@@ -33,8 +33,8 @@ MODULES = {
     "data/preprocess.py": ["tests/test_preprocess.py", "tests/test_ctc_frame_filter.py"],
     "data/leakage.py": ["tests/test_leakage.py"],
     "lm/install.py": ["tests/test_lm.py"],
-    "audio/decode.py": ["tests/test_audio.py", "tests/test_long_audio.py"],
-    "training/batching.py": ["tests/test_batching.py"],
+    "audio/decode.py": ["tests/test_audio.py", "tests/test_decode_contracts.py"],
+    "training/batching.py": ["tests/test_batching.py", "tests/test_batching_contracts.py"],
 }
 
 
