@@ -125,3 +125,66 @@ def test_each_dataloader_worker_draws_from_its_own_generator(processor, monkeypa
     assert first.random() == np.random.default_rng([7, 1]).random()
     worker.id = 1
     assert collate._rng().random() == np.random.default_rng([7, 2]).random()
+
+
+def test_the_batch_size_is_the_largest_that_fits_in_exact_arithmetic():
+    from fractions import Fraction
+
+    rng = np.random.default_rng(0)
+    pairs = [(1.0, 0.1), (0.3, 0.1), (2.0, 0.5), (0.5, 0.2), (10.0, 0.7)]
+    pairs += [(float(rng.uniform(0.5, 60)), float(rng.uniform(0.05, 20))) for _ in range(200)]
+    for budget, duration in pairs:
+        size = DurationBatchSampler([duration], budget).bucket_batch_sizes[0]
+        fits = size * Fraction(duration) <= Fraction(budget)
+        assert (fits and (size + 1) * Fraction(duration) > Fraction(budget)) or (size == 1 and duration > budget), (
+            budget, duration, size)
+
+
+def test_float32_durations_are_budgeted_in_float64():
+    # datasets stores the duration column as float32; 3 x float32(0.1) is over 0.3.
+    durations = np.full(3, 0.1, np.float32)
+    assert DurationBatchSampler(durations, 0.3, num_buckets=1).bucket_batch_sizes == [2]
+    from robust_speech.training.batching import padding_ratio
+
+    many = np.random.default_rng(0).uniform(0.5, 15.0, 20000).astype(np.float32)
+    batches = [list(range(start, start + 7)) for start in range(0, many.size - 7, 7)]
+    exact = sum(float(many[b].max()) * len(b) for b in batches) / sum(float(x) for b in batches for x in many[b])
+    assert padding_ratio(batches, many) == pytest.approx(exact, rel=1e-12)
+
+
+def test_ties_are_bucketed_in_index_order():
+    """A stable sort: the same durations give the same buckets whatever numpy's default sort does with ties."""
+    durations = np.tile([2.0, 1.0], 50)
+    sampler = DurationBatchSampler(durations, 4.0, num_buckets=4)
+    assert np.concatenate(sampler.buckets).tolist() == [*range(1, 100, 2), *range(0, 100, 2)]
+    assert DurationBatchSampler([0.2], 0.5).bucket_batch_sizes == [2]  # a budget under a second is a budget
+
+
+def test_the_collator_computes_filterbanks_vectorized_and_names_the_rate(processor, monkeypatch):
+    """audio/fbank.py's spectrogram (bit for bit the library's, test_batching.py) serves the batch, and the rate is
+    passed: without it transformers logs a warning per batch."""
+    import logging
+
+    from transformers import SeamlessM4TFeatureExtractor
+
+    from robust_speech.audio import fbank
+
+    calls = []
+    vectorized = fbank.spectrogram
+    monkeypatch.setattr(fbank, "spectrogram", lambda *args, **kwargs: calls.append(1) or vectorized(*args, **kwargs))
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    library = logging.getLogger("transformers")
+    level = library.level
+    library.addHandler(handler)
+    library.setLevel(logging.WARNING)
+    try:
+        rows = [{"audio": {"array": np.full(1600, 0.1, np.float32)}, "sentence": "ab"}]
+        tokenizer = processor().tokenizer
+        CTCCollator(Wav2Vec2Processor(feature_extractor=SeamlessM4TFeatureExtractor(), tokenizer=tokenizer))(rows)
+        CTCCollator(processor())(rows)
+    finally:
+        library.removeHandler(handler)
+        library.setLevel(level)
+    assert calls and [record.getMessage() for record in records if "sampling_rate" in record.getMessage()] == []
