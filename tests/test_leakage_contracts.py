@@ -165,3 +165,23 @@ def test_the_streaming_guard_allows_and_uses_the_given_normalizer(tmp_path):
     assert not (tmp_path / "out" / "skipped.tsv").exists()
     cased, _skips = guard(tmp_path, normalizer=TextNormalizer(lowercase=False))
     assert cased("b.wav", "HELLO WORLD", "train", 1)  # not lowercased: no match
+
+
+def test_files_end_lines_with_newline_and_lists_are_cut_at_twenty(tmp_path):
+    overlaps = [Overlap("sentence", f"t{i}", "train", f"e{i}", "eval", f"s{i}") for i in range(21)]
+    report = OverlapReport(overlaps, 21, 21)
+    assert report.format().splitlines()[-1] == "  ... 1 more"
+    assert b"\r" not in report.write(tmp_path).read_bytes()
+    check = StreamingOverlapGuard({"a": ("e", "eval")}, None, tmp_path / "new" / "out", SkipAppender(tmp_path / "s.tsv"),
+                                  allow_overlap=True)
+    check.start()  # creates the folders it needs
+    assert check("x.wav", "a", "train", 0) and b"\r" not in (tmp_path / "new" / "out" / "leakage.tsv").read_bytes()
+
+
+def test_a_guard_never_started_still_lists_and_missing_sentences_match_nothing(tmp_path):
+    check, _skips = guard(tmp_path, allow_overlap=True)
+    (tmp_path / "out").mkdir()
+    assert check("a.wav", "hello world", "train", 0)
+    assert leakage_rows(tmp_path) == ["sentence\ta.wav\ttrain\te0\teval\thello world"]
+    cased = find_overlaps(keys(["t"], [None]), keys(["e0", "e1"], [None, "XXXX"]), normalizer=TextNormalizer(lowercase=False))
+    assert not cased
