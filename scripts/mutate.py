@@ -31,10 +31,10 @@ MODULES = {
                            "tests/reliability/test_properties.py"],
     "inference/decoding.py": ["tests/test_lm.py", "tests/test_lm_weights.py"],
     "data/preprocess.py": ["tests/test_preprocess.py", "tests/test_ctc_frame_filter.py"],
-    "data/leakage.py": ["tests/test_leakage.py"],
+    "data/leakage.py": ["tests/test_leakage_contracts.py", "tests/test_leakage.py"],
     "lm/install.py": ["tests/test_lm.py"],
-    "audio/decode.py": ["tests/test_audio.py", "tests/test_long_audio.py"],
-    "training/batching.py": ["tests/test_batching.py"],
+    "audio/decode.py": ["tests/test_audio.py", "tests/test_decode_contracts.py"],
+    "training/batching.py": ["tests/test_batching.py", "tests/test_batching_contracts.py"],
 }
 
 
