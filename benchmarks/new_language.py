@@ -121,8 +121,8 @@ def adapter_base(args, output: Path) -> tuple[str | None, str]:
     if not (folder / "result.json").exists():
         from robust_speech.data.synth import SynthConfig, cached_corpus
 
-        english = cached_corpus(SynthConfig(languages=("en",), train_size=args.train_size, dev_size=2, test_size=2,
-                                            lm_sentences=0, speakers=6, seed=args.seed))
+        english = cached_corpus(SynthConfig(languages=("en",), train_size=args.adapter_base_clips, dev_size=2,
+                                            test_size=2, lm_sentences=0, speakers=6, seed=args.seed))
         config = output / "adapter_base_config.json"
         output.mkdir(parents=True, exist_ok=True)
         config.write_text(json.dumps(MODEL_SHAPES[args.adapter_base_shape]), encoding="utf-8")
@@ -131,7 +131,8 @@ def adapter_base(args, output: Path) -> tuple[str | None, str]:
         fields["training"]["max_steps"] = args.adapter_base_steps
         run_child(fields, folder)
     return str(folder), (f"another base: a {args.adapter_base_shape} wav2vec2 trained {args.adapter_base_steps} "
-                         "steps on English here (the pretrained model has no adapter layers)")
+                         f"steps on {args.adapter_base_clips} English clips here (the pretrained model has no "
+                         "adapter layers)")
 
 
 def new_language_rows(args, output: Path, corpus_root: str) -> dict:
@@ -200,9 +201,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "demo's trained model, demo_output/models/en)")
     parser.add_argument("--adapter_base", default=None, help="a wav2vec2 folder for the adapter row when "
                         "--pretrained has no adapter layers (default: trained here); 'none': no adapter row")
-    parser.add_argument("--adapter_base_shape", choices=sorted(MODEL_SHAPES), default="tiny",
+    parser.add_argument("--adapter_base_shape", choices=sorted(MODEL_SHAPES), default="small",
                         help="the shape of the wav2vec2 trained here for the adapter row")
-    parser.add_argument("--adapter_base_steps", type=int, default=300, help="its training steps on English")
+    parser.add_argument("--adapter_base_steps", type=int, default=2000, help="its training steps on English")
+    parser.add_argument("--adapter_base_clips", type=int, default=1000, help="its English training clips")
     parser.add_argument("--language", default="pl", help="the new language (synth's pl or cs)")
     parser.add_argument("--steps", type=int, default=300, help="the budget: optimizer steps, the same for each way")
     parser.add_argument("--train_size", type=int, default=200, help="training clips of the new language")

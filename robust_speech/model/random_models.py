@@ -20,6 +20,11 @@ MODEL_SHAPES = {
     "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
              "conv_dim": [32] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
              "do_stable_layer_norm": True, "feat_extract_norm": "layer"},
+    # The demo's encoder size (4 layers of width 128, robust_speech/demo/recipe.py) in wav2vec2's architecture, for
+    # what needs wav2vec2 (attention adapters); a narrow conv encoder keeps its step as cheap as the demo's.
+    "small": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 256,
+              "conv_dim": [64] * 7, "num_conv_pos_embeddings": 32, "num_conv_pos_embedding_groups": 8,
+              "do_stable_layer_norm": True, "feat_extract_norm": "layer"},
     # wav2vec2-base's size (94M) with XLS-R's norms, so padded batches are exact as for XLS-R.
     "base": {"do_stable_layer_norm": True, "feat_extract_norm": "layer"},
     "xlsr300m": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
