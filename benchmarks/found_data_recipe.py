@@ -5,6 +5,7 @@ pseudo-labels, a second model (B) on everything, both scored side by side at the
 
     python benchmarks/found_data_recipe.py --output_dir found_recipe --minutes 8
     python benchmarks/found_data_recipe.py --output_dir found_recipe --minutes 1 --labelled 200
+    python benchmarks/found_data_recipe.py --output_dir found_recipe --minutes 8 --steps 4000
 
 The labelled set is the demo corpus's CV-style train split of one language (espeak-ng voices; `--labelled N`
 keeps its first N clips). The found data is unlike it, as found data is: Debian's other speech engines (flite's
@@ -15,7 +16,10 @@ line (`robust-speech segment` cuts them with model A); `--untranscribed_minutes`
 (`robust-speech pseudo-label` labels them with model A, keeping what it is confident of).
 
 Both models are the demo's (demo/recipe.py: model, multi-condition training, batches, learning-rate schedule)
-trained for `--minutes` of wall-clock time each, on the data concatenated ('+'-joined dataset folders), and
+trained for `--minutes` of wall-clock time each, or with `--steps N` for exactly N optimizer steps each (the
+same budget whatever else runs on the machine; the cool-down is then scheduled in steps, transformers'
+warmup-stable-decay, and `--minutes` only sizes the corpus as the demo's), on the data concatenated ('+'-joined
+dataset folders), and
 scored as the demo scores (eval.py's evaluation, LM-free greedy decoding) on the demo's real-world dev and test
 sets of the language and its CV-style test (and on the transcribed found recordings, to show how each model
 hears the found voices). Every stage writes into `--output_dir` and is skipped when its output
@@ -48,8 +52,16 @@ from robust_speech.core.errors import ConfigurationError, RobustSpeechError
 from robust_speech.core.logs import LOGGER, configure_logging, progress_bar
 from robust_speech.data.skips import SKIPPED_FILE, read_skip_log
 from robust_speech.data.synth import SynthConfig, cached_corpus, read_tsv
+from robust_speech.demo.budget import TimeBudget
 from robust_speech.demo.plan import DemoPlan
-from robust_speech.demo.recipe import CHUNK_LENGTH_S, EVAL_SETS, MODEL_CONFIG, STRIDE_LENGTH_S
+from robust_speech.demo.recipe import (
+    CHUNK_LENGTH_S,
+    COOLDOWN,
+    EVAL_SETS,
+    MODEL_CONFIG,
+    STRIDE_LENGTH_S,
+    WARMUP_STEPS,
+)
 from robust_speech.demo.stages import (
     EvalRun,
     eval_runs,
@@ -65,6 +77,7 @@ from robust_speech.found.segment_options import SegmentOptions
 from robust_speech.reports.result_files import machine_info, write_json
 from robust_speech.reports.scoring import read_results_file
 from robust_speech.text.normalizer import TextNormalizer
+from robust_speech.training.plan import TrainingPlan
 from robust_speech.training.run import train
 
 RESULTS_NAME = "found_data_recipe"
@@ -85,7 +98,8 @@ FOUND_SET = "found_voices"  # the transcribed found recordings, scored as a set:
 class RecipeOptions:
     output_dir: Path
     language: str = FOUND_LANGUAGE
-    minutes: float = 8.0  # per training run
+    minutes: float = 8.0  # per training run, and the corpus's size (the demo's for that budget)
+    steps: int | None = None  # per training run instead of the minutes when given
     labelled: int | None = None  # None: the whole CV-style train split
     transcribed_minutes: float = 20.0
     untranscribed_minutes: float = 20.0
@@ -112,6 +126,8 @@ def parse_arguments(argv: list[str] | None = None) -> RecipeOptions:
     parser.add_argument("--language", default=FOUND_LANGUAGE, help="the language (the found data's engines speak "
                         f"{FOUND_LANGUAGE} only here)")
     parser.add_argument("--minutes", type=float, default=8.0, help="training budget of each model, in minutes")
+    parser.add_argument("--steps", type=int, default=None, help="train each model exactly N optimizer steps "
+                        "instead of --minutes (which then only sizes the corpus)")
     parser.add_argument("--labelled", type=int, default=None, help="keep the first N clips of the labelled set")
     parser.add_argument("--transcribed_minutes", type=float, default=20.0, help="long recordings with their text")
     parser.add_argument("--untranscribed_minutes", type=float, default=20.0, help="audio without text")
@@ -125,6 +141,8 @@ def parse_arguments(argv: list[str] | None = None) -> RecipeOptions:
     args = parser.parse_args(argv)
     if args.minutes <= 0 or min(args.transcribed_minutes, args.untranscribed_minutes) <= 0:
         parser.error("--minutes, --transcribed_minutes and --untranscribed_minutes must be positive")
+    if args.steps is not None and args.steps <= WARMUP_STEPS:
+        parser.error(f"--steps must be more than the demo's {WARMUP_STEPS} warm-up steps")
     command = ("python", "benchmarks/found_data_recipe.py", *(sys.argv[1:] if argv is None else argv))
     return RecipeOptions(**{name: value for name, value in vars(args).items()}, command=command)
 
@@ -272,6 +290,8 @@ def trained(options: RecipeOptions, corpus, run: str, sources: list[tuple[str, s
     # instead of the trainer's own evaluation.
     training.training.do_eval = False
     training.rerun = options.command
+    if options.steps:
+        training = in_steps(training, options.steps)
     started = time.perf_counter()
     with warnings_only():
         result = train(training)
@@ -282,6 +302,17 @@ def trained(options: RecipeOptions, corpus, run: str, sources: list[tuple[str, s
               "skipped_in_training": _counts_of(row["reason"] for row in skipped)}
     record_file.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return record
+
+
+def in_steps(training: TrainingPlan, steps: int) -> TrainingPlan:
+    """The demo's run ended after `steps` optimizer steps instead of by its clock: the same warm-up, constant rate
+    and linear cool-down over the last COOLDOWN of the run, scheduled in steps (transformers' warmup-stable-decay
+    schedule), and no TimeBudget callback."""
+    arguments = training.training
+    arguments.max_steps = steps
+    arguments.lr_scheduler_type = "warmup_stable_decay"
+    arguments.lr_scheduler_kwargs = {"num_decay_steps": round(COOLDOWN * steps), "decay_type": "linear"}
+    return replace(training, callbacks=tuple(c for c in training.callbacks if not isinstance(c, TimeBudget)))
 
 
 def segmented(options: RecipeOptions, model_dir: Path) -> dict:
@@ -374,13 +405,13 @@ def run(options: RecipeOptions) -> dict:
     real_world = real_world_sets(corpus, options.language, options.output_dir / "real_world")
     labelled = labelled_set(options, corpus)
     found = timed("found_data", make_found_data, options, corpus)
-    LOGGER.info(f"[2/6] model A: the labelled set alone, {options.minutes:g} min")
+    LOGGER.info(f"[2/6] model A: the labelled set alone, {budget(vars(options))}")
     training_a = timed("train_A", trained, options, corpus, "A", [labelled])
     model_a = options.output_dir / "A" / "acoustic_model"
     LOGGER.info("[3/6] model A segments the transcribed recordings and labels the untranscribed ones")
     segments = timed("segment", segmented, options, model_a)
     pseudo = timed("pseudo_label", pseudo_labelled, options, model_a)
-    LOGGER.info(f"[4/6] model B: the labelled set + segmented + pseudo-labelled clips, {options.minutes:g} min")
+    LOGGER.info(f"[4/6] model B: the labelled set + segmented + pseudo-labelled clips, {budget(vars(options))}")
     found_folders = [(str(options.output_dir / name), None) for name, summary in
                      (("segmented", segments), ("pseudo_labelled", pseudo)) if summary["clips"]]
     training_b = timed("train_B", trained, options, corpus, "B", [labelled, *found_folders])
@@ -391,6 +422,7 @@ def run(options: RecipeOptions) -> dict:
     labelled_data = labelled_summary(*labelled)
     record = {
         "command": " ".join(options.command), "language": options.language, "minutes_per_training": options.minutes,
+        "steps_per_training": options.steps,
         "corpus_key": corpus.manifest["key"], "min_score": options.min_score, "min_confidence": options.min_confidence,
         "found": found, "data": {"labelled": labelled_data, "segmented": segments, "pseudo_labelled": pseudo},
         "runs": {"A": {"training": training_a, "data": ["labelled"], "scores": scores["A"]},
@@ -431,6 +463,13 @@ def write_results(options: RecipeOptions, record: dict) -> None:
     LOGGER.info(f"wrote {path} and {path.with_suffix('.md').name}")
 
 
+def budget(record: dict) -> str:
+    """Each model's training budget as the record states it."""
+    if record.get("steps_per_training"):
+        return f"{record['steps_per_training']} optimizer steps"
+    return f"{record['minutes_per_training']:g} min"
+
+
 def markdown(record: dict) -> str:
     runs = record["runs"]
     header = ["", "A: labelled only", "B: + found data"]
@@ -451,7 +490,7 @@ def markdown(record: dict) -> str:
                   for row in found["recordings"]]
     return "\n\n".join([
         "# Found data: the recipe end to end", f"`{record['command']}`",
-        f"{record['language']}, {record['minutes_per_training']:g} min of training per model, greedy decoding without "
+        f"{record['language']}, {budget(record)} of training per model, greedy decoding without "
         f"an LM; segment --min_score {record['min_score']:g}, pseudo-label --min_confidence {record['min_confidence']:g}; "
         f"engines missing: {', '.join(found['engines_missing']) or 'none'}.",
         markdown_table(header, rows), "Clips kept and skipped at each stage:",

@@ -134,3 +134,48 @@ def test_another_language_is_refused_in_one_line(monkeypatch):
 
     with pytest.raises(ConfigurationError, match="voices installed for en only"):
         found_data_recipe.found_voices("de")
+
+
+def test_steps_mode_ends_each_run_after_n_steps_with_the_cool_down_in_steps(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import found_data_recipe
+    import torch
+    from transformers import Trainer
+
+    from robust_speech.demo.budget import TimeBudget
+    from robust_speech.demo.recipe import COOLDOWN, WARMUP_STEPS
+    from robust_speech.training.plan import plan_from_fields
+
+    plan = plan_from_fields(model={}, data={"dataset_name": "x"}, callbacks=[TimeBudget(60.0)],
+                            training={"output_dir": str(tmp_path), "learning_rate": 1.0, "warmup_steps": WARMUP_STEPS,
+                                      "lr_scheduler_type": "constant_with_warmup", "max_steps": 100000})
+    steps = 2000
+    stepped = found_data_recipe.in_steps(plan, steps)
+    assert stepped.training.max_steps == steps
+    assert not any(isinstance(callback, TimeBudget) for callback in stepped.callbacks)  # no clock stops it early
+    # The trainer's own scheduler from these arguments: warm-up, constant, then down to zero over the cool-down.
+    model = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = Trainer(model=model, args=stepped.training).create_scheduler(steps, optimizer)
+    rates = []
+    for _step in range(steps + 1):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    cool_down_start = steps - round(COOLDOWN * steps)
+    assert rates[WARMUP_STEPS // 2] == pytest.approx(0.5)
+    assert rates[WARMUP_STEPS] == rates[cool_down_start] == pytest.approx(1.0)
+    assert rates[cool_down_start + (steps - cool_down_start) // 4] == pytest.approx(0.75)  # linear, not cosine
+    assert rates[steps] == pytest.approx(0.0)
+
+
+def test_steps_mode_needs_more_steps_than_the_warm_up(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import found_data_recipe
+
+    from robust_speech.demo.recipe import WARMUP_STEPS
+
+    with pytest.raises(SystemExit):
+        found_data_recipe.parse_arguments(["--output_dir", "out", "--steps", str(WARMUP_STEPS)])
+    assert "more than the demo's" in capsys.readouterr().err
+    assert found_data_recipe.parse_arguments(["--output_dir", "out", "--steps", "4000"]).steps == 4000
