@@ -405,13 +405,14 @@ def run(options: RecipeOptions) -> dict:
     real_world = real_world_sets(corpus, options.language, options.output_dir / "real_world")
     labelled = labelled_set(options, corpus)
     found = timed("found_data", make_found_data, options, corpus)
-    LOGGER.info(f"[2/6] model A: the labelled set alone, {budget(vars(options))}")
+    LOGGER.info(f"[2/6] model A: the labelled set alone, {budget(options.steps, options.minutes)}")
     training_a = timed("train_A", trained, options, corpus, "A", [labelled])
     model_a = options.output_dir / "A" / "acoustic_model"
     LOGGER.info("[3/6] model A segments the transcribed recordings and labels the untranscribed ones")
     segments = timed("segment", segmented, options, model_a)
     pseudo = timed("pseudo_label", pseudo_labelled, options, model_a)
-    LOGGER.info(f"[4/6] model B: the labelled set + segmented + pseudo-labelled clips, {budget(vars(options))}")
+    LOGGER.info("[4/6] model B: the labelled set + segmented + pseudo-labelled clips, "
+                f"{budget(options.steps, options.minutes)}")
     found_folders = [(str(options.output_dir / name), None) for name, summary in
                      (("segmented", segments), ("pseudo_labelled", pseudo)) if summary["clips"]]
     training_b = timed("train_B", trained, options, corpus, "B", [labelled, *found_folders])
@@ -463,11 +464,9 @@ def write_results(options: RecipeOptions, record: dict) -> None:
     LOGGER.info(f"wrote {path} and {path.with_suffix('.md').name}")
 
 
-def budget(record: dict) -> str:
-    """Each model's training budget as the record states it."""
-    if record.get("steps_per_training"):
-        return f"{record['steps_per_training']} optimizer steps"
-    return f"{record['minutes_per_training']:g} min"
+def budget(steps: int | None, minutes: float) -> str:
+    """Each model's training budget in words."""
+    return f"{steps} optimizer steps" if steps else f"{minutes:g} min"
 
 
 def markdown(record: dict) -> str:
@@ -490,7 +489,8 @@ def markdown(record: dict) -> str:
                   for row in found["recordings"]]
     return "\n\n".join([
         "# Found data: the recipe end to end", f"`{record['command']}`",
-        f"{record['language']}, {budget(record)} of training per model, greedy decoding without "
+        f"{record['language']}, {budget(record.get('steps_per_training'), record['minutes_per_training'])} of "
+        "training per model, greedy decoding without "
         f"an LM; segment --min_score {record['min_score']:g}, pseudo-label --min_confidence {record['min_confidence']:g}; "
         f"engines missing: {', '.join(found['engines_missing']) or 'none'}.",
         markdown_table(header, rows), "Clips kept and skipped at each stage:",

@@ -32,6 +32,19 @@ def white_noise(seconds: float, seed: int = 0, sampling_rate: int = 16000) -> np
     return np.random.default_rng(seed).normal(0, 0.1, int(seconds * sampling_rate)).astype(np.float32)
 
 
+@pytest.fixture(autouse=True)
+def library_logger_as_it_was():
+    """Every test leaves the library's logger as it found it (level, handlers, propagation): a test that configures
+    it, directly or through an entry point, cannot change what a later test reads, in whatever order they run."""
+    from robust_speech.core.logs import LOGGER
+
+    level, handlers, propagate = LOGGER.level, list(LOGGER.handlers), LOGGER.propagate
+    yield
+    LOGGER.setLevel(level)
+    LOGGER.handlers[:] = handlers
+    LOGGER.propagate = propagate
+
+
 @pytest.fixture(scope="session")
 def tiny_acoustic(tmp_path_factory):
     """The tiny random-init model (tests/model_folders.py) loaded for inference on the CPU."""
