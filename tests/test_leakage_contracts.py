@@ -182,6 +182,10 @@ def test_a_guard_never_started_still_lists_and_missing_sentences_match_nothing(t
     check, _skips = guard(tmp_path, allow_overlap=True)
     (tmp_path / "out").mkdir()
     assert check("a.wav", "hello world", "train", 0)
-    assert leakage_rows(tmp_path) == ["sentence\ta.wav\ttrain\te0\teval\thello world"]
+    # The file it creates has its header: without it count() read the first row as the header and said 0.
+    assert leakage_rows(tmp_path) == ["\t".join(LEAKAGE_COLUMNS), "sentence\ta.wav\ttrain\te0\teval\thello world"]
+    assert check.count() == 1
+    copy = pickle.loads(pickle.dumps(check))  # a worker reads the rows back by their column names
+    assert copy("a.wav", "hello world", "train", 0) and copy("b.wav", "hello world", "train", 1) and copy.count() == 2
     cased = find_overlaps(keys(["t"], [None]), keys(["e0", "e1"], [None, "XXXX"]), normalizer=TextNormalizer(lowercase=False))
     assert not cased
