@@ -157,3 +157,30 @@ def test_other_processors_and_other_sections_are_left_alone(tmp_path):
     assert read_json(flat / "processor_config.json") == {"processor_class": "Wav2Vec2ProcessorWithLM",
                                                          "feature_extractor": "x"}
     assert declare_processor_class(tmp_path / "nothing", with_lm=True) == []
+
+
+def test_the_lm_is_staged_in_a_hidden_folder_of_the_model_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    from robust_speech.lm import install
+
+    folder = model_folder(tmp_path / "model")
+    binary, _flashlight = lm_files(tmp_path)
+    # Not the system's temporary folder: it may be on another filesystem, where os.replace cannot move a folder.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no such folder"))
+    seen = []
+
+    def interrupted(path, unigrams):
+        seen.extend(os.listdir(folder))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(install, "write_unigrams", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        install_language_model(folder, binary, ["a"])
+    # While it is written, the LM is in a hidden folder that a listing of the model skips; then it is gone.
+    staged = [name for name in seen if name not in ("vocab.json", "processor_config.json", "tokenizer_config.json")]
+    assert len(staged) == 1 and staged[0].startswith(".language_model-")
+    assert sorted(os.listdir(folder)) == ["processor_config.json", "tokenizer_config.json", "vocab.json"]
+    monkeypatch.undo()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no such folder"))
+    assert install_language_model(folder, binary, ["a"]).is_dir()
