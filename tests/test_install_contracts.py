@@ -184,3 +184,17 @@ def test_the_lm_is_staged_in_a_hidden_folder_of_the_model_folder(tmp_path, monke
     monkeypatch.undo()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no such folder"))
     assert install_language_model(folder, binary, ["a"]).is_dir()
+
+
+def test_remove_goes_on_past_what_is_missing(tmp_path):
+    folder = model_folder(tmp_path / "model")
+    write_json(folder / "decoding.json", {"beam_width": 10})  # tuned for an LM whose folder is already gone
+    assert remove_language_model(folder) == [folder / "decoding.json"] and not (folder / "decoding.json").exists()
+
+
+def test_a_config_that_is_not_an_object_is_skipped(tmp_path):
+    folder = model_folder(tmp_path / "model")
+    # processor_config.json is read twice (the file and its nested feature extractor): neither is an object here.
+    (folder / "processor_config.json").write_text("[]", encoding="utf-8")
+    assert declare_processor_class(folder, with_lm=True) == [folder / "tokenizer_config.json"]
+    assert (folder / "processor_config.json").read_text(encoding="utf-8") == "[]"
