@@ -253,7 +253,10 @@ def test_workers_are_bounded_by_the_rows_and_at_least_one(tmp_path):
     assert preprocess_split(one_row, "train", options, SkipLog(), num_workers=4, cache_dir=tmp_path).workers == 1
     assert preprocess_split(one_row, "train", options, SkipLog(), num_workers=0, cache_dir=tmp_path).workers == 1
     two_rows = datasets.Dataset.from_dict({key: value[:2] for key, value in rows().items()})
-    assert preprocess_split(two_rows, "train", options, SkipLog(), num_workers=4, cache_dir=tmp_path).workers == 2
+    two = preprocess_split(two_rows, "train", options, SkipLog(), num_workers=4, cache_dir=tmp_path / "two")
+    # Two workers write one cache shard each, which the next run with two workers finds.
+    assert two.workers == 2 and len(list((tmp_path / "two").glob("*_0000[01]_of_00002.arrow"))) == 2
+    assert preprocess_split(two_rows, "train", options, SkipLog(), num_workers=2, cache_dir=tmp_path / "two").from_cache
 
 
 def test_a_split_with_nothing_skipped_is_the_whole_split(tmp_path):
