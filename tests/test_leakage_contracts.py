@@ -149,8 +149,8 @@ def test_the_streaming_guard_drops_lists_once_and_counts(tmp_path):
     assert leakage_rows(tmp_path)[1:] == [f"sentence\t{name}\ttrain\te0\teval\thello world" for name in ("b.wav", "c.wav", "#5")]
     assert check.count() == 3
     skipped = read_skip_log(tmp_path / "out" / "skipped.tsv")
-    assert [(row["example"], row["reason"], row["detail"]) for row in skipped] == [
-        (name, "sentence in the evaluation set", "also e0 (eval)") for name in ("b.wav", "c.wav", "#5")]
+    assert [(row["split"], row["source"], row["example"], row["reason"], row["detail"]) for row in skipped] == [
+        ("train", "train", name, "sentence in the evaluation set", "also e0 (eval)") for name in ("b.wav", "c.wav", "#5")]
     # A worker's copy reads what the file holds and does not list an example again.
     copy = pickle.loads(pickle.dumps(check))
     assert copy._written is None
@@ -182,6 +182,25 @@ def test_a_guard_never_started_still_lists_and_missing_sentences_match_nothing(t
     check, _skips = guard(tmp_path, allow_overlap=True)
     (tmp_path / "out").mkdir()
     assert check("a.wav", "hello world", "train", 0)
-    assert leakage_rows(tmp_path) == ["sentence\ta.wav\ttrain\te0\teval\thello world"]
+    # The file it creates has its header: without it count() read the first row as the header and said 0.
+    assert leakage_rows(tmp_path) == ["\t".join(LEAKAGE_COLUMNS), "sentence\ta.wav\ttrain\te0\teval\thello world"]
+    assert check.count() == 1
+    copy = pickle.loads(pickle.dumps(check))  # a worker reads the rows back by their column names
+    assert copy("a.wav", "hello world", "train", 0) and copy("b.wav", "hello world", "train", 1) and copy.count() == 2
     cased = find_overlaps(keys(["t"], [None]), keys(["e0", "e1"], [None, "XXXX"]), normalizer=TextNormalizer(lowercase=False))
     assert not cased
+
+
+def test_an_empty_sentence_is_never_a_leak_and_odd_paths_are_listed_once(tmp_path):
+    # Even where the evaluation map holds an empty or an unnormalized key, a training example without a sentence
+    # matches nothing.
+    evaluation = {"": ("e0", "eval"), "XXXX": ("e1", "eval")}
+    check = StreamingOverlapGuard(evaluation, TextNormalizer(lowercase=False), tmp_path / "out",
+                                  SkipAppender(tmp_path / "out" / "skipped.tsv"), allow_overlap=False)
+    check.start()
+    assert check("a.wav", None, "train", 0) and check("b.wav", "", "train", 1) and check.count() == 0
+    assert not check("c.wav", "XXXX", "train", 2) and check.count() == 1
+    # A path with a line break is one quoted field: one row, read back by a worker's copy as the same example.
+    assert not check("line\nbreak.wav", "XXXX", "src", 3) and check.count() == 2
+    copy = pickle.loads(pickle.dumps(check))
+    assert not copy("line\nbreak.wav", "XXXX", "src", 3) and copy.count() == 2

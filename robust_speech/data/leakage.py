@@ -230,8 +230,12 @@ class StreamingOverlapGuard:
         if key in self._written:
             return
         self._written.add(key)
+        new = not os.path.exists(self.path)  # a guard never started: the file gets its header first
         with open(self.path, "a", encoding="utf-8", newline="") as file:
-            csv.writer(file, delimiter="\t", lineterminator="\n").writerow(
+            writer = csv.writer(file, delimiter="\t", lineterminator="\n")
+            if new:
+                writer.writerow(LEAKAGE_COLUMNS)
+            writer.writerow(
                 (overlap.kind, overlap.train_example, overlap.train_source, overlap.eval_example, overlap.eval_source,
                  overlap.value))
 
