@@ -270,9 +270,9 @@ def _counts_of(values) -> dict[str, int]:
     return dict(Counter(values))
 
 
-def trained(options: RecipeOptions, corpus, run: str, sources: list[tuple[str, str]]) -> dict:
+def trained(options: RecipeOptions, corpus, run: str, sources: list[tuple[str, str]], longest_s: float) -> dict:
     """Model `run` trained on the '+'-joined `sources` with the demo's recipe for the budget (skipped when its folder
-    holds a model); what `<run>/training.json` records."""
+    holds a model), on clips no longer than `longest_s`; what `<run>/training.json` records."""
     plan = options.demo_plan(run)
     model_dir = plan.output / "acoustic_model"
     record_file = plan.output / "training.json"
@@ -286,6 +286,10 @@ def trained(options: RecipeOptions, corpus, run: str, sources: list[tuple[str, s
     training.data.dataset_name = "+".join(name for name, _config in sources)
     training.data.dataset_config_name = "+".join(config_name or "" for _name, config_name in sources)
     training.data.interleave_probabilities = None  # concatenated: every clip once per epoch, whatever its source
+    # Found clips longer than every labelled clip are left out (counted in skipped_in_training): duration batches
+    # give a whole bucket the batch size of its longest clip, so a few long found clips would make a tenth of the
+    # data single-clip batches (benchmarks/results/found_data_recipe_notes.md, third run).
+    training.data.max_duration_in_seconds = min(training.data.max_duration_in_seconds, longest_s)
     # The found folders hold no dev split (all of a folder is any split): both runs are scored by the stages below
     # instead of the trainer's own evaluation.
     training.training.do_eval = False
@@ -352,8 +356,8 @@ def labelled_summary(dataset: str, language: str) -> dict:
     """The labelled set's clips and hours (each clip's length read from its file)."""
     folder = Path(dataset) / language
     rows = read_tsv(folder / "train.tsv")
-    seconds = sum(audio_info(str(folder / "clips" / row["path"])).duration or 0.0 for row in rows)
-    return {"clips": len(rows), "hours": round(seconds / 3600, 4)}
+    durations = [audio_info(str(folder / "clips" / row["path"])).duration or 0.0 for row in rows]
+    return {"clips": len(rows), "hours": round(sum(durations) / 3600, 4), "longest_s": max(durations, default=0.0)}
 
 
 def evaluated(options: RecipeOptions, corpus, real_world: Path, run: str) -> dict:
@@ -406,7 +410,8 @@ def run(options: RecipeOptions) -> dict:
     labelled = labelled_set(options, corpus)
     found = timed("found_data", make_found_data, options, corpus)
     LOGGER.info(f"[2/6] model A: the labelled set alone, {budget(options.steps, options.minutes)}")
-    training_a = timed("train_A", trained, options, corpus, "A", [labelled])
+    labelled_data = labelled_summary(*labelled)
+    training_a = timed("train_A", trained, options, corpus, "A", [labelled], labelled_data["longest_s"])
     model_a = options.output_dir / "A" / "acoustic_model"
     LOGGER.info("[3/6] model A segments the transcribed recordings and labels the untranscribed ones")
     segments = timed("segment", segmented, options, model_a)
@@ -415,12 +420,11 @@ def run(options: RecipeOptions) -> dict:
                 f"{budget(options.steps, options.minutes)}")
     found_folders = [(str(options.output_dir / name), None) for name, summary in
                      (("segmented", segments), ("pseudo_labelled", pseudo)) if summary["clips"]]
-    training_b = timed("train_B", trained, options, corpus, "B", [labelled, *found_folders])
+    training_b = timed("train_B", trained, options, corpus, "B", [labelled, *found_folders], labelled_data["longest_s"])
     LOGGER.info("[5/6] eval.py on the real-world dev/test and the CV-style test, greedy (no LM)")
     scores = {run_name: timed(f"eval_{run_name}", evaluated, options, corpus, real_world, run_name)
               for run_name in ("A", "B")}
     LOGGER.info("[6/6] results")
-    labelled_data = labelled_summary(*labelled)
     record = {
         "command": " ".join(options.command), "language": options.language, "minutes_per_training": options.minutes,
         "steps_per_training": options.steps,

@@ -179,3 +179,25 @@ def test_steps_mode_needs_more_steps_than_the_warm_up(monkeypatch, capsys):
         found_data_recipe.parse_arguments(["--output_dir", "out", "--steps", str(WARMUP_STEPS)])
     assert "more than the demo's" in capsys.readouterr().err
     assert found_data_recipe.parse_arguments(["--output_dir", "out", "--steps", "4000"]).steps == 4000
+
+
+def test_no_training_clip_is_longer_than_the_longest_labelled_one(monkeypatch, tmp_path):
+    # Duration batches size a whole bucket by its longest clip: a few long found clips would turn a tenth of B's
+    # data into single-clip batches, so both runs leave out clips longer than every labelled one.
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import found_data_recipe
+
+    plans = []
+
+    def train(plan):
+        plans.append(plan)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(found_data_recipe, "train", train)
+    options = found_data_recipe.parse_arguments(["--output_dir", str(tmp_path), "--steps", "1000"])
+    corpus = type("Corpus", (), {"root": tmp_path / "corpus"})()
+    with pytest.raises(RuntimeError, match="stop here"):
+        found_data_recipe.trained(options, corpus, "B", [(str(tmp_path / "corpus"), "en"), (str(tmp_path / "found"),
+                                                                                          None)], 9.25)
+    assert plans[0].data.max_duration_in_seconds == 9.25
+    assert plans[0].data.dataset_name == f"{tmp_path / 'corpus'}+{tmp_path / 'found'}"
