@@ -19,11 +19,10 @@ Both models are the demo's (demo/recipe.py: model, multi-condition training, bat
 trained for `--minutes` of wall-clock time each, or with `--steps N` for exactly N optimizer steps each (the
 same budget whatever else runs on the machine; the cool-down is then scheduled in steps, transformers'
 warmup-stable-decay, and `--minutes` only sizes the corpus as the demo's), on the data concatenated ('+'-joined
-dataset folders), and
-scored as the demo scores (eval.py's evaluation, LM-free greedy decoding) on the demo's real-world dev and test
-sets of the language and its CV-style test (and on the transcribed found recordings, to show how each model
-hears the found voices). Every stage writes into `--output_dir` and is skipped when its output
-is there, so an interrupted run goes on where it stopped. Results: benchmarks/results/found_data_recipe_cpu.json
+dataset folders), and scored as the demo scores (eval.py's evaluation, LM-free greedy decoding) on the demo's
+real-world dev and test sets of the language and its CV-style test (and on the transcribed found recordings, to
+show how each model hears the found voices). Every stage writes into `--output_dir` and is skipped when its
+output is there, so an interrupted run goes on where it stopped. Results: benchmarks/results/found_data_recipe_cpu.json
 and .md (or `--results_dir`).
 """
 

@@ -203,7 +203,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "--pretrained has no adapter layers (default: trained here); 'none': no adapter row")
     parser.add_argument("--adapter_base_shape", choices=sorted(MODEL_SHAPES), default="small",
                         help="the shape of the wav2vec2 trained here for the adapter row")
-    parser.add_argument("--adapter_base_steps", type=int, default=2000, help="its training steps on English")
+    parser.add_argument("--adapter_base_steps", type=int, default=4000, help="its training steps on English")
     parser.add_argument("--adapter_base_clips", type=int, default=1000, help="its English training clips")
     parser.add_argument("--language", default="pl", help="the new language (synth's pl or cs)")
     parser.add_argument("--steps", type=int, default=300, help="the budget: optimizer steps, the same for each way")

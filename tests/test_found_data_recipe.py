@@ -200,4 +200,5 @@ def test_no_training_clip_is_longer_than_the_longest_labelled_one(monkeypatch, t
         found_data_recipe.trained(options, corpus, "B", [(str(tmp_path / "corpus"), "en"), (str(tmp_path / "found"),
                                                                                           None)], 9.25)
     assert plans[0].data.max_duration_in_seconds == 9.25
+    assert plans[0].training.max_steps == 1000  # --steps reaches the run
     assert plans[0].data.dataset_name == f"{tmp_path / 'corpus'}+{tmp_path / 'found'}"
