@@ -216,6 +216,7 @@ def test_speed_lines():
     streaming = PreparedSplit(None, None, None, 0.0, False, 1)
     assert streaming.examples_per_second is None
     assert streaming.speed_line("train") == "train: streaming; examples are decoded as training reads them"
+    assert PreparedSplit(None, 0, 0, 0.0, False, 1).speed_line("eval") == "eval: the split holds no examples"
 
 
 def rows():
@@ -259,6 +260,16 @@ def test_workers_are_bounded_by_the_rows_and_at_least_one(tmp_path):
     assert preprocess_split(two_rows, "train", options, SkipLog(), num_workers=2, cache_dir=tmp_path / "two").from_cache
 
 
+def test_a_split_without_rows_is_an_empty_prepared_split(tmp_path):
+    # datasets' map adds no column to zero rows; the prepared columns must still be there for the empty-split check.
+    empty = datasets.Dataset.from_dict({key: value[:0] for key, value in rows().items()})
+    prepared = preprocess_split(empty, "eval", PreprocessOptions(TextNormalizer()), SkipLog(), num_workers=4,
+                                cache_dir=tmp_path)
+    assert (prepared.total, prepared.kept, prepared.workers, prepared.from_cache) == (0, 0, 1, False)
+    assert prepared.dataset.column_names == ["audio", "sentence", "source", "example", "duration", "audio_sha1"]
+    assert prepared.dataset.features["audio"]["array"].feature.dtype == "float32" and len(prepared.dataset) == 0
+
+
 def test_a_split_with_nothing_skipped_is_the_whole_split(tmp_path):
     dataset = datasets.Dataset.from_dict({key: [value[0], value[2]] for key, value in rows().items()})
     prepared = preprocess_split(dataset, "dev", PreprocessOptions(), SkipLog(), cache_dir=tmp_path)
@@ -283,7 +294,7 @@ def test_a_stream_is_filtered_lazily_and_its_skips_appended(tmp_path):
 
 
 def test_prepared_features_types():
-    features = prepared_features(RATE)
+    features = prepared_features()
     assert features["audio"]["sampling_rate"].dtype == "int32" and features["audio"]["path"].dtype == "string"
     assert {name: features[name].dtype for name in ("sentence", "source", "example", "audio_sha1", "skip_reason",
                                                     "skip_detail")} == dict.fromkeys(

@@ -60,7 +60,8 @@ CTC_FIRST_FRAME_SECONDS = 0.035
 SILENCE_PEAK = 10 ** (-60 / 20)
 
 
-def prepared_features(sampling_rate: int) -> Features:
+def prepared_features() -> Features:
+    """The columns of a prepared split; the sampling rate is a value of each row, not part of the schema."""
     return Features(
         {
             AUDIO_COLUMN: {"array": List(Value("float32")), "sampling_rate": Value("int32"), "path": Value("string")},
@@ -105,6 +106,8 @@ class PreparedSplit:
     def speed_line(self, split: str) -> str:
         if self.total is None:
             return f"{split}: streaming; examples are decoded as training reads them"
+        if self.total == 0:
+            return f"{split}: the split holds no examples"
         if self.from_cache:
             return f"{split}: {self.total} examples read from the preprocessing cache in {self.seconds:.1f} s"
         return (
@@ -127,7 +130,7 @@ def preprocess_split(
     """Decode and filter `dataset`; skipped examples go to `skip_log` (or, streaming, to `streaming_skip_file`)."""
     fn_kwargs = {"options": options}
     input_columns = [AUDIO_COLUMN, TEXT_COLUMN, SOURCE_COLUMN]
-    features = prepared_features(options.sampling_rate)
+    features = prepared_features()
     if isinstance(dataset, datasets.IterableDataset):
         # No `features`: datasets would turn each float32 array into a Python list (8x the memory, and slow).
         decoded = dataset.map(decode_example, with_indices=True, input_columns=input_columns, fn_kwargs=fn_kwargs)
@@ -137,7 +140,12 @@ def preprocess_split(
         )
         return PreparedSplit(kept.remove_columns([SKIP_REASON_COLUMN, SKIP_DETAIL_COLUMN]), None, None, 0.0, False, 1)
 
-    workers = max(1, min(num_workers or 1, len(dataset) or 1))
+    if len(dataset) == 0:
+        # datasets' map adds no column to a split without rows, so the prepared (empty) columns are made here;
+        # the caller then reports the split as holding no usable example.
+        empty = datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+        return PreparedSplit(empty.remove_columns([SKIP_REASON_COLUMN, SKIP_DETAIL_COLUMN]), 0, 0, 0.0, False, 1)
+    workers = max(1, min(num_workers or 1, len(dataset)))
     fingerprint = Hasher.hash([dataset._fingerprint, PREPROCESS_VERSION, options])
     cache_file = _cache_file(dataset, fingerprint, cache_dir)
     from_cache = not overwrite_cache and _cache_exists(cache_file, workers)
