@@ -5,17 +5,22 @@ speed line, and preprocess_split on small in-memory datasets. Written for mutati
 
 import hashlib
 import io
+import time
+import warnings
 from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow as pa
 import pytest
 import soundfile
 from conftest import tone
 
 from robust_speech.core.errors import AudioError
+from robust_speech.data import preprocess
 from robust_speech.data.preprocess import (
     SILENCE_PEAK,
+    WRITER_BATCH_SIZE,
     PreparedSplit,
     PreprocessOptions,
     _cache_exists,
@@ -137,7 +142,9 @@ def test_the_ctc_frames_a_transcript_needs():
 
 
 def test_silence_is_skipped_with_its_peak():
-    assert skipped(clip(1.0, amplitude=0.0)) == ("silent audio", "peak -inf dBFS < -60 dBFS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a clip of zeros is described without taking log10(0)
+        assert skipped(clip(1.0, amplitude=0.0)) == ("silent audio", "peak -inf dBFS < -60 dBFS")
     quiet = clip(1.0)
     quiet["array"] = np.full(RATE, -10 ** (-70 / 20), dtype=np.float32)
     assert skipped(quiet) == ("silent audio", "peak -70 dBFS < -60 dBFS")
@@ -161,6 +168,9 @@ def test_decode_audio_mixes_channels_either_layout_and_resamples(tmp_path):
     (tmp_path / "a.wav").write_bytes(data)
     assert decode_audio({"bytes": None, "path": str(tmp_path / "a.wav")}, RATE).size == 8000
     assert decode_audio(str(tmp_path / "a.wav"), RATE).size == 8000
+    assert decode_audio(str(tmp_path / "a.wav"), 8000).size == 4000  # the rate asked for, not the default
+    with pytest.raises(AudioError, match=r"^bad\.wav: "):  # bytes that fail are named by the row's path
+        decode_audio({"bytes": b"not audio at all", "path": "bad.wav"}, RATE)
     with pytest.raises(AudioError, match=r"^gone\.wav: no such file$"):
         decode_audio({"bytes": None, "path": "gone.wav"}, RATE)
     with pytest.raises(AudioError, match="^<"):
@@ -231,9 +241,10 @@ def rows():
 def test_preprocess_split_keeps_the_good_rows_and_logs_the_rest(tmp_path):
     dataset = datasets.Dataset.from_dict(rows())
     log = SkipLog()
+    started = time.perf_counter()
     prepared = preprocess_split(dataset, "train", PreprocessOptions(TextNormalizer()), log, cache_dir=tmp_path / "c")
     assert (prepared.total, prepared.kept, prepared.workers, prepared.from_cache) == (4, 2, 1, False)
-    assert prepared.seconds > 0
+    assert 0 < prepared.seconds <= time.perf_counter() - started
     assert prepared.dataset.column_names == ["audio", "sentence", "source", "example", "duration", "audio_sha1"]
     assert prepared.dataset["sentence"][:] == ["one", "two"] and prepared.dataset["example"][:] == ["a.wav", "c.wav"]
     assert prepared.dataset.features["audio"]["array"].feature.dtype == "float32"
@@ -246,6 +257,36 @@ def test_preprocess_split_keeps_the_good_rows_and_logs_the_rest(tmp_path):
     fresh = preprocess_split(dataset, "train", PreprocessOptions(TextNormalizer()), SkipLog(), cache_dir=tmp_path / "c",
                              overwrite_cache=True)
     assert not fresh.from_cache
+
+
+def test_the_cache_is_read_instead_of_decoding_unless_overwritten(tmp_path, monkeypatch):
+    decoded = []
+
+    def counting(audio, sentence, source, index, **kwargs):
+        decoded.append(index)
+        return decode_example(audio, sentence, source, index, **kwargs)
+
+    monkeypatch.setattr(preprocess, "decode_example", counting)
+    dataset = datasets.Dataset.from_dict(rows())
+    options = PreprocessOptions(TextNormalizer())
+    preprocess_split(dataset, "train", options, SkipLog(), cache_dir=tmp_path)
+    assert decoded == [0, 1, 2, 3]
+    again = preprocess_split(dataset, "train", options, SkipLog(), cache_dir=tmp_path)
+    assert decoded == [0, 1, 2, 3] and again.dataset["sentence"][:] == ["one", "two"]
+    preprocess_split(dataset, "train", options, SkipLog(), cache_dir=tmp_path, overwrite_cache=True)
+    assert decoded == [0, 1, 2, 3] * 2
+
+
+def test_the_cache_is_written_in_batches_of_bounded_rows(tmp_path):
+    # Decoded audio is large: the writer flushes every WRITER_BATCH_SIZE rows rather than datasets' 1000.
+    short = {"array": tone(440, 0.05, RATE), "sampling_rate": RATE, "path": "a.wav"}
+    count = WRITER_BATCH_SIZE + 1
+    dataset = datasets.Dataset.from_dict({"audio": [short] * count, "sentence": ["a"] * count, "source": ["s"] * count})
+    preprocess_split(dataset, "train", PreprocessOptions(TextNormalizer()), SkipLog(), cache_dir=tmp_path)
+    (cache,) = tmp_path.glob("robust-speech-decoded-*.arrow")
+    with pa.memory_map(str(cache)) as source:
+        sizes = [batch.num_rows for batch in pa.ipc.open_stream(source)]
+    assert sizes == [WRITER_BATCH_SIZE, 1]
 
 
 def test_workers_are_bounded_by_the_rows_and_at_least_one(tmp_path):
@@ -266,6 +307,7 @@ def test_a_split_without_rows_is_an_empty_prepared_split(tmp_path):
     prepared = preprocess_split(empty, "eval", PreprocessOptions(TextNormalizer()), SkipLog(), num_workers=4,
                                 cache_dir=tmp_path)
     assert (prepared.total, prepared.kept, prepared.workers, prepared.from_cache) == (0, 0, 1, False)
+    assert prepared.seconds == 0.0 and prepared.examples_per_second is None
     assert prepared.dataset.column_names == ["audio", "sentence", "source", "example", "duration", "audio_sha1"]
     assert prepared.dataset.features["audio"]["array"].feature.dtype == "float32" and len(prepared.dataset) == 0
 
