@@ -5,12 +5,13 @@ built in this process (lmplz on a few sentences) instead of test_lm.py's build_n
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
 from ctc_logits import VOCABULARY, emissions
 
-from robust_speech.core.errors import ConfigurationError
+from robust_speech.core.errors import ConfigurationError, MissingDependencyError
 from robust_speech.inference import decoding
 from robust_speech.inference.decoding import (
     SPECIAL_LOG_PROB,
@@ -289,6 +290,9 @@ def test_flashlight_decodes_with_the_lm_and_nbest(lm_dir):
     plain = decoder.decode(heard)
     assert plain.text == "the cat sat on the mat" and plain.alternatives == () and plain.confidence is None
     assert plain.words[0] == WordSpan("the", 0, 8) and plain.words[1].start_frame == 12
+    the = emissions("the")
+    paused = np.concatenate([the, np.repeat(the[-1:], 3, axis=0), emissions(" cat ")])
+    assert decoder.decode(paused).words[:2] == (WordSpan("the", 0, 8), WordSpan("cat", 15, 23))
     decoder.set_weights(0.0, 0.0)
     assert decoder.decode(heard).text == "the kat sat on the mat"
     noisy = emissions("the cat sat on the mat", confusions={4: ("k", 0.45), 19: ("n", 0.45)}, noise=0.05)
@@ -399,3 +403,133 @@ def test_load_decoder_refusals_and_choices(lm_dir):
     assert isinstance(greedy, GreedyDecoder) and greedy.confidence and greedy.nbest == 1
     flashlight = load_decoder(lm_dir, "flashlight", nbest=2, beam_width=5)
     assert isinstance(flashlight, FlashlightDecoder) and flashlight.nbest == 2 and flashlight.beam_width == 5
+
+
+# A vocabulary laid out as the reference training script writes it: letters first, the specials last.
+LETTERS_FIRST = {"a": 0, "b": 1, "c": 2, "d": 3, "|": 4, "[UNK]": 5, "[PAD]": 6}
+
+
+def test_a_letter_at_id_0_and_ids_past_the_labels():
+    assert spans_from_frame_tokens([0, 6, 1], ("a", "b", "", "", " ", "", ""), 6) == (WordSpan("ab", 0, 3),)
+    # An id one past the labels (a model whose head is wider than vocab.json) writes nothing.
+    assert spans_from_frame_tokens([3, 6, 4], LABELS, 0) == (WordSpan("ab", 0, 3),)
+
+
+def test_a_word_with_the_letter_at_id_0_has_its_confidence():
+    heard = emissions("ab cd", vocabulary=LETTERS_FIRST)
+    transcript = GreedyDecoder(LETTERS_FIRST).decode(heard)
+    assert transcript.text == "ab cd"
+    sure = TokenLayout.from_vocabulary(LETTERS_FIRST).with_confidence(transcript, heard)
+    assert all(word.confidence > 0.8 for word in sure.words)
+
+
+def test_a_words_confidence_is_aligned_between_its_neighbours_only():
+    # The same word twice, once doubtful: neither is scored on the other's frames.
+    layout = TokenLayout.from_vocabulary(VOCABULARY)
+    greedy = GreedyDecoder(VOCABULARY)
+    for doubtful, text in ((0, "ab ab"), (0, "ab ab cd"), (1, "ab ab cd"), (2, "cd ab ab")):
+        letters = [index for index, char in enumerate(text) if char != " "][2 * doubtful: 2 * doubtful + 2]
+        heard = emissions(text, confusions={letters[0]: ("c", 0.45), letters[1]: ("d", 0.45)})
+        scored = layout.with_confidence(greedy.decode(heard), heard)
+        confidences = [word.confidence for word in scored.words]
+        assert confidences[doubtful] < 0.6 and all(c > 0.85 for i, c in enumerate(confidences) if i != doubtful)
+
+
+def test_a_word_is_aligned_up_to_its_neighbours_not_only_in_its_reported_frames():
+    # pyctcdecode may report frames narrower than a word's letters: the confidence is the same as for its true span.
+    layout = TokenLayout.from_vocabulary(VOCABULARY)
+    heard = emissions("ab cd ef")
+    transcript = GreedyDecoder(VOCABULARY).decode(heard)
+    true = layout.with_confidence(transcript, heard)
+    narrow = Transcript(transcript.text, tuple(WordSpan(w.word, w.start_frame + 3, w.end_frame - 3)
+                                               for w in transcript.words))
+    assert [w.confidence for w in layout.with_confidence(narrow, heard).words] == pytest.approx(
+        [w.confidence for w in true.words], abs=1e-6)
+    # The first word's window starts at the first frame: there its first letter is sure, the frames after are not.
+    small = {"[PAD]": 0, "a": 1, "b": 2, "|": 3}
+    rows = [[0.05, 0.9, 0.03, 0.02], [0.3, 0.2, 0.4, 0.1], [0.3, 0.2, 0.4, 0.1], [0.9, 0.03, 0.03, 0.04]]
+    late = Transcript("ab", (WordSpan("ab", 2, 3),))
+    confidence = TokenLayout.from_vocabulary(small).with_confidence(late, np.log(np.array(rows))).words[0].confidence
+    assert confidence == pytest.approx((0.9 + 0.4) / 2)
+
+
+def test_the_word_delimiter_is_a_pause_around_words_and_silence_without_words():
+    layout = TokenLayout.from_vocabulary(VOCABULARY)
+    greedy = GreedyDecoder(VOCABULARY)
+    alone, between = emissions("ab"), emissions("ab cd")
+    first = layout.with_confidence(greedy.decode(between), between).words[0].confidence
+    assert first == pytest.approx(layout.with_confidence(greedy.decode(alone), alone).words[0].confidence, abs=1e-3)
+    # A sure delimiter frame after a doubtful letter is a pause, not a better frame for the letter.
+    small = TokenLayout.from_vocabulary({"[PAD]": 0, "a": 1, "b": 2, "|": 3})
+    rows = np.log(np.array([[0.7, 0.05, 0.2, 0.05], [0.03, 0.02, 0.05, 0.9]]))
+    assert small.with_confidence(Transcript("b", (WordSpan("b", 0, 1),)), rows).words[0].confidence == pytest.approx(0.7)
+    delimiters = np.log(np.full((10, len(VOCABULARY)), 0.001 / 29))
+    delimiters[:, VOCABULARY["|"]] = np.log(0.999)
+    assert layout.with_confidence(Transcript(""), delimiters).confidence > 0.99
+    no_delimiter = TokenLayout.from_vocabulary({"[PAD]": 0, "a": 1, "b": 2})
+    quiet = np.log(np.array([[0.98, 0.01, 0.01]] * 5))
+    assert no_delimiter.with_confidence(Transcript(""), quiet).confidence == pytest.approx(0.98)
+
+
+def test_greedy_word_ends_do_not_run_over_repeated_blanks():
+    heard = emissions("ab")
+    padded = np.concatenate([heard, np.repeat(heard[-1:], 3, axis=0), emissions("cd")])
+    assert GreedyDecoder(VOCABULARY).decode(padded).words == (WordSpan("abcd", 0, 14),)
+    spaced = np.concatenate([heard, np.repeat(heard[-1:], 3, axis=0), emissions(" cd")])
+    assert GreedyDecoder(VOCABULARY).decode(spaced).words == (WordSpan("ab", 0, 5), WordSpan("cd", 12, 17))
+
+
+def test_pyctcdecode_searches_with_the_beam_width_given(lm_dir):
+    # Two frames of a (0.4) or blank (0.6): "a" (0.64 over its paths) needs a beam of two to beat "" (0.36).
+    heard = np.full((2, len(VOCABULARY)), -30.0, dtype=np.float32)
+    heard[:, VOCABULARY["[PAD]"]], heard[:, VOCABULARY["a"]] = np.log(0.6), np.log(0.4)
+    assert PyctcdecodeDecoder(lm_dir, use_lm=False, processes=1, beam_width=1).decode(heard).text == ""
+    assert PyctcdecodeDecoder(lm_dir, use_lm=False, processes=1, beam_width=2).decode(heard).text == "a"
+
+
+def test_pyctcdecode_two_best_with_the_lms_scores_and_pooled_confidences(lm_dir):
+    heard = emissions("the cat sat on the mat", confusions={4: ("k", 0.45), 19: ("n", 0.45)}, noise=0.05)
+    decoder = PyctcdecodeDecoder(lm_dir, processes=1, beam_width=16)
+    decoder.nbest = 2
+    best = decoder.decode(heard)
+    beams = decoder.decoder.decode_beams(decoder.layout.fold_specials(heard), beam_width=16)
+    # The scores are the combined acoustic and LM scores, not the acoustic (logit) ones.
+    assert [alternative.score for alternative in best.alternatives] == [round(beam[-1], 4) for beam in beams[:2]]
+    assert beams[0][-1] != pytest.approx(beams[0][-2], abs=1e-3)
+    pooled = PyctcdecodeDecoder(lm_dir, processes=2, beam_width=16)
+    pooled.confidence = True
+    batch = [heard, emissions("the dog")]
+    try:
+        assert pooled.decode_batch(batch) == [pooled.decode(log_probs) for log_probs in batch]
+    finally:
+        pooled.close()
+
+
+def test_flashlight_scores_are_acoustic_plus_weighted_lm_plus_word_bonus(lm_dir):
+    import kenlm
+
+    heard = emissions("the cat ")  # ends on the delimiter, so the best path is the frame by frame best
+    lm = kenlm.Model(str(lm_dir / "flashlight_lm.bin"))
+    acoustic = float(heard.max(axis=1).astype(np.float64).sum())
+    for alpha, beta in ((0.0, 0.0), (0.5, 1.0), (1.5, -0.5)):
+        decoder = FlashlightDecoder(lm_dir, alpha=alpha, beta=beta, beam_width=16)
+        decoder.nbest = 2
+        best = decoder.decode(heard)
+        expected = acoustic + alpha * math.log(10) * lm.score("the cat", bos=True, eos=True) + beta * 2
+        assert best.text == "the cat" and best.alternatives[0].score == pytest.approx(expected, abs=2e-3)
+    noisy = emissions("the cat sat on the mat", confusions={4: ("k", 0.45), 19: ("n", 0.45)}, noise=0.05)
+    assert len(decoder.decode(noisy).alternatives) == 2
+
+
+def test_flashlight_without_flashlight_text_says_what_to_install(lm_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "flashlight.lib.text.decoder", None)  # an import of it fails
+    with pytest.raises(MissingDependencyError) as raised:
+        FlashlightDecoder(lm_dir)
+    assert str(raised.value) == "the flashlight engine needs flashlight-text: pip install flashlight-text"
+
+
+def test_flashlight_hotwords_boost_only_their_words(lm_dir):
+    boosted = FlashlightDecoder(lm_dir, hotwords=("kat",), hotword_weight=20.0)
+    start = boosted.lm.start(False)
+    the = boosted.word_dict.get_index("the")
+    assert boosted.lm.score(start, the)[1] == pytest.approx(boosted.lm.lm.score(start, the)[1])
