@@ -447,7 +447,7 @@ def test_a_word_is_aligned_up_to_its_neighbours_not_only_in_its_reported_frames(
         [w.confidence for w in true.words], abs=1e-6)
     # The first word's window starts at the first frame: there its first letter is sure, the frames after are not.
     small = {"[PAD]": 0, "a": 1, "b": 2, "|": 3}
-    rows = [[0.05, 0.9, 0.03, 0.02], [0.3, 0.2, 0.4, 0.1], [0.3, 0.2, 0.4, 0.1], [0.9, 0.03, 0.03, 0.04]]
+    rows = [[0.05, 0.9, 0.03, 0.02], [0.3, 0.2, 0.4, 0.1], [0.3, 0.2, 0.4, 0.1], [0.8, 0.05, 0.05, 0.1]]
     late = Transcript("ab", (WordSpan("ab", 2, 3),))
     confidence = TokenLayout.from_vocabulary(small).with_confidence(late, np.log(np.array(rows))).words[0].confidence
     assert confidence == pytest.approx((0.9 + 0.4) / 2)
