@@ -30,6 +30,8 @@ MODULES = {
     "text/normalizer.py": ["tests/test_text.py", "tests/test_casing_languages.py", "tests/test_normalizer_settings.py",
                            "tests/reliability/test_properties.py"],
     "inference/decoding.py": ["tests/test_decoding_contracts.py", "tests/test_lm.py", "tests/test_lm_weights.py"],
+    "inference/confidence.py": ["tests/test_confidence_contracts.py", "tests/test_decoding_contracts.py",
+                                "tests/test_confidence.py"],
     "data/preprocess.py": ["tests/test_preprocess_contracts.py", "tests/test_preprocess.py", "tests/test_ctc_frame_filter.py"],
     "data/leakage.py": ["tests/test_leakage_contracts.py", "tests/test_leakage.py"],
     "lm/install.py": ["tests/test_install_contracts.py", "tests/test_lm.py"],
