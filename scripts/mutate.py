@@ -37,6 +37,7 @@ MODULES = {
     "lm/install.py": ["tests/test_install_contracts.py", "tests/test_lm.py"],
     "audio/decode.py": ["tests/test_audio.py", "tests/test_decode_contracts.py"],
     "training/batching.py": ["tests/test_batching.py", "tests/test_batching_contracts.py"],
+    "training/long_clips.py": ["tests/test_long_clip_advice.py"],
 }
 
 

@@ -53,7 +53,7 @@ from robust_speech.model.building import (
 from robust_speech.text.normalizer import save_normalizer
 from robust_speech.training.adapters import configure_adapters, refuse_adapter_flags, save_adapter, train_only_adapters
 from robust_speech.training.arguments import RecipeArguments
-from robust_speech.training.batching import CTCCollator, StreamBuckets
+from robust_speech.training.batching import CTCCollator, DurationBatchSampler, StreamBuckets
 from robust_speech.training.distributed import check_processes_agree, leave_process_group
 from robust_speech.training.feature_cache import FeatureCache
 from robust_speech.training.flag_checks import (
@@ -62,6 +62,7 @@ from robust_speech.training.flag_checks import (
     refuse_ignored_flags,
 )
 from robust_speech.training.health import TrainingHealth
+from robust_speech.training.long_clips import long_clip_advice
 from robust_speech.training.lora import add_lora, merged, refuse_lora_flags
 from robust_speech.training.model_card import (
     copy_scripts,
@@ -228,9 +229,7 @@ def _training_data(plan: TrainingPlan, built: _Model) -> _TrainingData:
         data.stream_batches = _stream_batches(data.train, training_args, recipe_args)
     elif recipe_args.max_batch_duration_s and data.train is not None:
         durations = list(data.train.select_columns([DURATION_COLUMN])[:][DURATION_COLUMN])
-        data.duration_batches = make_duration_batches(durations, training_args, recipe_args)
-        LOGGER.info(f"duration batches: {len(data.duration_batches)} batches of at most "
-                    f"{recipe_args.max_batch_duration_s} s of padded audio")
+        data.duration_batches = _duration_batches(durations, training_args, recipe_args)
     data.feature_cache = _feature_cache(built.feature_extractor, recipe_args)
     _warm_feature_cache(data, prepared, data_args.preprocessing_num_workers or 1, training_args.do_train)
     return data
@@ -382,6 +381,18 @@ def check_streaming(training_args: TrainingArguments, recipe_args: RecipeArgumen
         )
     if recipe_args.bucket_buffer_size < 1:
         raise ConfigurationError(f"--bucket_buffer_size must be positive, got {recipe_args.bucket_buffer_size}")
+
+
+def _duration_batches(durations: Sequence[float], training_args: TrainingArguments,
+                      recipe_args: RecipeArguments) -> DurationBatchSampler:
+    """The --max_batch_duration_s sampler, said in the log with its epoch length, and a warning naming the clips
+    to leave out when a few long ones inflate that length (training/long_clips.py)."""
+    batches = make_duration_batches(durations, training_args, recipe_args)
+    LOGGER.info(f"duration batches: {len(batches)} batches of at most {recipe_args.max_batch_duration_s} s of padded audio")
+    advice = long_clip_advice(durations, recipe_args.max_batch_duration_s)
+    if advice is not None:
+        LOGGER.warning(advice.message())
+    return batches
 
 
 def _stream_batches(train_dataset, training_args: TrainingArguments,
