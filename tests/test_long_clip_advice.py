@@ -32,10 +32,14 @@ def epoch(durations):
     return len(DurationBatchSampler(durations, BUDGET))
 
 
+def advise(durations, drop_last=False):
+    return long_clip_advice(DurationBatchSampler(durations, BUDGET, drop_last=drop_last))
+
+
 def test_epochs_are_counted_as_training_counts_them():
     # --dataloader_drop_last leaves out each bucket's last short batch, in the advice's counts too.
     durations = np.concatenate([read_sentences(), np.linspace(20.1, 25.0, 9)])
-    dropped = long_clip_advice(durations, BUDGET, True)
+    dropped = advise(durations, drop_last=True)
     assert dropped.batches == len(DurationBatchSampler(durations, BUDGET, drop_last=True)) < epoch(durations)
     kept = np.sort(durations)[:-dropped.clips]
     assert dropped.batches_without == len(DurationBatchSampler(kept, BUDGET, drop_last=True))
@@ -44,7 +48,7 @@ def test_epochs_are_counted_as_training_counts_them():
 def test_a_few_long_found_clips_are_named_with_the_cap_that_leaves_them_out():
     # Nine found clips of 20 to 25 s beside read sentences of up to 9 s: the longest bucket goes one clip a batch.
     durations = np.concatenate([read_sentences(), np.linspace(20.1, 25.0, 9)])
-    advice = long_clip_advice(durations, BUDGET, False)
+    advice = advise(durations)
     kept = read_sentences()
     assert advice == LongClipAdvice(9, 20.1, 25.0, pytest.approx(np.ceil(kept.max() * 10) / 10), epoch(durations),
                                     epoch(kept))
@@ -60,14 +64,14 @@ def test_a_few_long_found_clips_are_named_with_the_cap_that_leaves_them_out():
 def test_the_fewest_clips_that_save_the_batches_are_named():
     # Three clips far longer than the rest and six a little longer: leaving out the three saves nearly all.
     durations = np.concatenate([read_sentences(), np.full(6, 9.5), [30.0, 31.0, 32.0]])
-    advice = long_clip_advice(durations, BUDGET, False)
+    advice = advise(durations)
     assert advice is not None and advice.clips == 3 and advice.shortest_s == 30.0 and advice.longest_s == 32.0
     assert 9.5 <= advice.cap_s < 30.0
 
 
 def test_clips_of_one_duration_at_the_cap_are_left_out_together():
     durations = np.concatenate([read_sentences(), np.full(9, 24.0)])
-    advice = long_clip_advice(durations, BUDGET, False)
+    advice = advise(durations)
     assert advice.clips == 9 and (durations > advice.cap_s).sum() == 9
 
 
@@ -80,7 +84,7 @@ def test_the_cap_leaves_out_exactly_the_clips_named_even_among_equal_durations()
         count = int(rng.integers(300, 1500))
         durations = np.concatenate([np.round(rng.uniform(1.5, 9.0, count) * 2) / 2,
                                     np.round(rng.uniform(10, 30, int(rng.integers(1, count // 100 + 1))))])
-        advice = long_clip_advice(durations, BUDGET, False)
+        advice = advise(durations)
         if advice is not None:
             advised += 1
             assert (durations > advice.cap_s).sum() == advice.clips, seed
@@ -89,19 +93,19 @@ def test_the_cap_leaves_out_exactly_the_clips_named_even_among_equal_durations()
 
 
 def test_nothing_is_said_of_an_even_spread_or_of_mildly_longer_clips():
-    assert long_clip_advice(read_sentences(), BUDGET, False) is None
+    assert advise(read_sentences()) is None
     # Nine clips of 9.5 to 12 s cost a couple of batches each: not worth leaving out.
-    assert long_clip_advice(np.concatenate([read_sentences(), np.linspace(9.5, 12.0, 9)]), BUDGET, False) is None
+    assert advise(np.concatenate([read_sentences(), np.linspace(9.5, 12.0, 9)])) is None
 
 
 def test_never_more_than_the_share_of_clips_is_left_out():
     # 2% of the clips are long: leaving them all out would help, but that is more data than advice may drop.
     durations = np.concatenate([read_sentences(980), np.full(20, 25.0)])
-    assert MAX_LEFT_OUT_SHARE == 0.01 and long_clip_advice(durations, BUDGET, False) is None
+    assert MAX_LEFT_OUT_SHARE == 0.01 and advise(durations) is None
     eleven_of_1001 = np.concatenate([read_sentences(990), np.full(11, 25.0)])
-    assert long_clip_advice(eleven_of_1001, BUDGET, False) is None
-    assert long_clip_advice(np.concatenate([read_sentences(990), np.full(10, 25.0)]), BUDGET, False).clips == 10
-    assert long_clip_advice([25.0, 2.0, 3.0], BUDGET, False) is None  # too few clips to leave any out
+    assert advise(eleven_of_1001) is None
+    assert advise(np.concatenate([read_sentences(990), np.full(10, 25.0)])).clips == 10
+    assert advise([25.0, 2.0, 3.0]) is None  # too few clips to leave any out
 
 
 def test_the_savings_needed():
@@ -114,7 +118,7 @@ def test_the_savings_needed():
 
 def test_one_clip_can_be_enough():
     durations = np.concatenate([read_sentences(300), [35.0]])
-    advice = long_clip_advice(durations, BUDGET, False)
+    advice = advise(durations)
     assert advice.clips == 1 and advice.shortest_s == advice.longest_s == 35.0
 
 
@@ -126,7 +130,7 @@ def test_advice_waits_for_the_clips_that_save_a_tenth_of_the_epoch():
     saved_by_six, saved_by_eight = (epoch(ordered) - epoch(ordered[:-count]) for count in (6, 8))
     assert saved_by_six >= 3 * 6 and saved_by_six < 0.10 * epoch(ordered)
     assert saved_by_eight >= max(3 * 8, 0.10 * epoch(ordered))
-    assert long_clip_advice(durations, BUDGET, False).clips == 8
+    assert advise(durations).clips == 8
 
 
 def test_the_cap_is_a_short_number_between_the_kept_and_the_left_out():
@@ -152,7 +156,7 @@ def test_training_logs_the_epoch_and_the_advice(tmp_path, library_log):
     recipe = RecipeArguments(max_batch_duration_s=BUDGET)
     durations = list(np.concatenate([read_sentences(), np.linspace(20.1, 25.0, 9)]))
     batches = _duration_batches(durations, arguments, recipe)
-    advice = long_clip_advice(durations, BUDGET, False)
+    advice = advise(durations)
     assert len(batches) == advice.batches
     messages = [(record.levelno, record.getMessage()) for record in library_log.records]
     assert (logging.INFO, f"duration batches: {len(batches)} batches of at most 40.0 s of padded audio") in messages
@@ -160,7 +164,7 @@ def test_training_logs_the_epoch_and_the_advice(tmp_path, library_log):
     library_log.clear()
     dropping = TrainingArguments(output_dir=str(tmp_path), report_to=[], dataloader_drop_last=True)
     batches = _duration_batches(durations, dropping, recipe)
-    assert (logging.WARNING, long_clip_advice(durations, BUDGET, True).message()) in [
+    assert (logging.WARNING, advise(durations, drop_last=True).message()) in [
         (record.levelno, record.getMessage()) for record in library_log.records]
     assert f"an epoch has {len(batches)} batches" in library_log.records[-1].getMessage()
     library_log.clear()

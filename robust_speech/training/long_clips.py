@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -41,21 +40,21 @@ class LongClipAdvice:
                 f"--max_duration_in_seconds {self.cap_s:g} would leave them out and make {self.batches_without}")
 
 
-def long_clip_advice(durations: Sequence[float], max_batch_duration_s: float, drop_last: bool) -> LongClipAdvice | None:
-    """The fewest longest clips (at most MAX_LEFT_OUT_SHARE of them) whose leaving out saves MIN_BATCHES_PER_CLIP
-    batches each and MIN_BATCHES_SAVED of an epoch; None when no such clips exist. Epochs are counted as the
-    training's sampler counts them (`drop_last`: --dataloader_drop_last)."""
-    ordered = np.sort(np.asarray(durations, dtype=np.float64))
-    total = ordered.size
-    batches = len(DurationBatchSampler(ordered, max_batch_duration_s, drop_last=drop_last))
+def long_clip_advice(batches: DurationBatchSampler) -> LongClipAdvice | None:
+    """For the training's sampler: the fewest longest clips (at most MAX_LEFT_OUT_SHARE of them) whose leaving out
+    saves MIN_BATCHES_PER_CLIP batches each and MIN_BATCHES_SAVED of an epoch; None when no such clips exist.
+    Epochs are counted as that sampler counts them (its budget, its --dataloader_drop_last)."""
+    ordered = np.sort(batches.durations)
+    total, epoch = ordered.size, len(batches)
     for left_out in range(1, int(total * MAX_LEFT_OUT_SHARE) + 1):
         cap = ordered[total - left_out - 1]
         if cap == ordered[total - left_out]:
             continue  # a cap here would keep the equal clip above it too
-        without = len(DurationBatchSampler(ordered[: total - left_out], max_batch_duration_s, drop_last=drop_last))
-        if worth_leaving_out(batches - without, left_out, batches):
+        without = len(DurationBatchSampler(ordered[: total - left_out], batches.max_batch_duration_s,
+                                           drop_last=batches.drop_last))
+        if worth_leaving_out(epoch - without, left_out, epoch):
             shortest = float(ordered[total - left_out])
-            return LongClipAdvice(left_out, shortest, float(ordered[-1]), _round_between(float(cap), shortest), batches,
+            return LongClipAdvice(left_out, shortest, float(ordered[-1]), _round_between(float(cap), shortest), epoch,
                                   without)
     return None
 

@@ -389,7 +389,7 @@ def _duration_batches(durations: Sequence[float], training_args: TrainingArgumen
     to leave out when a few long ones inflate that length (training/long_clips.py)."""
     batches = make_duration_batches(durations, training_args, recipe_args)
     LOGGER.info(f"duration batches: {len(batches)} batches of at most {recipe_args.max_batch_duration_s} s of padded audio")
-    advice = long_clip_advice(durations, recipe_args.max_batch_duration_s, training_args.dataloader_drop_last)
+    advice = long_clip_advice(batches)
     if advice is not None:
         LOGGER.warning(advice.message())
     return batches
